@@ -1,0 +1,137 @@
+/*
+ * mushin_kernels.h -- the plain-C core of mushin.
+ *
+ * Nothing here includes Python.h: the kernels work on raw memory described by
+ * pointers, shapes and byte strides, report failure through integer status
+ * codes, and can be built and tested without an interpreter
+ * (see csrc/test_kernels.c).  csrc/_core.c is the only file that talks to
+ * CPython; it validates arguments with the GIL held and calls these routines
+ * with the GIL released.
+ */
+#ifndef MUSHIN_KERNELS_H
+#define MUSHIN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes shared by every kernel. */
+enum {
+    MUSHIN_OK = 0,
+    MUSHIN_EBADVALUE = 1,  /* an index outside [0, num_classes) that is not ignored */
+    MUSHIN_EINVAL = 2,     /* an argument the caller should have rejected */
+    MUSHIN_ENOMEM = 3,
+    MUSHIN_EDEGENERATE = 4 /* statistics undefined for these inputs (result is NaN) */
+};
+
+#define MUSHIN_MAX_NDIM 32
+
+/* Integer element types the confusion kernel reads. */
+typedef enum {
+    MUSHIN_INT8 = 0,
+    MUSHIN_INT16,
+    MUSHIN_INT32,
+    MUSHIN_INT64,
+    MUSHIN_UINT8,
+    MUSHIN_UINT16,
+    MUSHIN_UINT32
+} mushin_itype;
+
+/* A strided N-d view of integers; `data` already includes any byte offset. */
+typedef struct {
+    const char *data;
+    mushin_itype type;
+    const int64_t *strides; /* in bytes, one per dimension */
+} mushin_index_view;
+
+/* What the confusion kernel saw that it could not count. */
+typedef struct {
+    int64_t preds_bad;         /* how many prediction values were invalid */
+    int64_t preds_first;       /* the first one, in C order */
+    int64_t preds_first_pos;   /* its flat C-order position */
+    int64_t target_bad;
+    int64_t target_first;
+    int64_t target_first_pos;
+} mushin_bad_values;
+
+/*
+ * Count (target, prediction) pairs into `counts`, a row-major
+ * num_classes x num_classes int64 matrix indexed [target][prediction]
+ * (the orientation torchmetrics uses).
+ *
+ * Positions whose target equals `ignore_index` (when `has_ignore`) are
+ * skipped.  A prediction may equal an ignore_index outside [0, num_classes)
+ * only at such a skipped position.  Every other value must lie in
+ * [0, num_classes); if any does not, MUSHIN_EBADVALUE is returned, `bad`
+ * describes the offenders and the contents of `counts` are unspecified: pass
+ * a zeroed scratch matrix and merge it only on MUSHIN_OK.
+ */
+int mushin_confusion_count(int64_t *counts, int64_t num_classes,
+                           int has_ignore, int64_t ignore_index, int ndim,
+                           const int64_t *shape, mushin_index_view preds,
+                           mushin_index_view target, mushin_bad_values *bad);
+
+/* Same traversal, same rules, but only checks: returns MUSHIN_OK or
+ * MUSHIN_EBADVALUE and never writes a count. */
+int mushin_confusion_validate(int64_t num_classes, int has_ignore,
+                              int64_t ignore_index, int ndim,
+                              const int64_t *shape, mushin_index_view preds,
+                              mushin_index_view target,
+                              mushin_bad_values *bad);
+
+/* counts[i] += add[i] for n entries. */
+void mushin_counts_add(int64_t *counts, const int64_t *add, int64_t n);
+
+/* ---------------------------------------------------------------- stats -- */
+
+/* Regularized incomplete beta I_x(a, b); y must equal 1 - x (passed
+ * separately so callers that know 1 - x exactly do not lose digits). */
+double mushin_betainc(double a, double b, double x, double y);
+
+/* Student-t distribution with `df` degrees of freedom (df > 0, may be
+ * non-integer or infinite). */
+double mushin_t_cdf(double t, double df);
+double mushin_t_sf(double t, double df);
+double mushin_t_ppf(double q, double df);
+
+/* Sample mean and variance (ddof = 1) by two passes. */
+void mushin_mean_var(const double *x, int64_t n, double *mean, double *var);
+
+typedef struct {
+    double statistic;  /* t */
+    double df;         /* Welch-Satterthwaite degrees of freedom */
+    double pvalue;     /* two-sided */
+    double mean_diff;  /* mean(a) - mean(b) */
+    double effect_size;/* Cohen's d with the pooled standard deviation */
+} mushin_ttest_result;
+
+/* Welch's unequal-variance t-test, two-sided; equals
+ * scipy.stats.ttest_ind(a, b, equal_var=False).  Returns MUSHIN_EDEGENERATE
+ * (with NaN fields where undefined) when either side has fewer than two
+ * values or both variances are zero. */
+int mushin_welch_ttest(const double *a, int64_t na, const double *b,
+                       int64_t nb, mushin_ttest_result *out);
+
+/* Cohen's d: (mean_a - mean_b) / pooled sd.  +-inf for separated
+ * zero-variance groups, 0 for identical constant ones, NaN for n < 2 total
+ * degrees of freedom. */
+double mushin_cohens_d(const double *a, int64_t na, const double *b,
+                       int64_t nb);
+
+/* Student-t confidence interval of a mean at `confidence` in (0, 1).  With
+ * n < 2 the bounds are NaN. */
+int mushin_mean_ci(const double *x, int64_t n, double confidence,
+                   double *mean, double *low, double *high);
+
+/* Holm step-down adjusted p-values.  NaN entries are left out of the family
+ * and stay NaN.  `order` is caller-provided scratch of n int64. */
+int mushin_holm(const double *p, int64_t n, double *out, int64_t *order);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MUSHIN_KERNELS_H */

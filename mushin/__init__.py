@@ -1,0 +1,25 @@
+"""mushin: is method A really better than method B, or is the gap seed noise?
+
+Hand it trained models (one per seed, per method) and an evaluation loader:
+it streams the data through every model, accumulates confusion matrices in C,
+derives the metric battery and tests every method pair across seeds.
+
+>>> from mushin import compare, BenchmarkResult, ConfusionMatrix
+"""
+from ._core import ConfusionMatrix
+from .compare import compare
+from .result import BenchmarkResult
+from .tasks import Task, get_task, list_tasks, register_task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "compare",
+    "BenchmarkResult",
+    "ConfusionMatrix",
+    "Task",
+    "register_task",
+    "get_task",
+    "list_tasks",
+    "__version__",
+]

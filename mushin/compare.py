@@ -1,0 +1,404 @@
+"""compare(): stream an evaluation set through every model, then test.
+
+Each model runs once over ``data`` under ``torch.no_grad()`` in eval mode on
+the device of its parameters.  Its predictions go, batch by batch, into one
+confusion matrix (``O(C^2)`` state): CPU tensors are counted by the C core
+through DLPack with the GIL released; tensors on another device are reduced
+there with torch, and only the ``C x C`` counts come back to the host.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import stats
+from ._core import ConfusionMatrix
+from .result import BenchmarkResult, build_result
+from .tasks import DefaultPredict, Task, get_task
+
+__all__ = ["compare", "DeviceConfusionMatrix"]
+
+PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
+
+
+# ----------------------------------------------------------- validation --
+
+
+def _check_methods(methods: Any) -> Dict[str, List[Any]]:
+    if not isinstance(methods, Mapping) or not methods:
+        raise TypeError(
+            "methods must be a non-empty dict {name: [model_seed0, model_seed1, ...]}, "
+            f"got {type(methods).__name__}"
+        )
+    out: Dict[str, List[Any]] = {}
+    for name, models in methods.items():
+        if not isinstance(name, str):
+            raise TypeError(f"method names must be strings, got {name!r}")
+        if callable(models) or not isinstance(models, Sequence) or isinstance(models, (str, bytes)):
+            raise TypeError(
+                f"methods[{name!r}] must be a list of models (one per seed), "
+                f"got {type(models).__name__}"
+            )
+        if len(models) == 0:
+            raise ValueError(f"methods[{name!r}] is empty; give at least one model")
+        for i, model in enumerate(models):
+            if not callable(model):
+                raise TypeError(
+                    f"methods[{name!r}][{i}] is a {type(model).__name__}, not a callable model"
+                )
+        out[name] = list(models)
+    return out
+
+
+def _check_data(data: Any) -> None:
+    if isinstance(data, Iterator) or (hasattr(data, "__next__") and iter(data) is data):
+        raise TypeError(
+            f"data is a one-shot {type(data).__name__}: it would be exhausted after the "
+            "first model.  Pass something that can be iterated again, such as a "
+            "torch DataLoader or a list of (x, y) batches"
+        )
+    if not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"data must be an iterable of (x, y) batches such as a DataLoader, "
+            f"got {type(data).__name__}"
+        )
+
+
+def _check_num_classes(num_classes: Any, task: Task) -> Optional[int]:
+    if num_classes is None:
+        if task.requires_num_classes:
+            raise ValueError(
+                f"compare(task={task.name!r}) needs num_classes=...: the number of classes "
+                "the model predicts (21 for PASCAL VOC)"
+            )
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"num_classes must be an int, got {num_classes!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    return int(num_classes)
+
+
+def _check_ignore_index(ignore_index: Any) -> Optional[int]:
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+# --------------------------------------------------- device accumulation --
+
+
+class DeviceConfusionMatrix:
+    """Confusion counts kept on the tensors' device (e.g. CUDA) with torch.
+
+    Each batch is reduced on the device with one ``bincount``; nothing is
+    copied to the host until :attr:`counts` is read, so there is no
+    per-batch synchronisation.  Invalid values cannot be reported per batch
+    without a sync, so a batch holding any is dropped whole on the device and
+    :meth:`check` raises the ``ValueError`` at the end of the stream.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: Optional[int], device: Any):
+        import torch
+
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.device = torch.device(device)
+        self._counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=self.device)
+        # per batch: [bad targets, bad preds]; kept on the device
+        self._bad: List[Any] = []
+
+    def update(self, preds: Any, target: Any) -> None:
+        import torch
+
+        C = self.num_classes
+        p = preds.reshape(-1).to(torch.int64)
+        t = target.reshape(-1).to(torch.int64)
+        p_ok = (p >= 0) & (p < C)
+        t_ok = (t >= 0) & (t < C)
+        if self.ignore_index is not None:
+            ignored = t == self.ignore_index
+            keep = ~ignored
+            bad_t = keep & ~t_ok
+            bad_p = ~p_ok & ~(ignored & (p == self.ignore_index))
+        else:
+            keep = torch.ones_like(t_ok)
+            bad_t = ~t_ok
+            bad_p = ~p_ok
+        valid = keep & t_ok & p_ok
+        flat = torch.where(valid, t * C + p, torch.full_like(t, C * C))
+        batch = torch.bincount(flat, minlength=C * C + 1)[: C * C]
+        n_bad = torch.stack([bad_t.sum(), bad_p.sum()])
+        self._counts += batch * (n_bad.sum() == 0)
+        self._bad.append(n_bad)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` if any batch held invalid values (one sync)."""
+        if not self._bad:
+            return
+        import torch
+
+        bad = torch.stack(self._bad).cpu().numpy()
+        rows = np.flatnonzero(bad.sum(axis=1))
+        if rows.size:
+            parts = []
+            for which, col in (("target", 0), ("preds", 1)):
+                total = int(bad[:, col].sum())
+                if total:
+                    parts.append(f"{which} held {total} value(s) outside [0, {self.num_classes})")
+            raise ValueError(
+                f"{'; '.join(parts)} in batch(es) {rows.tolist()[:10]}"
+                + (f" (not ignore_index={self.ignore_index})" if self.ignore_index is not None else "")
+                + "; those batches were not counted"
+            )
+
+    @property
+    def counts(self) -> np.ndarray:
+        self.check()
+        return self._counts.reshape(self.num_classes, self.num_classes).cpu().numpy()
+
+
+# ------------------------------------------------------------ evaluation --
+
+
+def _model_device(model: Any) -> Any:
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        for tensor in model.parameters():
+            return tensor.device
+        for tensor in model.buffers():
+            return tensor.device
+    return torch.device("cpu")
+
+
+def _to_device(x: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True) if x.device != device else x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_device(v, device) for v in x)
+    if isinstance(x, Mapping):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    return x
+
+
+def _split_batch(batch: Any, index: int) -> Tuple[Any, Any]:
+    if isinstance(batch, Mapping) or not isinstance(batch, Sequence) or len(batch) != 2:
+        kind = type(batch).__name__
+        size = f" of length {len(batch)}" if isinstance(batch, Sequence) else ""
+        raise TypeError(f"batch {index} is a {kind}{size}; data must yield (x, y) pairs")
+    return batch[0], batch[1]
+
+
+def _as_labels(y: Any, index: int) -> Any:
+    import torch
+
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(np.asarray(y))
+    if y.is_floating_point() or y.is_complex():
+        raise TypeError(
+            f"batch {index}: labels have dtype {y.dtype}; labels must be integer class "
+            "indices (convert with y.long())"
+        )
+    return y
+
+
+def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int) -> Any:
+    """Turn predict_fn output into class indices with y's shape."""
+    import torch
+
+    if not isinstance(preds, torch.Tensor):
+        raise TypeError(
+            f"batch {index}: predict_fn returned predictions of type {type(preds).__name__}; "
+            "expected a tensor of class indices"
+        )
+    if preds.is_floating_point():
+        if preds.ndim == y.ndim + 1:
+            if preds.shape[task.class_dim] != num_classes:
+                raise ValueError(
+                    f"batch {index}: logits of shape {tuple(preds.shape)} have "
+                    f"{preds.shape[task.class_dim]} classes in dim {task.class_dim}, "
+                    f"but num_classes={num_classes}"
+                )
+            preds = preds.argmax(dim=task.class_dim)
+        else:
+            raise TypeError(
+                f"batch {index}: predictions have dtype {preds.dtype} and shape "
+                f"{tuple(preds.shape)} for labels of shape {tuple(y.shape)}; return class "
+                "indices (e.g. logits.argmax(dim=1)) as the first element of predict_fn's tuple"
+            )
+    if tuple(preds.shape) != tuple(y.shape):
+        raise ValueError(
+            f"batch {index}: predictions of shape {tuple(preds.shape)} do not match labels "
+            f"of shape {tuple(y.shape)}"
+        )
+    return preds
+
+
+def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[Any, Any]:
+    out = predict(model, x)
+    if not isinstance(out, tuple) or len(out) != 2:
+        got = f"a tuple of length {len(out)}" if isinstance(out, tuple) else type(out).__name__
+        raise TypeError(
+            f"predict_fn must return a 2-tuple (predictions, probabilities), got {got} "
+            f"(batch {index}); with no probabilities, return (preds, preds)"
+        )
+    return out
+
+
+def evaluate_model(
+    model: Any,
+    data: Any,
+    task: Task,
+    *,
+    num_classes: int,
+    ignore_index: Optional[int] = None,
+    predict_fn: Optional[PredictFn] = None,
+    device: Any = None,
+) -> np.ndarray:
+    """Stream ``data`` through one model; return its ``(C, C)`` confusion counts."""
+    import torch
+
+    dev = torch.device(device) if device is not None else _model_device(model)
+    if device is not None and isinstance(model, torch.nn.Module):
+        model.to(dev)
+    needs_probs = bool(task.prob_metrics)
+    if predict_fn is None:
+        default = task.predict_fn
+        if isinstance(default, DefaultPredict) and not needs_probs:
+            predict = default.labels_only
+        else:
+            predict = default
+    else:
+        predict = predict_fn
+
+    cpu_counts = ConfusionMatrix(num_classes, ignore_index)
+    device_counts: Optional[DeviceConfusionMatrix] = None
+    was_training = getattr(model, "training", None)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with torch.no_grad():
+            for index, batch in enumerate(data):
+                x, y = _split_batch(batch, index)
+                y = _as_labels(y, index)
+                preds, _probs = _call_predict(predict, model, _to_device(x, dev), index)
+                preds = _as_predictions(preds, y, index, task, num_classes)
+                if preds.device.type == "cpu" and y.device.type == "cpu":
+                    cpu_counts.update(preds, y)
+                else:
+                    if device_counts is None:
+                        device_counts = DeviceConfusionMatrix(num_classes, ignore_index, preds.device)
+                    device_counts.update(preds, _to_device(y, preds.device))
+    finally:
+        if was_training is not None and hasattr(model, "train"):
+            model.train(was_training)
+    counts = cpu_counts.counts
+    if device_counts is not None:
+        counts = counts + device_counts.counts
+    return counts
+
+
+def compare(
+    methods: Mapping[str, Sequence[Any]],
+    data: Any,
+    task: "str | Task" = "segmentation",
+    *,
+    num_classes: Optional[int] = None,
+    ignore_index: Optional[int] = None,
+    predict_fn: Optional[PredictFn] = None,
+    test: str = "welch",
+    alpha: float = 0.05,
+    correction: str = "holm",
+    device: Any = None,
+) -> BenchmarkResult:
+    """Evaluate every model of every method on ``data`` and test the gaps.
+
+    Parameters
+    ----------
+    methods : dict of str to list of models
+        ``{name: [model_seed0, model_seed1, ...]}``.  The first method is the
+        reference of :meth:`BenchmarkResult.summary`.
+    data : iterable of (x, y)
+        A re-iterable batch source such as a ``DataLoader``; it is streamed
+        once per model.  A one-shot iterator raises ``TypeError``.
+    task : str or Task
+        ``"segmentation"`` or any registered :class:`~mushin.tasks.Task`.
+    num_classes : int
+        Number of classes the models predict (required).
+    ignore_index : int, optional
+        Target value excluded from every metric (e.g. 255 for void pixels).
+    predict_fn : callable, optional
+        ``predict_fn(model, x) -> (predictions, probabilities)``; defaults to
+        softmax + argmax over the class dimension.
+    test : str
+        Significance test across seeds; ``"welch"`` (default).
+    alpha : float
+        Significance level.
+    correction : str
+        Multiple-comparison correction per metric across method pairs:
+        ``"holm"`` (default) or ``"none"``.
+    device : str or torch.device, optional
+        Move every model (and its inputs) to this device; by default each
+        model runs where its parameters are.
+
+    Returns
+    -------
+    BenchmarkResult
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mushin import compare
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> data = [(torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))) for _ in range(3)]
+    >>> methods = {"a": [nn.Conv2d(3, 4, 1) for _ in range(3)],
+    ...            "b": [nn.Conv2d(3, 4, 1) for _ in range(3)]}
+    >>> result = compare(methods, data, task="segmentation", num_classes=4)
+    >>> sorted(result.metrics)
+    ['dice', 'miou', 'pixel_acc', 'precision', 'recall']
+    """
+    task_obj = get_task(task)
+    stats.check_test(test)
+    stats.check_correction(correction)
+    alpha = stats.check_alpha(alpha)
+    methods_checked = _check_methods(methods)
+    _check_data(data)
+    num_classes_checked = _check_num_classes(num_classes, task_obj)
+    ignore_checked = _check_ignore_index(ignore_index)
+    if predict_fn is not None and not callable(predict_fn):
+        raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
+
+    confusion: Dict[str, np.ndarray] = {}
+    for name, models in methods_checked.items():
+        confusion[name] = np.stack(
+            [
+                evaluate_model(
+                    model,
+                    data,
+                    task_obj,
+                    num_classes=num_classes_checked,
+                    ignore_index=ignore_checked,
+                    predict_fn=predict_fn,
+                    device=device,
+                )
+                for model in models
+            ]
+        )
+    settings = {
+        "task": task_obj.name,
+        "num_classes": num_classes_checked,
+        "ignore_index": ignore_checked,
+        "test": test,
+        "alpha": alpha,
+        "correction": correction,
+    }
+    return build_result(confusion, task_obj, settings)

@@ -1,0 +1,288 @@
+"""Tasks and their metric batteries.
+
+A :class:`Task` says how a model's output becomes predictions (its default
+``predict_fn``) and which metrics are derived from the accumulated state.
+Every metric of the built-in batteries is a function of one confusion matrix
+``counts[target, prediction]`` and reproduces the torchmetrics metric named in
+its docstring, including how torchmetrics treats classes that never occur and
+an ``ignore_index`` that is itself a class.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mushin.tasks import get_task
+>>> seg = get_task("segmentation")
+>>> counts = np.array([[3, 1], [0, 4]])
+>>> round(seg.battery["miou"](counts, None), 4)
+0.775
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+__all__ = [
+    "Task",
+    "register_task",
+    "get_task",
+    "list_tasks",
+    "miou",
+    "dice",
+    "pixel_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "per_class_iou",
+]
+
+ConfusionMetric = Callable[[np.ndarray, Optional[int]], float]
+PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
+
+
+# ----------------------------------------------------------- metric maths --
+
+
+def _stat_scores(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cm = np.asarray(counts, dtype=np.float64)
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    return tp, fp, fn
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with 0 where den == 0 (torchmetrics' zero_division=0)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _macro_over_present(score: np.ndarray, tp, fp, fn) -> float:
+    # torchmetrics' _adjust_weights_safe_divide: classes with tp+fp+fn == 0
+    # get weight 0; an empty family averages to 0.
+    weights = (tp + fp + fn) != 0
+    total = weights.sum()
+    return float((score * weights).sum() / total) if total else 0.0
+
+
+def per_class_iou(counts: np.ndarray) -> np.ndarray:
+    """Intersection over union of every class (0 where the class never occurs)."""
+    tp, fp, fn = _stat_scores(counts)
+    return _safe_divide(tp, tp + fp + fn)
+
+
+def miou(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """Mean IoU = ``MulticlassJaccardIndex(average="macro")``.
+
+    Classes absent from both predictions and targets are left out of the
+    mean, and so is ``ignore_index`` when it is a class.  NaN when no class
+    remains (torchmetrics returns NaN there too).
+    """
+    cm = np.asarray(counts, dtype=np.float64)
+    iou = per_class_iou(cm)
+    weights = np.ones_like(iou)
+    num_classes = cm.shape[0]
+    if ignore_index is not None and 0 <= ignore_index < num_classes:
+        weights[ignore_index] = 0.0
+    weights[(cm.sum(axis=0) + cm.sum(axis=1)) == 0] = 0.0
+    total = weights.sum()
+    if total == 0:
+        return float("nan")
+    return float((weights * iou).sum() / total)
+
+
+def dice(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """Macro Dice = ``MulticlassF1Score(average="macro")``.
+
+    Classes with ``tp + fp + fn == 0`` are left out.  Unlike the Jaccard
+    index, torchmetrics keeps an in-range ``ignore_index`` class in the mean
+    when it was predicted at non-ignored positions (it scores 0 there).
+    """
+    tp, fp, fn = _stat_scores(counts)
+    return _macro_over_present(_safe_divide(2 * tp, 2 * tp + fp + fn), tp, fp, fn)
+
+
+def macro_precision(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """``MulticlassPrecision(average="macro")``."""
+    tp, fp, fn = _stat_scores(counts)
+    return _macro_over_present(_safe_divide(tp, tp + fp), tp, fp, fn)
+
+
+def macro_recall(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """``MulticlassRecall(average="macro")``."""
+    tp, fp, fn = _stat_scores(counts)
+    return _macro_over_present(_safe_divide(tp, tp + fn), tp, fp, fn)
+
+
+def pixel_accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """Micro accuracy = ``MulticlassAccuracy(average="micro")`` (0 when empty)."""
+    cm = np.asarray(counts, dtype=np.float64)
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else 0.0
+
+
+# --------------------------------------------------------- predict fns --
+
+
+def _logits_from_output(output: Any) -> Any:
+    import torch
+
+    if isinstance(output, Mapping):
+        keys = ", ".join(repr(k) for k in list(output)[:5])
+        raise TypeError(
+            f"the model returned a dict (keys: {keys}) but the default predict_fn "
+            "expects a logits tensor; pass predict_fn=... to compare(), e.g. "
+            "lambda model, x: (model(x)['out'].argmax(1), model(x)['out'].softmax(1))"
+        )
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"the model returned {type(output).__name__}, not a tensor of logits; "
+            "pass predict_fn=... to compare() to adapt it"
+        )
+    if not output.is_floating_point():
+        raise TypeError(
+            f"the model returned a {output.dtype} tensor; the default predict_fn "
+            "expects floating-point logits"
+        )
+    return output
+
+
+class DefaultPredict:
+    """A task's default ``predict_fn``: softmax and argmax over ``class_dim``.
+
+    ``labels_only`` gives the same predictions without computing the
+    softmax; compare() uses it when no metric needs probabilities.  Both take
+    the argmax of the logits themselves, so they agree exactly.
+    """
+
+    def __init__(self, class_dim: int, min_ndim: int):
+        self.class_dim = class_dim
+        self.min_ndim = min_ndim
+
+    def logits(self, model: Any, x: Any) -> Any:
+        logits = _logits_from_output(model(x))
+        if logits.ndim < self.min_ndim:
+            raise ValueError(
+                f"the model returned logits of shape {tuple(logits.shape)}; this task "
+                f"expects at least {self.min_ndim} dimensions with classes in dim "
+                f"{self.class_dim}"
+            )
+        return logits
+
+    def __call__(self, model: Any, x: Any) -> Tuple[Any, Any]:
+        logits = self.logits(model, x)
+        return logits.argmax(dim=self.class_dim), logits.softmax(dim=self.class_dim)
+
+    def labels_only(self, model: Any, x: Any) -> Tuple[Any, None]:
+        logits = self.logits(model, x)
+        return logits.argmax(dim=self.class_dim), None
+
+    def __repr__(self) -> str:
+        return f"DefaultPredict(class_dim={self.class_dim})"
+
+
+# ---------------------------------------------------------------- tasks --
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task's models produce and which metrics judge them.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, e.g. ``"segmentation"``.
+    battery : mapping of str to callable
+        Metric name -> ``fn(counts, ignore_index) -> float`` over the
+        ``(C, C)`` confusion matrix ``counts[target, prediction]``.
+    predict_fn : callable
+        Default ``predict_fn(model, x) -> (predictions, probabilities)``.
+    prob_metrics : tuple of str
+        Battery entries that need probabilities (empty for segmentation).
+    requires_num_classes : bool
+        Whether ``compare`` must be given ``num_classes``.
+    class_dim : int
+        The dimension of the model output that holds classes.
+
+    Examples
+    --------
+    >>> from mushin.tasks import Task, register_task, get_task, miou
+    >>> seg = get_task("segmentation")
+    >>> register_task(Task("seg-miou-only", {"miou": miou}, seg.predict_fn))
+    >>> get_task("seg-miou-only").metrics
+    ('miou',)
+    """
+
+    name: str
+    battery: Mapping[str, ConfusionMetric]
+    predict_fn: PredictFn
+    prob_metrics: Tuple[str, ...] = ()
+    requires_num_classes: bool = True
+    class_dim: int = 1
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.battery:
+            raise ValueError(f"task {self.name!r} needs at least one metric in its battery")
+        unknown = [m for m in self.prob_metrics if m not in self.battery]
+        if unknown:
+            raise ValueError(
+                f"task {self.name!r}: prob_metrics {unknown} are not in its battery "
+                f"{list(self.battery)}"
+            )
+
+    @property
+    def metrics(self) -> Tuple[str, ...]:
+        return tuple(self.battery)
+
+
+_REGISTRY: Dict[str, Task] = {}
+
+
+def register_task(task: Task, *, overwrite: bool = False) -> None:
+    """Add ``task`` to the registry under ``task.name``."""
+    if not isinstance(task, Task):
+        raise TypeError(f"register_task needs a Task, got {type(task).__name__}")
+    if task.name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"a task named {task.name!r} is already registered; pass overwrite=True to replace it"
+        )
+    _REGISTRY[task.name] = task
+
+
+def get_task(task: "str | Task") -> Task:
+    """Look a task up by name (a :class:`Task` is returned as is)."""
+    if isinstance(task, Task):
+        return task
+    try:
+        return _REGISTRY[task]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown task {task!r}; registered tasks: {list_tasks()}") from None
+
+
+def list_tasks() -> list:
+    """Names of the registered tasks."""
+    return sorted(_REGISTRY)
+
+
+SEGMENTATION_BATTERY: Dict[str, ConfusionMetric] = {
+    "miou": miou,
+    "dice": dice,
+    "pixel_acc": pixel_accuracy,
+    "precision": macro_precision,
+    "recall": macro_recall,
+}
+
+register_task(
+    Task(
+        name="segmentation",
+        battery=SEGMENTATION_BATTERY,
+        predict_fn=DefaultPredict(class_dim=1, min_ndim=3),
+        prob_metrics=(),
+        class_dim=1,
+        description="(N, C, H, W) inputs, (N, num_classes, H, W) logits, (N, H, W) labels",
+    )
+)
