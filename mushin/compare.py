@@ -18,7 +18,7 @@ from ._core import ConfusionMatrix
 from .result import BenchmarkResult, build_result
 from .tasks import DefaultPredict, Task, get_task
 
-__all__ = ["compare", "DeviceConfusionMatrix"]
+__all__ = ["compare", "run_comparison", "evaluate_model", "DeviceConfusionMatrix"]
 
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
 
@@ -377,28 +377,76 @@ def compare(
     if predict_fn is not None and not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
 
+    loaders = {name: [_Given(model) for model in models] for name, models in methods_checked.items()}
+    return run_comparison(
+        loaders,
+        data,
+        task_obj,
+        num_classes=num_classes_checked,
+        ignore_index=ignore_checked,
+        predict_fn=predict_fn,
+        test=test,
+        alpha=alpha,
+        correction=correction,
+        device=device,
+    )
+
+
+class _Given:
+    """A model the caller already holds, behind the same lazy interface as a checkpoint."""
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def __call__(self) -> Any:
+        return self.model
+
+
+def run_comparison(
+    loaders: Mapping[str, Sequence[Callable[[], Any]]],
+    data: Any,
+    task: Task,
+    *,
+    num_classes: int,
+    ignore_index: Optional[int],
+    predict_fn: Optional[PredictFn],
+    test: str,
+    alpha: float,
+    correction: str,
+    device: Any = None,
+    seeds: Optional[Sequence[Any]] = None,
+) -> BenchmarkResult:
+    """Evaluate lazily obtained models one at a time, then build the result.
+
+    ``loaders[method][i]()`` returns the model of seed ``i``; it is called
+    right before that model is evaluated and dropped right after, so at most
+    one model is alive here at a time (``Study`` relies on this).  Arguments
+    must already be validated (``compare`` and ``Study`` do that).
+    """
     confusion: Dict[str, np.ndarray] = {}
-    for name, models in methods_checked.items():
-        confusion[name] = np.stack(
-            [
+    for name, method_loaders in loaders.items():
+        per_seed = []
+        for load in method_loaders:
+            model = load()
+            per_seed.append(
                 evaluate_model(
                     model,
                     data,
-                    task_obj,
-                    num_classes=num_classes_checked,
-                    ignore_index=ignore_checked,
+                    task,
+                    num_classes=num_classes,
+                    ignore_index=ignore_index,
                     predict_fn=predict_fn,
                     device=device,
                 )
-                for model in models
-            ]
-        )
+            )
+            del model
+        confusion[name] = np.stack(per_seed)
     settings = {
-        "task": task_obj.name,
-        "num_classes": num_classes_checked,
-        "ignore_index": ignore_checked,
+        "task": task.name,
+        "num_classes": num_classes,
+        "ignore_index": ignore_index,
         "test": test,
         "alpha": alpha,
         "correction": correction,
     }
-    return build_result(confusion, task_obj, settings)
+    return build_result(confusion, task, settings, seeds=seeds)
