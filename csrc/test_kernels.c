@@ -1,0 +1,586 @@
+/*
+ * test_kernels.c -- the C kernels tested without Python.
+ *
+ * Build and run with `make ckernels`.  Expected values are closed forms
+ * (Cauchy and df = 2, 4 Student-t distributions, small confusion matrices
+ * counted by hand), never the output of the code under test.  Exits non-zero
+ * if any check fails.
+ */
+#include "mushin_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+static int n_passed = 0;
+static int n_failed = 0;
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (cond) {                                                           \
+            n_passed++;                                                       \
+        }                                                                     \
+        else {                                                                \
+            n_failed++;                                                       \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,        \
+                    __LINE__, __func__, #cond);                               \
+        }                                                                     \
+    } while (0)
+
+/* |got - want| <= rel * |want| (+ a tiny absolute floor) */
+static int
+close_rel(double got, double want, double rel)
+{
+    if (isnan(want)) return isnan(got);
+    if (isinf(want)) return got == want;
+    return fabs(got - want) <= rel * fabs(want) + 1e-300;
+}
+
+#define CHECK_REL(got, want, rel)                                             \
+    do {                                                                      \
+        const double g_ = (got), w_ = (want);                                 \
+        if (close_rel(g_, w_, rel)) {                                         \
+            n_passed++;                                                       \
+        }                                                                     \
+        else {                                                                \
+            n_failed++;                                                       \
+            fprintf(stderr, "%s:%d: %s: %s = %.17g, want %.17g\n", __FILE__,  \
+                    __LINE__, __func__, #got, g_, w_);                        \
+        }                                                                     \
+    } while (0)
+
+static int
+counts_equal(const int64_t *a, const int64_t *b, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if (a[i] != b[i]) return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ confusion -- */
+
+static mushin_index_view
+view(const void *data, mushin_itype type, const int64_t *strides)
+{
+    mushin_index_view v;
+    v.data = (const char *)data;
+    v.type = type;
+    v.strides = strides;
+    return v;
+}
+
+static void
+test_confusion_contiguous_int64(void)
+{
+    const int64_t preds[6] = {0, 1, 2, 2, 1, 0};
+    const int64_t target[6] = {0, 1, 1, 2, 2, 2};
+    const int64_t shape[1] = {6}, strides[1] = {8};
+    const int64_t want[9] = {1, 0, 0, /**/ 0, 1, 1, /**/ 1, 1, 1};
+    int64_t counts[9] = {0};
+    mushin_bad_values bad;
+    int status = mushin_confusion_count(counts, 3, 0, 0, 1, shape,
+                                        view(preds, MUSHIN_INT64, strides),
+                                        view(target, MUSHIN_INT64, strides), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 9));
+    /* counts accumulate */
+    status = mushin_confusion_count(counts, 3, 0, 0, 1, shape,
+                                    view(preds, MUSHIN_INT64, strides),
+                                    view(target, MUSHIN_INT64, strides), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts[0] == 2 && counts[5] == 2 && counts[8] == 2);
+}
+
+static void
+test_confusion_every_type_pair(void)
+{
+    /* same values in each type; every (preds, target) type pair counts alike */
+    const int8_t i8[5] = {0, 1, 2, 3, 1};
+    const int16_t i16[5] = {0, 1, 2, 3, 1};
+    const int32_t i32[5] = {0, 1, 2, 3, 1};
+    const int64_t i64[5] = {0, 1, 2, 3, 1};
+    const uint8_t u8[5] = {0, 1, 2, 3, 1};
+    const uint16_t u16[5] = {0, 1, 2, 3, 1};
+    const uint32_t u32[5] = {0, 1, 2, 3, 1};
+    const void *data[7] = {i8, i16, i32, i64, u8, u16, u32};
+    const mushin_itype types[7] = {MUSHIN_INT8, MUSHIN_INT16, MUSHIN_INT32, MUSHIN_INT64,
+                                   MUSHIN_UINT8, MUSHIN_UINT16, MUSHIN_UINT32};
+    const int64_t sizes[7] = {1, 2, 4, 8, 1, 2, 4};
+    const int64_t shape[1] = {5};
+    int i, j, all_ok = 1;
+    for (i = 0; i < 7; i++) {
+        for (j = 0; j < 7; j++) {
+            int64_t counts[16] = {0};
+            mushin_bad_values bad;
+            const int64_t ps[1] = {sizes[i]};
+            /* target is the reversed sequence read through a negative stride */
+            const int64_t ts_neg[1] = {-sizes[j]};
+            int status = mushin_confusion_count(
+                counts, 4, 0, 0, 1, shape, view(data[i], types[i], ps),
+                view((const char *)data[j] + 4 * sizes[j], types[j], ts_neg), &bad);
+            /* pairs (p, t): (0,1) (1,3) (2,2) (3,1) (1,0) */
+            const int64_t want[16] = {0, 1, 0, 0, /**/ 1, 0, 0, 1, /**/ 0, 0, 1, 0, /**/ 0, 1, 0, 0};
+            if (status != MUSHIN_OK || !counts_equal(counts, want, 16)) {
+                fprintf(stderr, "type pair (%d, %d) failed\n", i, j);
+                all_ok = 0;
+            }
+        }
+    }
+    CHECK(all_ok);
+}
+
+static void
+test_confusion_strided_2d(void)
+{
+    /* a 3x4 int32 array read transposed (4x3) against a 4x3 target holding the
+     * transposed values in a buffer with a row pitch of 5 elements */
+    const int32_t p[12] = {0, 1, 2, 0, /**/ 1, 1, 2, 2, /**/ 0, 0, 1, 2};
+    int16_t t[4 * 5];
+    const int64_t shape[2] = {4, 3};
+    const int64_t ps[2] = {4, 16};         /* transposed: step 1 element, then a row */
+    const int64_t ts[2] = {5 * 2, 2};      /* row pitch 5 int16 */
+    int64_t counts[9] = {0}, want[9] = {0};
+    mushin_bad_values bad;
+    int r, c, status;
+    memset(t, 0x7f, sizeof(t)); /* padding holds out-of-range values */
+    for (r = 0; r < 4; r++) {
+        for (c = 0; c < 3; c++) {
+            t[r * 5 + c] = (int16_t)p[c * 4 + r];   /* perfect predictions */
+            want[p[c * 4 + r] * 3 + p[c * 4 + r]]++;
+        }
+    }
+    status = mushin_confusion_count(counts, 3, 0, 0, 2, shape, view(p, MUSHIN_INT32, ps),
+                                    view(t, MUSHIN_INT16, ts), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 9));
+    CHECK(counts[0] + counts[4] + counts[8] == 12);
+}
+
+static void
+test_confusion_long_inner_dimension(void)
+{
+    /* longer than one internal chunk, with a stride, and a size not a multiple of it */
+    enum { N = 5000 };
+    static uint8_t p[2 * N];
+    static int64_t t[N];
+    const int64_t shape[1] = {N}, ps[1] = {2}, ts[1] = {8};
+    int64_t counts[49] = {0}, want[49] = {0};
+    mushin_bad_values bad;
+    int i, status;
+    for (i = 0; i < N; i++) {
+        p[2 * i] = (uint8_t)(i % 7);
+        p[2 * i + 1] = 200; /* never read */
+        t[i] = (i / 3) % 7;
+        want[t[i] * 7 + p[2 * i]]++;
+    }
+    status = mushin_confusion_count(counts, 7, 0, 0, 1, shape, view(p, MUSHIN_UINT8, ps),
+                                    view(t, MUSHIN_INT64, ts), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 49));
+}
+
+static void
+test_confusion_zero_d_and_empty(void)
+{
+    const int16_t p = 2;
+    const uint8_t t = 1;
+    int64_t counts[9] = {0};
+    mushin_bad_values bad;
+    const int64_t empty_shape[2] = {3, 0}, strides[2] = {0, 0};
+    int status = mushin_confusion_count(counts, 3, 0, 0, 0, NULL, view(&p, MUSHIN_INT16, NULL),
+                                        view(&t, MUSHIN_UINT8, NULL), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts[1 * 3 + 2] == 1);
+    status = mushin_confusion_count(counts, 3, 0, 0, 2, empty_shape,
+                                    view(NULL, MUSHIN_INT64, strides),
+                                    view(NULL, MUSHIN_INT64, strides), &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts[5] == 1 && counts[0] == 0);
+}
+
+static void
+test_confusion_ignore_index(void)
+{
+    const int64_t shape[1] = {6}, s[1] = {8};
+    int64_t counts[9];
+    mushin_bad_values bad;
+    int status;
+    /* outside the class range: void predicted as void is allowed */
+    {
+        const int64_t p[6] = {0, 255, 2, 1, 1, 2};
+        const int64_t t[6] = {0, 255, 255, 1, 2, 2};
+        const int64_t want[9] = {1, 0, 0, /**/ 0, 1, 0, /**/ 0, 1, 1};
+        memset(counts, 0, sizeof(counts));
+        status = mushin_confusion_count(counts, 3, 1, 255, 1, shape, view(p, MUSHIN_INT64, s),
+                                        view(t, MUSHIN_INT64, s), &bad);
+        CHECK(status == MUSHIN_OK);
+        CHECK(counts_equal(counts, want, 9));
+    }
+    /* inside the class range: the class's target rows are skipped, predictions
+     * of it at other positions still count */
+    {
+        const int64_t p[6] = {0, 1, 1, 1, 0, 2};
+        const int64_t t[6] = {0, 1, 1, 2, 2, 2};
+        const int64_t want[9] = {1, 0, 0, /**/ 0, 0, 0, /**/ 1, 1, 1};
+        memset(counts, 0, sizeof(counts));
+        status = mushin_confusion_count(counts, 3, 1, 1, 1, shape, view(p, MUSHIN_INT64, s),
+                                        view(t, MUSHIN_INT64, s), &bad);
+        CHECK(status == MUSHIN_OK);
+        CHECK(counts_equal(counts, want, 9));
+    }
+    /* a negative ignore_index */
+    {
+        const int8_t p[6] = {0, -1, 1, 2, 2, 0};
+        const int8_t t[6] = {0, -1, -1, 2, 1, 0};
+        const int64_t s1[1] = {1};
+        const int64_t want[9] = {2, 0, 0, /**/ 0, 0, 1, /**/ 0, 0, 1};
+        memset(counts, 0, sizeof(counts));
+        status = mushin_confusion_count(counts, 3, 1, -1, 1, shape, view(p, MUSHIN_INT8, s1),
+                                        view(t, MUSHIN_INT8, s1), &bad);
+        CHECK(status == MUSHIN_OK);
+        CHECK(counts_equal(counts, want, 9));
+    }
+}
+
+static void
+test_confusion_bad_values(void)
+{
+    const int64_t shape[1] = {7}, s[1] = {8};
+    /* target 5 at 2 and 9 at 6; preds 7 at 1 and 255 (not at an ignored
+     * position) at 4; 255 at position 5 sits on an ignored target: allowed */
+    const int64_t p[7] = {0, 7, 1, 2, 255, 255, 0};
+    const int64_t t[7] = {0, 1, 5, 2, 1, 255, 9};
+    int64_t counts[9] = {3, 0, 0, 0, 3, 0, 0, 0, 3};
+    const int64_t before[9] = {3, 0, 0, 0, 3, 0, 0, 0, 3};
+    mushin_bad_values bad;
+    int status = mushin_confusion_validate(3, 1, 255, 1, shape, view(p, MUSHIN_INT64, s),
+                                           view(t, MUSHIN_INT64, s), &bad);
+    CHECK(status == MUSHIN_EBADVALUE);
+    CHECK(bad.target_bad == 2 && bad.target_first == 5 && bad.target_first_pos == 2);
+    CHECK(bad.preds_bad == 2 && bad.preds_first == 7 && bad.preds_first_pos == 1);
+    CHECK(counts_equal(counts, before, 9)); /* validate never writes */
+
+    /* no ignore_index: 255 targets are bad too */
+    status = mushin_confusion_validate(3, 0, 0, 1, shape, view(p, MUSHIN_INT64, s),
+                                       view(t, MUSHIN_INT64, s), &bad);
+    CHECK(status == MUSHIN_EBADVALUE);
+    CHECK(bad.target_bad == 3 && bad.preds_bad == 3);
+
+    /* counting into scratch reports the same */
+    {
+        int64_t scratch[9] = {0};
+        status = mushin_confusion_count(scratch, 3, 1, 255, 1, shape, view(p, MUSHIN_INT64, s),
+                                        view(t, MUSHIN_INT64, s), &bad);
+        CHECK(status == MUSHIN_EBADVALUE);
+        CHECK(bad.target_bad == 2 && bad.preds_bad == 2);
+    }
+    /* negative values in signed types, large ones in unsigned types */
+    {
+        const int16_t pn[3] = {0, -3, 1};
+        const uint32_t tn[3] = {0, 1, 4000000000u};
+        const int64_t shape3[1] = {3}, s2[1] = {2}, s4[1] = {4};
+        status = mushin_confusion_validate(3, 0, 0, 1, shape3, view(pn, MUSHIN_INT16, s2),
+                                           view(tn, MUSHIN_UINT32, s4), &bad);
+        CHECK(status == MUSHIN_EBADVALUE);
+        CHECK(bad.preds_bad == 1 && bad.preds_first == -3 && bad.preds_first_pos == 1);
+        CHECK(bad.target_bad == 1 && bad.target_first == 4000000000LL);
+    }
+}
+
+static void
+test_confusion_invalid_arguments(void)
+{
+    const int64_t v = 0, shape[1] = {1}, s[1] = {8}, neg_shape[1] = {-1};
+    int64_t counts[4] = {0};
+    mushin_bad_values bad;
+    CHECK(mushin_confusion_count(NULL, 2, 0, 0, 1, shape, view(&v, MUSHIN_INT64, s),
+                                 view(&v, MUSHIN_INT64, s), &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_count(counts, 0, 0, 0, 1, shape, view(&v, MUSHIN_INT64, s),
+                                 view(&v, MUSHIN_INT64, s), &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_count(counts, 2, 0, 0, MUSHIN_MAX_NDIM + 1, shape,
+                                 view(&v, MUSHIN_INT64, s), view(&v, MUSHIN_INT64, s),
+                                 &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_count(counts, 2, 0, 0, 1, neg_shape, view(&v, MUSHIN_INT64, s),
+                                 view(&v, MUSHIN_INT64, s), &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_validate(2, 0, 0, 1, shape, view(&v, MUSHIN_INT64, s),
+                                    view(&v, MUSHIN_INT64, s), NULL) == MUSHIN_EINVAL);
+    CHECK(counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && counts[3] == 0);
+}
+
+static void
+test_counts_add(void)
+{
+    int64_t a[3] = {1, 2, 3};
+    const int64_t b[3] = {10, 0, -3};
+    mushin_counts_add(a, b, 3);
+    CHECK(a[0] == 11 && a[1] == 2 && a[2] == 0);
+}
+
+/* ---------------------------------------------------------------- stats -- */
+
+/* closed forms of the Student-t CDF */
+/* written tail-first: cdf(-s) for s > 0 without cancellation */
+static double
+cauchy_cdf(double t)
+{
+    if (t == 0.0) return 0.5;
+    return t < 0 ? atan(-1.0 / t) / M_PI : 1.0 - atan(1.0 / t) / M_PI;
+}
+
+static double
+t2_lower(double s)
+{
+    const double r = sqrt(2.0 + s * s);
+    return 1.0 / (r * (r + s)); /* (1 - s / r) / 2 */
+}
+
+static double
+t2_cdf(double t)
+{
+    return t <= 0 ? t2_lower(-t) : 1.0 - t2_lower(t);
+}
+
+/* df = 4, by the textbook formula; only used where it keeps its digits */
+
+static double
+t4_cdf(double t)
+{
+    const double u = t * t / (4.0 + t * t);
+    return 0.5 + 0.375 * (t / sqrt(4.0 + t * t)) * 2.0 * (1.0 - u / 3.0);
+}
+
+static void
+test_betainc_closed_forms(void)
+{
+    const double xs[5] = {1e-6, 0.1, 0.37, 0.5, 0.93};
+    int i;
+    for (i = 0; i < 5; i++) {
+        const double x = xs[i];
+        CHECK_REL(mushin_betainc(1.0, 1.0, x, 1.0 - x), x, 1e-14);
+        CHECK_REL(mushin_betainc(3.5, 1.0, x, 1.0 - x), pow(x, 3.5), 1e-13);
+        CHECK_REL(mushin_betainc(1.0, 2.5, x, 1.0 - x), -expm1(2.5 * log1p(-x)), 1e-13);
+    }
+    CHECK_REL(mushin_betainc(7.0, 7.0, 0.5, 0.5), 0.5, 1e-14);
+    CHECK_REL(mushin_betainc(1234.5, 1234.5, 0.5, 0.5), 0.5, 1e-12);
+    CHECK(mushin_betainc(2.0, 3.0, 0.0, 1.0) == 0.0);
+    CHECK(mushin_betainc(2.0, 3.0, 1.0, 0.0) == 1.0);
+    CHECK(isnan(mushin_betainc(-1.0, 3.0, 0.5, 0.5)));
+    CHECK(isnan(mushin_betainc(1.0, 3.0, NAN, 0.5)));
+}
+
+static void
+test_t_cdf_closed_forms(void)
+{
+    const double ts[12] = {-5e4, -50.0, -7.5, -2.0, -1.0, -0.3, 0.0, 1e-7, 0.3, 1.0, 2.0, 7.5};
+    int i;
+    for (i = 0; i < 12; i++) {
+        const double t = ts[i];
+        CHECK_REL(mushin_t_cdf(t, 1.0), cauchy_cdf(t), 1e-12);
+        CHECK_REL(mushin_t_cdf(t, 2.0), t2_cdf(t), 1e-12);
+        if (fabs(t) <= 2.0) {
+            CHECK_REL(mushin_t_cdf(t, 4.0), t4_cdf(t), 1e-12);
+        }
+        CHECK_REL(mushin_t_sf(t, 2.0), t2_cdf(-t), 1e-12);
+        CHECK_REL(mushin_t_cdf(t, INFINITY), 0.5 * erfc(-t / sqrt(2.0)), 1e-14);
+    }
+    /* far tails keep relative accuracy: Cauchy sf(t) = atan(1/t)/pi */
+    CHECK_REL(mushin_t_sf(1e10, 1.0), atan(1e-10) / M_PI, 1e-12);
+    CHECK_REL(mushin_t_cdf(-1e100, 1.0), atan(1e-100) / M_PI, 1e-12);
+    /* beyond sqrt(DBL_MAX), where t * t overflows */
+    CHECK_REL(mushin_t_sf(1e200, 1.0), 1.0 / (M_PI * 1e200), 1e-12);
+    CHECK_REL(mushin_t_sf(1e300, 1.0), 1.0 / (M_PI * 1e300), 1e-12);
+    /* df = 2: sf(t) = (1 - t / sqrt(2 + t^2)) / 2 ~ 1 / (2 t^2) */
+    CHECK_REL(mushin_t_sf(1e150, 2.0), 0.5e-300, 1e-12);
+    CHECK(mushin_t_sf(INFINITY, 3.0) == 0.0);
+    CHECK(mushin_t_cdf(-INFINITY, 3.0) == 0.0);
+    CHECK(mushin_t_cdf(INFINITY, 3.0) == 1.0);
+    CHECK(isnan(mushin_t_cdf(1.0, 0.0)));
+    CHECK(isnan(mushin_t_cdf(1.0, -2.0)));
+    CHECK(isnan(mushin_t_sf(NAN, 2.0)));
+}
+
+static void
+test_t_ppf_closed_forms(void)
+{
+    const double qs[9] = {1e-12, 1e-4, 0.025, 0.1, 0.4, 0.6, 0.9, 0.975, 0.9999};
+    int i;
+    for (i = 0; i < 9; i++) {
+        const double q = qs[i];
+        /* Cauchy: tan(pi (q - 1/2)) = -1 / tan(pi q); df = 2: (2q - 1) / sqrt(2 q (1 - q)) */
+        const double cauchy = q < 0.5 ? -1.0 / tan(M_PI * q) : 1.0 / tan(M_PI * (1.0 - q));
+        CHECK_REL(mushin_t_ppf(q, 1.0), cauchy, 1e-10);
+        CHECK_REL(mushin_t_ppf(q, 2.0), (2.0 * q - 1.0) / sqrt(2.0 * q * (1.0 - q)), 1e-10);
+        /* ppf inverts cdf */
+        CHECK_REL(mushin_t_cdf(mushin_t_ppf(q, 7.3), 7.3), q, 1e-12);
+        CHECK_REL(mushin_t_cdf(mushin_t_ppf(q, 1e5), 1e5), q, 1e-10);
+    }
+    CHECK_REL(mushin_t_ppf(1e-300, 1.0), -1.0 / (M_PI * 1e-300), 1e-10);
+    CHECK(mushin_t_ppf(0.5, 3.0) == 0.0);
+    CHECK(mushin_t_ppf(0.0, 3.0) == -INFINITY);
+    CHECK(mushin_t_ppf(1.0, 3.0) == INFINITY);
+    /* df = 0.5: the 1e-200 quantile (~ -1e400) is beyond the largest double */
+    CHECK(mushin_t_ppf(1e-200, 0.5) == -INFINITY);
+    CHECK(isnan(mushin_t_ppf(1.5, 3.0)));
+    CHECK(isnan(mushin_t_ppf(0.5, 0.0)));
+}
+
+static void
+test_mean_var(void)
+{
+    const double x[4] = {1.0, 2.0, 4.0, 9.0};
+    double mean, var;
+    mushin_mean_var(x, 4, &mean, &var);
+    CHECK_REL(mean, 4.0, 1e-15);
+    CHECK_REL(var, (9.0 + 4.0 + 0.0 + 25.0) / 3.0, 1e-15);
+    mushin_mean_var(x, 1, &mean, &var);
+    CHECK(mean == 1.0 && isnan(var));
+}
+
+static void
+test_welch_closed_form(void)
+{
+    /* means 2 and 5, both variances 1, n = 3: t = -3 / sqrt(2/3), df = 4 */
+    const double a[3] = {1.0, 2.0, 3.0}, b[3] = {4.0, 5.0, 6.0};
+    const double t = -3.0 / sqrt(2.0 / 3.0);
+    mushin_ttest_result r;
+    CHECK(mushin_welch_ttest(a, 3, b, 3, &r) == MUSHIN_OK);
+    CHECK_REL(r.statistic, t, 1e-14);
+    CHECK_REL(r.df, 4.0, 1e-14);
+    CHECK_REL(r.pvalue, 2.0 * t4_cdf(t), 1e-12);
+    CHECK_REL(r.mean_diff, -3.0, 1e-15);
+    CHECK_REL(r.effect_size, -3.0, 1e-14); /* pooled sd 1 */
+}
+
+static void
+test_welch_unequal_variances(void)
+{
+    /* a: n = 2, var 2; b: n = 4, var 0 ... all by hand:
+     * a = {0, 2}: mean 1, var 2; b = {3, 3, 3, 5}: mean 3.5, var 1
+     * se2 = 2/2 + 1/4 = 1.25; t = -2.5 / sqrt(1.25)
+     * df = 1.25^2 / (1^2 / 1 + 0.25^2 / 3) */
+    const double a[2] = {0.0, 2.0}, b[4] = {3.0, 3.0, 3.0, 5.0};
+    const double t = -2.5 / sqrt(1.25);
+    const double df = 1.5625 / (1.0 + 0.0625 / 3.0);
+    mushin_ttest_result r;
+    CHECK(mushin_welch_ttest(a, 2, b, 4, &r) == MUSHIN_OK);
+    CHECK_REL(r.statistic, t, 1e-14);
+    CHECK_REL(r.df, df, 1e-14);
+    CHECK_REL(r.pvalue, 2.0 * mushin_t_cdf(t, df), 1e-14);
+    CHECK_REL(r.effect_size, -2.5 / sqrt((2.0 + 3.0) / 4.0), 1e-14);
+}
+
+static void
+test_welch_degenerate(void)
+{
+    const double one[1] = {1.0}, c1[3] = {2.0, 2.0, 2.0}, c2[3] = {3.0, 3.0, 3.0};
+    const double same[3] = {1.0, 2.0, 3.0};
+    mushin_ttest_result r;
+    CHECK(mushin_welch_ttest(one, 1, same, 3, &r) == MUSHIN_EDEGENERATE);
+    CHECK(isnan(r.pvalue) && isnan(r.statistic) && isnan(r.df));
+    CHECK_REL(r.mean_diff, -1.0, 1e-15);
+    CHECK(mushin_welch_ttest(c1, 3, c2, 3, &r) == MUSHIN_EDEGENERATE);
+    CHECK(isnan(r.pvalue));
+    CHECK(r.effect_size == -INFINITY);
+    CHECK(mushin_welch_ttest(same, 3, same, 3, &r) == MUSHIN_OK);
+    CHECK(r.pvalue == 1.0 && r.statistic == 0.0);
+    CHECK(mushin_welch_ttest(same, 0, same, 3, &r) == MUSHIN_EDEGENERATE);
+    CHECK(isnan(r.mean_diff));
+}
+
+static void
+test_cohens_d(void)
+{
+    /* a = {1, 3}: mean 2, ss 2; b = {0, 0, 3}: mean 1, ss 6; pooled = 8 / 3 */
+    const double a[2] = {1.0, 3.0}, b[3] = {0.0, 0.0, 3.0};
+    const double c[2] = {4.0, 4.0};
+    CHECK_REL(mushin_cohens_d(a, 2, b, 3), 1.0 / sqrt(8.0 / 3.0), 1e-14);
+    CHECK_REL(mushin_cohens_d(b, 3, a, 2), -1.0 / sqrt(8.0 / 3.0), 1e-14);
+    CHECK(mushin_cohens_d(c, 2, c, 2) == 0.0);
+    CHECK(mushin_cohens_d(c, 2, c, 1) == 0.0);
+    CHECK(isnan(mushin_cohens_d(a, 1, b, 1)));
+}
+
+static void
+test_mean_ci(void)
+{
+    /* x = {1, 2, 3}: mean 2, sd 1, df 2; t_{0.975, 2} = 0.95 / sqrt(2 * 0.975 * 0.025) */
+    const double x[3] = {1.0, 2.0, 3.0};
+    const double half = 0.95 / sqrt(2.0 * 0.975 * 0.025) / sqrt(3.0);
+    double mean, low, high;
+    CHECK(mushin_mean_ci(x, 3, 0.95, &mean, &low, &high) == MUSHIN_OK);
+    CHECK_REL(mean, 2.0, 1e-15);
+    CHECK_REL(low, 2.0 - half, 1e-12);
+    CHECK_REL(high, 2.0 + half, 1e-12);
+    CHECK(mushin_mean_ci(x, 1, 0.95, &mean, &low, &high) == MUSHIN_EDEGENERATE);
+    CHECK(mean == 1.0 && isnan(low) && isnan(high));
+    CHECK(mushin_mean_ci(x, 3, 1.0, &mean, &low, &high) == MUSHIN_EINVAL);
+    CHECK(mushin_mean_ci(x, 3, 0.0, &mean, &low, &high) == MUSHIN_EINVAL);
+}
+
+static void
+test_holm(void)
+{
+    const double p[4] = {0.01, 0.04, NAN, 0.03};
+    double out[4];
+    int64_t order[4];
+    CHECK(mushin_holm(p, 4, out, order) == MUSHIN_OK);
+    /* family of 3: 3 * 0.01, then max(0.03, 2 * 0.03), then max(0.06, 1 * 0.04) */
+    CHECK_REL(out[0], 0.03, 1e-15);
+    CHECK_REL(out[3], 0.06, 1e-15);
+    CHECK_REL(out[1], 0.06, 1e-15);
+    CHECK(isnan(out[2]));
+    {
+        const double q[3] = {0.5, 0.9, 0.2};
+        double o[3];
+        int64_t ord[3];
+        CHECK(mushin_holm(q, 3, o, ord) == MUSHIN_OK);
+        CHECK_REL(o[2], 0.6, 1e-15);
+        CHECK(o[0] == 1.0 && o[1] == 1.0); /* capped at 1, monotone */
+    }
+    {
+        const double bad[2] = {0.2, 1.5};
+        double o[2] = {-7.0, -7.0};
+        int64_t ord[2];
+        CHECK(mushin_holm(bad, 2, o, ord) == MUSHIN_EINVAL);
+    }
+    {
+        const double nan_only[2] = {NAN, NAN};
+        double o[2];
+        int64_t ord[2];
+        CHECK(mushin_holm(nan_only, 2, o, ord) == MUSHIN_OK);
+        CHECK(isnan(o[0]) && isnan(o[1]));
+    }
+    CHECK(mushin_holm(p, 0, out, order) == MUSHIN_OK);
+}
+
+int
+main(void)
+{
+    test_confusion_contiguous_int64();
+    test_confusion_every_type_pair();
+    test_confusion_strided_2d();
+    test_confusion_long_inner_dimension();
+    test_confusion_zero_d_and_empty();
+    test_confusion_ignore_index();
+    test_confusion_bad_values();
+    test_confusion_invalid_arguments();
+    test_counts_add();
+    test_betainc_closed_forms();
+    test_t_cdf_closed_forms();
+    test_t_ppf_closed_forms();
+    test_mean_var();
+    test_welch_closed_form();
+    test_welch_unequal_variances();
+    test_welch_degenerate();
+    test_cohens_d();
+    test_mean_ci();
+    test_holm();
+    printf("%d passed, %d failed\n", n_passed, n_failed);
+    return n_failed == 0 ? 0 : 1;
+}
