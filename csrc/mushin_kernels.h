@@ -130,6 +130,105 @@ int mushin_mean_ci(const double *x, int64_t n, double confidence,
  * and stay NaN.  `order` is caller-provided scratch of n int64. */
 int mushin_holm(const double *p, int64_t n, double *out, int64_t *order);
 
+/* ------------------------------------------- tests, corrections, ranks -- */
+
+/* Sum in NumPy's order (pairwise, eight accumulators per 128-block), so
+ * means and variances agree with numpy.mean / scipy bit for bit. */
+double mushin_pairwise_sum(const double *x, int64_t n);
+
+/* Standard normal upper tail P(Z > z), to full relative accuracy (erfc). */
+double mushin_norm_sf(double z);
+/* Standard normal quantile; q in (0, 1). */
+double mushin_norm_ppf(double q);
+
+typedef enum {
+    MUSHIN_TEST_WELCH = 0,     /* scipy.stats.ttest_ind(a, b, equal_var=False) */
+    MUSHIN_TEST_TTEST_IND = 1, /* scipy.stats.ttest_ind(a, b) */
+    MUSHIN_TEST_TTEST_REL = 2, /* scipy.stats.ttest_rel(a, b) */
+    MUSHIN_TEST_WILCOXON = 3,  /* scipy.stats.wilcoxon(a, b) */
+    MUSHIN_TEST_MANNWHITNEY = 4/* scipy.stats.mannwhitneyu(a, b) */
+} mushin_test_kind;
+
+#define MUSHIN_NUM_TESTS 5
+
+/* How a p-value was obtained. */
+typedef enum {
+    MUSHIN_PVALUE_UNDEFINED = 0, /* NaN: too few values or no variation */
+    MUSHIN_PVALUE_STUDENT_T = 1,
+    MUSHIN_PVALUE_EXACT = 2,       /* exact null distribution of the rank statistic */
+    MUSHIN_PVALUE_PERMUTATION = 3, /* all 2^n sign flips (Wilcoxon with ties or zeros) */
+    MUSHIN_PVALUE_NORMAL = 4,      /* normal approximation */
+    MUSHIN_PVALUE_IDENTICAL = 5    /* a == b pair by pair: p = 1 by definition */
+} mushin_pvalue_method;
+
+typedef struct {
+    double statistic;   /* t; Wilcoxon: min(R+, R-); Mann-Whitney: U of a */
+    double pvalue;      /* two-sided */
+    double df;          /* t-tests only, NaN otherwise */
+    double mean_diff;   /* mean(a) - mean(b) */
+    double effect_size; /* Cohen's d (unpaired) or d_z (paired) */
+    double ci_low;      /* confidence interval of the difference (see below) */
+    double ci_high;
+    int pvalue_method;  /* mushin_pvalue_method */
+} mushin_test_result;
+
+/*
+ * Two-sided two-sample test `kind` of a against b, equal to the scipy call
+ * named in mushin_test_kind (method="auto" rules for exact / permutation /
+ * asymptotic p-values included), with these deliberate differences:
+ *   - a t-test whose standard error is zero reports NaN statistic and p
+ *     (scipy: +-inf and 0, or NaN), except that
+ *   - paired data with every difference zero ("identical") gets statistic 0
+ *     and p = 1 (scipy: NaN for ttest_rel and for wilcoxon with n > 13).
+ * The interval, at `confidence` in (0, 1), is that of mean(a) - mean(b)
+ * from the matching t-test (Welch, pooled, paired), or the Hodges-Lehmann
+ * interval of the shift for the rank tests (pairwise differences for
+ * Mann-Whitney, Walsh averages of the differences for Wilcoxon), bounds
+ * being the order statistics at the exact (or normal) critical value;
+ * -inf / +inf when no shift can be rejected at this sample size.
+ * Paired tests need na == nb.  Inputs must be finite.
+ * Returns MUSHIN_OK, MUSHIN_EDEGENERATE (p undefined, fields NaN where
+ * undefined), MUSHIN_EINVAL (bad kind, sizes, confidence or a non-finite
+ * value; `out` untouched) or MUSHIN_ENOMEM (`out` untouched).
+ */
+int mushin_two_sample_test(int kind, const double *a, int64_t na,
+                           const double *b, int64_t nb, double confidence,
+                           mushin_test_result *out);
+
+/* The rank tests behind mushin_two_sample_test (csrc/ranktests.c); same
+ * contract, without the argument checks. */
+int mushin_wilcoxon_test(const double *a, const double *b, int64_t n,
+                         double confidence, mushin_test_result *out);
+int mushin_mannwhitney_test(const double *a, int64_t na, const double *b,
+                            int64_t nb, double confidence,
+                            mushin_test_result *out);
+
+/* Cohen's d_z of paired data: mean(a - b) / sd(a - b); +-inf for a constant
+ * nonzero difference, 0 when every difference is zero, NaN for n < 2. */
+double mushin_cohens_dz(const double *a, const double *b, int64_t n);
+
+/* Bonferroni: min(1, m p) with m the number of non-NaN p-values.
+ * Benjamini-Hochberg (step-up), equal to
+ * scipy.stats.false_discovery_control(p, method="bh") on the non-NaN
+ * entries; `order` is scratch of n int64.  NaN stays NaN; a value outside
+ * [0, 1] gives MUSHIN_EINVAL. */
+int mushin_bonferroni(const double *p, int64_t n, double *out);
+int mushin_fdr_bh(const double *p, int64_t n, double *out, int64_t *order);
+
+/* Exact null distributions, as counts of equally likely outcomes (exact
+ * integers while below 2^53).
+ * Signed-rank: counts[s] = #{subsets of {1..n} with sum s}, s = 0 ..
+ * n(n+1)/2 (array of n(n+1)/2 + 1).  Mann-Whitney: counts[u] = #{ways U =
+ * u}, u = 0 .. kmax, for samples of n1 and n2 (array of kmax + 1). */
+int mushin_signed_rank_counts(int64_t n, double *counts);
+int mushin_rank_sum_counts(int64_t n1, int64_t n2, int64_t kmax, double *counts);
+
+/* The smallest two-sided p-value test `kind` can return for samples of na
+ * and nb values without ties (0 for the t-tests once df > 0; NaN when the
+ * test is undefined at these sizes).  From the exact null distribution
+ * where the test uses it, else from the normal approximation. */
+double mushin_min_pvalue(int kind, int64_t na, int64_t nb);
+
 #ifdef __cplusplus
 }
 #endif
