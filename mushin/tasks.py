@@ -5,7 +5,11 @@ A :class:`Task` says how a model's output becomes predictions (its default
 Every metric of the built-in batteries is a function of one confusion matrix
 ``counts[target, prediction]`` and reproduces the torchmetrics metric named in
 its docstring, including how torchmetrics treats classes that never occur and
-an ``ignore_index`` that is itself a class.
+an ``ignore_index`` that is itself a class.  The exceptions are the
+probability metrics of classification, ``auroc`` and ``ece``: they are
+:class:`StreamingMetric` entries fed with probabilities by accumulators of
+the C core (:class:`~mushin._core.RocScores`,
+:class:`~mushin._core.CalibrationBins`).
 
 Examples
 --------
@@ -19,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +38,13 @@ __all__ = [
     "macro_precision",
     "macro_recall",
     "per_class_iou",
+    "accuracy",
+    "macro_f1",
+    "StreamingMetric",
+    "metric_kind",
+    "resolve_battery",
+    "roc_scores",
+    "calibration_bins",
 ]
 
 ConfusionMetric = Callable[[np.ndarray, Optional[int]], float]
@@ -124,6 +135,20 @@ def pixel_accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> fl
     return float(np.trace(cm) / total) if total else 0.0
 
 
+def accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """Micro accuracy of a classifier = ``MulticlassAccuracy(average="micro")``.
+
+    The fraction of counted samples whose prediction equals the label (0
+    when nothing was counted); the same number as :func:`pixel_accuracy`.
+    """
+    return pixel_accuracy(counts, ignore_index)
+
+
+def macro_f1(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+    """``MulticlassF1Score(average="macro")``; the same number as :func:`dice`."""
+    return dice(counts, ignore_index)
+
+
 # --------------------------------------------------------- predict fns --
 
 
@@ -184,6 +209,169 @@ class DefaultPredict:
         return f"DefaultPredict(class_dim={self.class_dim})"
 
 
+# ------------------------------------------------------ streaming metrics --
+# A battery entry is one of three kinds (see metric_kind):
+#   "confusion": fn(counts, ignore_index) -> float over the confusion matrix;
+#   "factory":   a StreamingMetric, whose make(num_classes, ignore_index)
+#                builds a fresh accumulator for every model;
+#   "object":    anything with update/compute/reset (a torchmetrics Metric),
+#                deep-copied and reset for every model.
+# The last two are fed batch by batch: with probabilities when the entry is
+# named in prob_metrics, with class-index predictions otherwise.
+
+
+@dataclass(frozen=True)
+class StreamingMetric:
+    """A battery entry accumulated over the stream by a fresh object per model.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(num_classes, ignore_index)`` returns an object with
+        ``update(inputs, target)``, ``compute()`` and ``reset()``.  When the
+        entry is one of the task's ``prob_metrics`` its ``update`` receives
+        ``(N, num_classes)`` probabilities and ``(N,)`` labels (extra
+        dimensions are flattened into N); otherwise class-index predictions
+        and labels of the same shape.
+    description : str
+        What the metric is, for humans.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mushin.tasks import StreamingMetric, roc_scores
+    >>> entry = StreamingMetric(roc_scores, "macro one-vs-rest AUROC")
+    >>> acc = entry.make(2, None)
+    >>> acc.update(np.array([[0.8, 0.2], [0.3, 0.7]]), np.array([0, 1]))
+    >>> acc.compute()
+    1.0
+    """
+
+    make: Callable[[int, Optional[int]], Any]
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not callable(self.make):
+            raise TypeError(
+                f"StreamingMetric.make must be callable as make(num_classes, ignore_index), "
+                f"got {type(self.make).__name__}"
+            )
+
+
+def _is_stateful_metric(entry: Any) -> bool:
+    return all(callable(getattr(entry, name, None)) for name in ("update", "compute", "reset"))
+
+
+def metric_kind(entry: Any, name: str = "metric") -> str:
+    """``"confusion"``, ``"factory"`` or ``"object"``: how a battery entry is fed.
+
+    Raises ``TypeError`` for anything else.
+
+    Examples
+    --------
+    >>> from mushin.tasks import metric_kind, miou, get_task
+    >>> metric_kind(miou), metric_kind(get_task("classification").battery["auroc"])
+    ('confusion', 'factory')
+    """
+    if isinstance(entry, StreamingMetric):
+        return "factory"
+    if _is_stateful_metric(entry):  # before callable(): a torchmetrics Metric is callable too
+        return "object"
+    if callable(entry):
+        return "confusion"
+    raise TypeError(
+        f"metric {name!r} is a {type(entry).__name__}; a battery entry must be a function "
+        "fn(counts, ignore_index) -> float, a StreamingMetric, or an object with "
+        "update/compute/reset such as a torchmetrics metric"
+    )
+
+
+def _check_battery(battery: Any, prob_metrics: Any, owner: str) -> Tuple[str, ...]:
+    """Validate a battery and its prob_metrics; return prob_metrics as a tuple."""
+    if not isinstance(battery, Mapping) or not battery:
+        raise ValueError(f"{owner} needs a non-empty battery {{name: metric}}")
+    for name, entry in battery.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{owner}: metric names must be strings, got {name!r}")
+        metric_kind(entry, name)
+    if isinstance(prob_metrics, str) or not isinstance(prob_metrics, (Sequence, frozenset, set)):
+        raise TypeError(
+            f"{owner}: prob_metrics must be a list of metric names, got {type(prob_metrics).__name__}"
+        )
+    names = tuple(prob_metrics)
+    unknown = [m for m in names if m not in battery]
+    if unknown:
+        raise ValueError(f"{owner}: prob_metrics {unknown} are not in its battery {list(battery)}")
+    confusion_only = [m for m in names if metric_kind(battery[m], m) == "confusion"]
+    if confusion_only:
+        raise ValueError(
+            f"{owner}: prob_metrics {confusion_only} are functions of the confusion matrix and "
+            "cannot take probabilities; name only StreamingMetric entries or objects with "
+            "update/compute/reset there"
+        )
+    return names
+
+
+def resolve_battery(
+    task: "Task", metrics: Optional[Mapping[str, Any]] = None, prob_metrics: Optional[Sequence[str]] = None
+) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
+    """The battery and prob_metrics ``compare`` evaluates.
+
+    Without ``metrics`` the task's own battery and prob_metrics are used
+    (``prob_metrics`` must then be left out).  With ``metrics`` that dict is
+    the whole battery, and exactly the names listed in ``prob_metrics``
+    (default: none) receive probabilities; every other entry receives
+    class-index predictions.
+
+    Examples
+    --------
+    >>> from mushin.tasks import get_task, resolve_battery, miou
+    >>> battery, probs = resolve_battery(get_task("classification"))
+    >>> list(battery), probs
+    (['accuracy', 'f1', 'precision', 'recall', 'auroc', 'ece'], ('auroc', 'ece'))
+    >>> resolve_battery(get_task("segmentation"), {"miou": miou})[1]
+    ()
+    """
+    if metrics is None:
+        if prob_metrics is not None:
+            raise ValueError(
+                "prob_metrics= names entries of a custom metrics= battery; without metrics= "
+                f"the battery of task {task.name!r} is used with its own prob_metrics "
+                f"{list(task.prob_metrics)}"
+            )
+        return dict(task.battery), tuple(task.prob_metrics)
+    names = _check_battery(metrics, () if prob_metrics is None else prob_metrics, "metrics=")
+    return dict(metrics), names
+
+
+def roc_scores(num_classes: int, ignore_index: Optional[int] = None) -> Any:
+    """A fresh :class:`~mushin._core.RocScores`: exact macro one-vs-rest AUROC.
+
+    Equals ``MulticlassAUROC(num_classes, average="macro", thresholds=None,
+    ignore_index=ignore_index)``.  It keeps every score:
+    ``num_samples * (num_classes + 1) * 4`` bytes per model.
+    """
+    from ._core import RocScores
+
+    return RocScores(num_classes, ignore_index)
+
+
+def calibration_bins(num_classes: int, ignore_index: Optional[int] = None, n_bins: int = 15) -> Any:
+    """A fresh :class:`~mushin._core.CalibrationBins`: streaming L1 ECE.
+
+    Equals ``MulticlassCalibrationError(num_classes, n_bins=n_bins,
+    norm="l1", ignore_index=ignore_index)``.  The bins are
+    ``torch.linspace(0, 1, n_bins + 1)`` itself, so they are bit-identical to
+    torchmetrics' on this machine.
+    """
+    import torch
+
+    from ._core import CalibrationBins
+
+    boundaries = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32).numpy()
+    return CalibrationBins(num_classes, ignore_index, boundaries=boundaries)
+
+
 # ---------------------------------------------------------------- tasks --
 
 
@@ -195,13 +383,18 @@ class Task:
     ----------
     name : str
         Registry key, e.g. ``"segmentation"``.
-    battery : mapping of str to callable
-        Metric name -> ``fn(counts, ignore_index) -> float`` over the
-        ``(C, C)`` confusion matrix ``counts[target, prediction]``.
+    battery : mapping of str to metric
+        Metric name -> one of: ``fn(counts, ignore_index) -> float`` over the
+        ``(C, C)`` confusion matrix ``counts[target, prediction]``; a
+        :class:`StreamingMetric` (a fresh accumulator per model); or an
+        object with ``update/compute/reset`` such as a torchmetrics metric
+        (deep-copied and reset per model).
     predict_fn : callable
         Default ``predict_fn(model, x) -> (predictions, probabilities)``.
     prob_metrics : tuple of str
-        Battery entries that need probabilities (empty for segmentation).
+        Battery entries whose ``update`` receives probabilities (empty for
+        segmentation, ``("auroc", "ece")`` for classification); the other
+        streamed entries receive class-index predictions.
     requires_num_classes : bool
         Whether ``compare`` must be given ``num_classes``.
     class_dim : int
@@ -217,7 +410,7 @@ class Task:
     """
 
     name: str
-    battery: Mapping[str, ConfusionMetric]
+    battery: Mapping[str, Any]
     predict_fn: PredictFn
     prob_metrics: Tuple[str, ...] = ()
     requires_num_classes: bool = True
@@ -227,12 +420,9 @@ class Task:
     def __post_init__(self) -> None:
         if not self.battery:
             raise ValueError(f"task {self.name!r} needs at least one metric in its battery")
-        unknown = [m for m in self.prob_metrics if m not in self.battery]
-        if unknown:
-            raise ValueError(
-                f"task {self.name!r}: prob_metrics {unknown} are not in its battery "
-                f"{list(self.battery)}"
-            )
+        object.__setattr__(
+            self, "prob_metrics", _check_battery(self.battery, self.prob_metrics, f"task {self.name!r}")
+        )
 
     @property
     def metrics(self) -> Tuple[str, ...]:
@@ -284,5 +474,25 @@ register_task(
         prob_metrics=(),
         class_dim=1,
         description="(N, C, H, W) inputs, (N, num_classes, H, W) logits, (N, H, W) labels",
+    )
+)
+
+CLASSIFICATION_BATTERY: Dict[str, Any] = {
+    "accuracy": accuracy,
+    "f1": macro_f1,
+    "precision": macro_precision,
+    "recall": macro_recall,
+    "auroc": StreamingMetric(roc_scores, 'MulticlassAUROC(average="macro", thresholds=None)'),
+    "ece": StreamingMetric(calibration_bins, 'MulticlassCalibrationError(n_bins=15, norm="l1")'),
+}
+
+register_task(
+    Task(
+        name="classification",
+        battery=CLASSIFICATION_BATTERY,
+        predict_fn=DefaultPredict(class_dim=-1, min_ndim=2),
+        prob_metrics=("auroc", "ece"),
+        class_dim=-1,
+        description="(N, ...) inputs, (N, num_classes) logits, (N,) labels",
     )
 )
