@@ -1,0 +1,325 @@
+"""Tables of a :class:`~mushin.BenchmarkResult`: notebook HTML, LaTeX and markdown.
+
+Every table has one row per method and one column per metric.  A cell is the
+mean over seeds ± the half-width of the Student-t confidence interval (level
+``1 - alpha``); the best mean of each metric is bold (the smallest for
+metrics in :data:`mushin.result.LOWER_IS_BETTER`, the largest otherwise,
+compared at the printed precision so ties are all bold); a dagger (†) marks a
+method whose difference from the reference is significant after the
+result's correction.  A caption names the test, the correction, alpha and
+the number of seeds.
+
+Examples
+--------
+>>> import numpy as np
+>>> from mushin import BenchmarkResult
+>>> conf = {"a": [[[9, 1], [1, 9]], [[8, 2], [1, 9]], [[9, 1], [2, 8]]],
+...         "b": [[[5, 5], [4, 6]], [[6, 4], [5, 5]], [[5, 5], [5, 5]]]}
+>>> r = BenchmarkResult.from_confusion(conf)
+>>> print(r.to_markdown().splitlines()[2])
+| a (ref) | **0.765** ± 0.114 | **0.866** ± 0.072 | **0.867** ± 0.072 | **0.869** ± 0.067 | **0.867** ± 0.072 |
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["to_html", "to_latex", "to_markdown", "TEST_NAMES", "CORRECTION_NAMES"]
+
+TEST_NAMES = {
+    "welch": "Welch's t-test",
+    "ttest_ind": "Student's t-test",
+    "ttest_rel": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+    "mannwhitney": "Mann-Whitney U test",
+}
+CORRECTION_NAMES = {
+    "holm": "Holm correction",
+    "bonferroni": "Bonferroni correction",
+    "fdr_bh": "Benjamini-Hochberg FDR correction",
+    "none": "no correction",
+}
+
+
+@dataclass
+class _Cell:
+    mean: float
+    half: float
+    best: bool
+    significant: bool
+    p_corrected: float
+
+
+@dataclass
+class _Table:
+    reference: str
+    methods: List[str]
+    metrics: List[str]
+    cells: Dict[str, Dict[str, _Cell]]
+    confidence: float
+    test: str
+    correction: str
+    alpha: float
+    seeds: str
+
+
+def _seed_counts(result: Any) -> str:
+    """'3 seeds', or '3-5 seeds' when methods have different numbers of them."""
+    counts = (result.confusion.values >= 0).all(axis=(-2, -1)).sum(axis=1)
+    low, high = int(counts.min()), int(counts.max())
+    if low == high:
+        return f"{low} seed" + ("" if low == 1 else "s")
+    return f"{low}-{high} seeds"
+
+
+def _pair_p(comparisons: Any, metric: str, ref: str, method: str) -> float:
+    hit = comparisons[
+        (comparisons["metric"] == metric)
+        & (
+            ((comparisons["method_a"] == ref) & (comparisons["method_b"] == method))
+            | ((comparisons["method_a"] == method) & (comparisons["method_b"] == ref))
+        )
+    ]
+    return float(hit["p_corrected"].iloc[0]) if len(hit) else math.nan
+
+
+def _build_table(result: Any, reference: Optional[str], digits: int) -> _Table:
+    from .result import higher_is_better
+
+    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 0 <= digits <= 15:
+        raise ValueError(f"digits must be an int in [0, 15], got {digits!r}")
+    summary = result.summary(reference)
+    ref = summary.attrs["reference"]
+    methods, metrics = result.methods, result.metrics
+    cells: Dict[str, Dict[str, _Cell]] = {m: {} for m in methods}
+    for metric in metrics:
+        rows = summary[summary["metric"] == metric].set_index("method")
+        means = {m: float(rows.loc[m, "mean"]) for m in methods}
+        finite = [round(v, digits) for v in means.values() if math.isfinite(v)]
+        best_value = (max if higher_is_better(metric) else min)(finite) if finite else math.nan
+        for m in methods:
+            low, high = float(rows.loc[m, "ci_low"]), float(rows.loc[m, "ci_high"])
+            cells[m][metric] = _Cell(
+                mean=means[m],
+                half=(high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan,
+                best=math.isfinite(means[m]) and round(means[m], digits) == best_value,
+                significant=rows.loc[m, "significant_vs_ref"] == "*",
+                p_corrected=_pair_p(result.comparisons, metric, ref, m) if m != ref else math.nan,
+            )
+    settings = result.settings
+    return _Table(
+        reference=ref,
+        methods=methods,
+        metrics=metrics,
+        cells=cells,
+        confidence=summary.attrs["confidence"],
+        test=str(settings.get("test")),
+        correction=str(settings.get("correction")),
+        alpha=float(settings.get("alpha", 0.05)),
+        seeds=_seed_counts(result),
+    )
+
+
+def _number(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def _caption(table: _Table, dagger: str, ref: str, alpha: str, pm: str, percent: str = "%") -> str:
+    test = TEST_NAMES.get(table.test, table.test)
+    correction = CORRECTION_NAMES.get(table.correction, f"{table.correction} correction")
+    return (
+        f"Mean {pm} half-width of the {100 * table.confidence:.10g}{percent} confidence interval over "
+        f"{table.seeds}; best per metric in bold; {dagger} significantly different from "
+        f"{ref} ({test}, {correction}, {alpha} = {table.alpha:g})."
+    )
+
+
+def _arrow(metric: str, up: str, down: str) -> str:
+    from .result import higher_is_better
+
+    return up if higher_is_better(metric) else down
+
+
+# ------------------------------------------------------------- markdown --
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def to_markdown(result: Any, reference: Optional[str] = None, digits: int = 3) -> str:
+    """Methods x metrics as a GitHub-flavoured markdown table with a caption line.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+    reference : str, optional
+        The method the daggers compare against (default: the first).
+    digits : int
+        Decimals of means and half-widths.
+
+    Returns
+    -------
+    str
+        The table, a blank line, then the caption.
+    """
+    table = _build_table(result, reference, digits)
+    head = ["method"] + [f"{_md_escape(m)} {_arrow(m, '↑', '↓')}" for m in table.metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":---"] + ["---:"] * len(table.metrics)) + "|"]
+    for method in table.methods:
+        name = _md_escape(method) + (" (ref)" if method == table.reference else "")
+        row = [name]
+        for metric in table.metrics:
+            cell = table.cells[method][metric]
+            mean = _number(cell.mean, digits)
+            text = f"**{mean}**" if cell.best else mean
+            if math.isfinite(cell.half):
+                text += f" ± {cell.half:.{digits}f}"
+            if cell.significant:
+                text += " †"
+            row.append(text)
+        lines.append("| " + " | ".join(row) + " |")
+    caption = _caption(table, "†", _md_escape(table.reference), "α", "±")
+    return "\n".join(lines) + "\n\n" + caption + "\n"
+
+
+# ---------------------------------------------------------------- LaTeX --
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _tex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def to_latex(
+    result: Any,
+    reference: Optional[str] = None,
+    digits: int = 3,
+    *,
+    caption: Optional[str] = None,
+    label: Optional[str] = None,
+) -> str:
+    """Methods x metrics as a LaTeX ``table`` (booktabs rules).
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+    reference : str, optional
+        The method the daggers compare against (default: the first).
+    digits : int
+        Decimals of means and half-widths.
+    caption : str, optional
+        Text put before the generated caption sentence (which names the
+        test, correction, alpha and seed count).
+    label : str, optional
+        ``\\label{...}`` for cross-references.
+
+    Returns
+    -------
+    str
+        A ``table`` environment; needs ``\\usepackage{booktabs}``.
+    """
+    table = _build_table(result, reference, digits)
+    head = ["Method"] + [
+        f"{_tex_escape(m)} ${_arrow(m, chr(92) + 'uparrow', chr(92) + 'downarrow')}$" for m in table.metrics
+    ]
+    rows = []
+    for method in table.methods:
+        name = _tex_escape(method) + (" (ref)" if method == table.reference else "")
+        row = [name]
+        for metric in table.metrics:
+            cell = table.cells[method][metric]
+            mean = _number(cell.mean, digits)
+            text = f"\\textbf{{{mean}}}" if cell.best else mean
+            if math.isfinite(cell.half):
+                text += f" $\\pm$ {cell.half:.{digits}f}"
+            if cell.significant:
+                text += "$^\\dagger$"
+            row.append(text)
+        rows.append(" & ".join(row) + r" \\")
+    generated = _caption(
+        table, "$^\\dagger$", _tex_escape(table.reference), "$\\alpha$", "$\\pm$", percent=r"\%"
+    )
+    full_caption = (caption.strip() + " " if caption else "") + generated
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        f"\\caption{{{full_caption}}}",
+    ]
+    if label:
+        lines.append(f"\\label{{{label}}}")
+    lines += [
+        r"\begin{tabular}{l" + "c" * len(table.metrics) + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        r"\midrule",
+        *rows,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------- HTML --
+
+_TH = "padding:2px 10px;border-bottom:1px solid #999;text-align:right"
+_TD = "padding:2px 10px;text-align:right;font-variant-numeric:tabular-nums"
+
+
+def to_html(result: Any, reference: Optional[str] = None, digits: int = 4) -> str:
+    """The notebook view of a result: a compact styled HTML table.
+
+    Hovering a dagger shows the corrected p-value of that comparison.
+    """
+    table = _build_table(result, reference, digits)
+    esc = html.escape
+    settings = result.settings
+    n_methods = len(table.methods)
+    title = (
+        f"<b>BenchmarkResult</b> &middot; task {esc(str(settings.get('task')))} &middot; "
+        f"{n_methods} method{'s' if n_methods != 1 else ''} &middot; {esc(table.seeds)}"
+    )
+    head = "".join(
+        f'<th style="{_TH}">{esc(m)} {_arrow(m, "&uarr;", "&darr;")}</th>' for m in table.metrics
+    )
+    body = []
+    for method in table.methods:
+        ref_mark = ' <span style="color:#777">(ref)</span>' if method == table.reference else ""
+        cells = [f'<td style="{_TD.replace("right", "left")}">{esc(method)}{ref_mark}</td>']
+        for metric in table.metrics:
+            cell = table.cells[method][metric]
+            mean = _number(cell.mean, digits)
+            text = f"<b>{mean}</b>" if cell.best else mean
+            if math.isfinite(cell.half):
+                text += f" &plusmn; {cell.half:.{digits}f}"
+            if cell.significant:
+                text += f' <span title="p_corrected = {cell.p_corrected:.3g}">&dagger;</span>'
+            cells.append(f'<td style="{_TD}">{text}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    caption = _caption(table, "&dagger;", esc(table.reference), "&alpha;", "&plusmn;")
+    return (
+        '<div class="mushin-result">'
+        f'<div style="margin-bottom:4px">{title}</div>'
+        '<table style="border-collapse:collapse">'
+        f'<thead><tr><th style="{_TH.replace("right", "left")}">method</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div style="font-size:0.85em;color:#555;margin-top:4px">{caption}</div>'
+        "</div>"
+    )

@@ -1,0 +1,98 @@
+"""`python -m mushin demo` and the pasteable examples in the results modules' docstrings."""
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+import mushin.__main__ as cli  # noqa: E402
+import mushin.io  # noqa: E402
+import mushin.plotting  # noqa: E402
+import mushin.report  # noqa: E402
+import mushin.result  # noqa: E402
+import mushin.testing  # noqa: E402
+from mushin import BenchmarkResult, stats  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_fdr = pytest.mark.skipif("fdr_bh" not in stats.CORRECTIONS, reason="fdr_bh has not landed in mushin.stats")
+
+
+@pytest.mark.parametrize(
+    "module", [mushin.report, mushin.io, mushin.plotting, mushin.testing], ids=lambda m: m.__name__
+)
+def test_docstring_examples_run(module):
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
+
+
+@pytest.mark.parametrize("name", ["per_class_scores", "BenchmarkResult.per_class_comparisons"])
+def test_result_docstring_examples_run(name):
+    if name.endswith("per_class_comparisons") and "fdr_bh" not in stats.CORRECTIONS:
+        pytest.skip("fdr_bh has not landed in mushin.stats")
+    obj = mushin.result
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    tests = doctest.DocTestFinder().find(obj, name, globs={})
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
+def _small_result():
+    conf = {
+        "conv": [[[9, 1, 0], [1, 8, 1], [0, 1, 9]], [[8, 2, 0], [1, 9, 0], [0, 2, 8]], [[9, 0, 1], [2, 8, 0], [1, 0, 9]]],
+        "cnn": [[[5, 3, 2], [4, 4, 2], [2, 3, 5]], [[6, 2, 2], [3, 5, 2], [3, 2, 5]], [[5, 2, 3], [4, 5, 1], [2, 2, 6]]],
+    }
+    return BenchmarkResult.from_confusion(conf)
+
+
+@needs_fdr
+def test_demo_writes_plots_results_and_a_markdown_report(tmp_path, monkeypatch):
+    result = _small_result()
+    monkeypatch.setattr(cli, "_demos", lambda quick: [("toy", "A toy comparison", "Made by hand.", lambda: result)])
+    report = cli.run_demo(tmp_path / "out", quick=True)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report.md", "toy-result", "toy_metrics.png", "toy_per_class.png", "toy_seeds.png",
+    ]
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = report.read_text()
+    assert "## A toy comparison" in text
+    assert result.to_markdown() in text
+    for name in ("toy_metrics.png", "toy_per_class.png", "toy_seeds.png"):
+        assert f"]({name})" in text
+    assert "| method | class | iou | reference iou | difference | p (FDR) |" in text
+    BenchmarkResult.load(out / "toy-result")  # a loadable result
+
+
+def test_cli_without_a_command_prints_help(capsys):
+    assert cli.main([]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
+def test_class_labels_of_the_shapes_demo_are_applied():
+    result = _small_result()
+    named = cli._named_classes(result, ["bg", "x", "y"])
+    assert named.classes == ["bg", "x", "y"]
+    assert cli._named_classes(result, ["bg", "x"]) is result  # wrong count: left alone
+
+
+@pytest.mark.slow
+def test_python_m_mushin_demo_quick(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mushin", "demo", "--quick", "--out", str(tmp_path / "demo")],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"report.md", "shapes_metrics.png", "shapes_per_class.png", "shapes_seeds.png"} <= names
+    assert "Striped shapes" in (tmp_path / "demo" / "report.md").read_text()
