@@ -25,8 +25,9 @@ setup: $(STAMP)
 build: setup
 	$(PY) setup.py --quiet build_ext --inplace
 
+# every demo in examples/; plots (PNG), saved results and report.md land in demo-output/
 demo: build
-	$(PY) examples/segmentation_demo.py
+	$(PY) -m mushin demo
 
 test: build ckernels
 	$(PY) -m pytest -q
@@ -38,7 +39,7 @@ test-all: test test-slow
 
 # The C kernels alone: no Python, no NumPy.
 ckernels:
-	$(CC) $(CFLAGS_KERNEL) -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/stats.c -lm -o csrc/test_kernels
+	$(CC) $(CFLAGS_KERNEL) -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/stats.c csrc/ranktests.c csrc/scores.c -lm -o csrc/test_kernels
 	./csrc/test_kernels
 
 # AddressSanitizer + UBSan build of the extension, then the test suite under it.
@@ -49,6 +50,7 @@ sanitize: setup
 
 bench: build
 	$(PY) benchmarks/bench_confusion.py
+	$(PY) benchmarks/bench_classification.py --threads 1
 
 clean:
 	rm -rf build dist *.egg-info mushin/*.so csrc/test_kernels

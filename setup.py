@@ -17,7 +17,7 @@ if os.environ.get("MUSHIN_SANITIZE"):
 
 core = Extension(
     "mushin._core",
-    sources=["csrc/_core.c", "csrc/confusion.c", "csrc/stats.c"],
+    sources=["csrc/_core.c", "csrc/confusion.c", "csrc/stats.c", "csrc/ranktests.c", "csrc/scores.c"],
     include_dirs=["csrc", np.get_include()],
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,

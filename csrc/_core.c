@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mushin_kernels.h"
+#include "scores.h"
 
 /* ------------------------------------------------------------- DLPack -- */
 /* The subset of dlpack.h (v1.0) this consumer reads; layout must match. */
@@ -122,6 +123,15 @@ dtype_name(DLDataType dt, char *buf, size_t len)
 static void
 release_dlpack(dl_view *v)
 {
+    /* Deleters and capsule destructors may run Python code (a NumPy owner's
+     * refcount reaching zero, a producer written with ctypes); an error this
+     * call is about to raise must not be visible to, or cleared by, them. */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *pending = PyErr_GetRaisedException();
+#else
+    PyObject *pending_type, *pending_value, *pending_tb;
+    PyErr_Fetch(&pending_type, &pending_value, &pending_tb);
+#endif
     if (v->versioned != NULL) {
         if (v->versioned->deleter != NULL) {
             v->versioned->deleter(v->versioned);
@@ -136,6 +146,11 @@ release_dlpack(dl_view *v)
     }
     Py_CLEAR(v->capsule);
     v->t = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(pending);
+#else
+    PyErr_Restore(pending_type, pending_value, pending_tb);
+#endif
 }
 
 /* Ask obj for a DLPack capsule: versioned first, legacy on TypeError.
@@ -835,6 +850,348 @@ py_betainc(PyObject *Py_UNUSED(m), PyObject *args)
     return PyFloat_FromDouble(mushin_betainc(a, b, x, 1.0 - x));
 }
 
+/* ------------------------------------- statistics: tests and corrections -- */
+/*
+ * The five two-sample tests, the corrections beyond Holm, the exact rank
+ * distributions and the smallest attainable p-values (kernels: csrc/stats.c
+ * and csrc/ranktests.c).  Arguments are checked here with the GIL held so a
+ * kernel never sees a value it would reject.
+ */
+
+static const char *const test_names[MUSHIN_NUM_TESTS] = {
+    "welch", "ttest_ind", "ttest_rel", "wilcoxon", "mannwhitney"};
+
+static const char *const pvalue_method_names[] = {
+    "undefined", "t", "exact", "permutation", "normal", "identical"};
+
+/* O& converter: a test name -> mushin_test_kind. */
+static int
+as_test_kind(PyObject *obj, void *out)
+{
+    int i;
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "test must be a str, got %.200s", Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    for (i = 0; i < MUSHIN_NUM_TESTS; i++) {
+        if (PyUnicode_CompareWithASCIIString(obj, test_names[i]) == 0) {
+            *(int *)out = i;
+            return 1;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "unknown test %R; valid tests: 'mannwhitney', 'ttest_ind', 'ttest_rel', "
+                 "'welch', 'wilcoxon'", obj);
+    return 0;
+}
+
+/* Set ValueError naming the first NaN/inf of x, or return 0 when all finite. */
+static int
+reject_non_finite(PyArrayObject *x, const char *name)
+{
+    const double *v = (const double *)PyArray_DATA(x);
+    npy_intp i, n = PyArray_SIZE(x);
+    for (i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            PyObject *value = PyFloat_FromDouble(v[i]);
+            if (value != NULL) {
+                PyErr_Format(PyExc_ValueError, "%s[%zd] is %R; scores must be finite numbers",
+                             name, (Py_ssize_t)i, value);
+                Py_DECREF(value);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(two_sample_test_doc,
+"two_sample_test(test, a, b, confidence=0.95, /)\n--\n\n"
+"Two-sided test of a against b: 'welch', 'ttest_ind', 'ttest_rel',\n"
+"'wilcoxon' or 'mannwhitney', each equal to scipy's default call.\n"
+"Returns (statistic, pvalue, df, mean_diff, effect_size, ci_low, ci_high,\n"
+"pvalue_method); undefined entries are NaN.");
+
+static PyObject *
+py_two_sample_test(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyArrayObject *a = NULL, *b = NULL;
+    PyObject *result = NULL;
+    mushin_test_result r;
+    const double *ad, *bd;
+    double confidence = 0.95;
+    npy_intp na, nb;
+    int kind = 0, status;
+    if (!PyArg_ParseTuple(args, "O&O&O&|d:two_sample_test", as_test_kind, &kind,
+                          as_float_vector, &a, as_float_vector, &b, &confidence)) {
+        return NULL;
+    }
+    na = PyArray_SIZE(a);
+    nb = PyArray_SIZE(b);
+    if (na == 0 || nb == 0) {
+        PyErr_Format(PyExc_ValueError, "%s is empty; every group needs at least one score",
+                     na == 0 ? "a" : "b");
+        goto error;
+    }
+    if ((kind == MUSHIN_TEST_TTEST_REL || kind == MUSHIN_TEST_WILCOXON) && na != nb) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s is a paired test: a and b need one score per seed each, got %zd and %zd",
+                     test_names[kind], (Py_ssize_t)na, (Py_ssize_t)nb);
+        goto error;
+    }
+    if (!(confidence > 0.0 && confidence < 1.0)) {
+        PyErr_Format(PyExc_ValueError, "confidence must be in (0, 1), got %R",
+                     PyTuple_GET_ITEM(args, 3));
+        goto error;
+    }
+    if (reject_non_finite(a, "a") < 0 || reject_non_finite(b, "b") < 0) {
+        goto error;
+    }
+    ad = (const double *)PyArray_DATA(a);
+    bd = (const double *)PyArray_DATA(b);
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_two_sample_test(kind, ad, na, bd, nb, confidence, &r);
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (status != MUSHIN_OK && status != MUSHIN_EDEGENERATE) {
+        PyErr_Format(PyExc_RuntimeError, "two_sample_test: kernel rejected its arguments (%d)",
+                     status);
+        goto error;
+    }
+    result = Py_BuildValue("(ddddddds)", r.statistic, r.pvalue, r.df, r.mean_diff,
+                           r.effect_size, r.ci_low, r.ci_high,
+                           pvalue_method_names[r.pvalue_method]);
+error:
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return result;
+}
+
+/* Shared body of the corrections: p -> adjusted p of the same length. */
+static PyObject *
+apply_correction(PyObject *arg, int with_order, const char *name)
+{
+    PyArrayObject *p = NULL;
+    PyObject *out = NULL;
+    int64_t *order = NULL;
+    const double *pd;
+    double *od;
+    npy_intp n;
+    int status;
+    if (!as_float_vector(arg, &p)) {
+        return NULL;
+    }
+    n = PyArray_SIZE(p);
+    out = PyArray_SimpleNew(1, &n, NPY_DOUBLE);
+    if (out == NULL) {
+        goto error;
+    }
+    if (with_order) {
+        order = (int64_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+        if (order == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+    }
+    pd = (const double *)PyArray_DATA(p);
+    od = (double *)PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    status = with_order ? mushin_fdr_bh(pd, n, od, order) : mushin_bonferroni(pd, n, od);
+    Py_END_ALLOW_THREADS
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_ValueError, "%s: p-values must lie in [0, 1] or be NaN", name);
+        goto error;
+    }
+    free(order);
+    Py_DECREF(p);
+    return out;
+error:
+    free(order);
+    Py_XDECREF(p);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(bonferroni_doc,
+"bonferroni(pvalues, /)\n--\n\n"
+"Bonferroni-adjusted p-values min(1, m p), m the number of non-NaN entries.");
+
+static PyObject *
+py_bonferroni(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    return apply_correction(arg, 0, "bonferroni");
+}
+
+PyDoc_STRVAR(fdr_bh_doc,
+"fdr_bh(pvalues, /)\n--\n\n"
+"Benjamini-Hochberg adjusted p-values (scipy.stats.false_discovery_control);\n"
+"NaN entries are left out of the family.");
+
+static PyObject *
+py_fdr_bh(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    return apply_correction(arg, 1, "fdr_bh");
+}
+
+PyDoc_STRVAR(cohens_dz_doc,
+"cohens_dz(a, b, /)\n--\n\n"
+"Cohen's d_z of paired scores: mean(a - b) / sd(a - b).");
+
+static PyObject *
+py_cohens_dz(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyArrayObject *a = NULL, *b = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "O&O&:cohens_dz", as_float_vector, &a, as_float_vector, &b)) {
+        return NULL;
+    }
+    if (PyArray_SIZE(a) != PyArray_SIZE(b)) {
+        PyErr_Format(PyExc_ValueError, "cohens_dz needs paired scores, got %zd and %zd values",
+                     (Py_ssize_t)PyArray_SIZE(a), (Py_ssize_t)PyArray_SIZE(b));
+        goto error;
+    }
+    result = PyFloat_FromDouble(mushin_cohens_dz((const double *)PyArray_DATA(a),
+                                                 (const double *)PyArray_DATA(b),
+                                                 PyArray_SIZE(a)));
+error:
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return result;
+}
+
+PyDoc_STRVAR(signed_rank_counts_doc,
+"signed_rank_counts(n, /)\n--\n\n"
+"Exact null distribution of the Wilcoxon signed-rank statistic for n\n"
+"differences: counts of each sum 0 .. n(n+1)/2 out of 2**n sign patterns.");
+
+static PyObject *
+py_signed_rank_counts(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_ssize_t n;
+    npy_intp size;
+    PyObject *out;
+    if (!PyArg_ParseTuple(args, "n:signed_rank_counts", &n)) {
+        return NULL;
+    }
+    if (n < 0 || n > 20000) {
+        PyErr_Format(PyExc_ValueError, "n must be in [0, 20000], got %zd", n);
+        return NULL;
+    }
+    size = (npy_intp)(n * (n + 1) / 2 + 1);
+    out = PyArray_SimpleNew(1, &size, NPY_DOUBLE);
+    if (out == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    mushin_signed_rank_counts(n, (double *)PyArray_DATA((PyArrayObject *)out));
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+PyDoc_STRVAR(rank_sum_counts_doc,
+"rank_sum_counts(n1, n2, kmax=-1, /)\n--\n\n"
+"Exact null distribution of the Mann-Whitney U statistic for samples of n1\n"
+"and n2: counts of U = 0 .. kmax (default n1 * n2) out of C(n1 + n2, n1).");
+
+static PyObject *
+py_rank_sum_counts(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_ssize_t n1, n2, kmax = -1;
+    npy_intp size;
+    PyObject *out;
+    int status;
+    if (!PyArg_ParseTuple(args, "nn|n:rank_sum_counts", &n1, &n2, &kmax)) {
+        return NULL;
+    }
+    if (n1 < 0 || n2 < 0 || n1 > 100000000 || n2 > 100000000 ||
+        (double)n1 * (double)n2 > 1e9) {
+        PyErr_Format(PyExc_ValueError,
+                     "n1 and n2 must be non-negative with n1 * n2 <= 1e9, got %zd and %zd", n1, n2);
+        return NULL;
+    }
+    if (kmax < 0 || kmax > n1 * n2) {
+        kmax = n1 * n2;
+    }
+    size = (npy_intp)(kmax + 1);
+    out = PyArray_SimpleNew(1, &size, NPY_DOUBLE);
+    if (out == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_rank_sum_counts(n1, n2, kmax, (double *)PyArray_DATA((PyArrayObject *)out));
+    Py_END_ALLOW_THREADS
+    if (status != MUSHIN_OK) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    return out;
+}
+
+PyDoc_STRVAR(min_pvalue_doc,
+"min_pvalue(test, na, nb, /)\n--\n\n"
+"Smallest two-sided p-value the test can return with na and nb scores\n"
+"(no ties); NaN where the test is undefined at these sizes.");
+
+static PyObject *
+py_min_pvalue(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_ssize_t na, nb;
+    int kind = 0;
+    double p;
+    if (!PyArg_ParseTuple(args, "O&nn:min_pvalue", as_test_kind, &kind, &na, &nb)) {
+        return NULL;
+    }
+    if (na < 0 || nb < 0 || (double)na * (double)nb > 1e9) {
+        PyErr_Format(PyExc_ValueError,
+                     "na and nb must be non-negative with na * nb <= 1e9, got %zd and %zd", na, nb);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    p = mushin_min_pvalue(kind, na, nb);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(p);
+}
+
+PyDoc_STRVAR(pairwise_sum_doc,
+"pairwise_sum(x, /)\n--\n\n"
+"Sum of x in NumPy's pairwise order (equal to numpy.sum bit for bit).");
+
+static PyObject *
+py_pairwise_sum(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    PyArrayObject *x = NULL;
+    double s;
+    if (!as_float_vector(arg, &x)) {
+        return NULL;
+    }
+    s = mushin_pairwise_sum((const double *)PyArray_DATA(x), PyArray_SIZE(x));
+    Py_DECREF(x);
+    return PyFloat_FromDouble(s);
+}
+
+static PyObject *
+py_norm_sf(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    const double z = PyFloat_AsDouble(arg);
+    if (z == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyFloat_FromDouble(mushin_norm_sf(z));
+}
+
+static PyObject *
+py_norm_ppf(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    const double q = PyFloat_AsDouble(arg);
+    if (q == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyFloat_FromDouble(mushin_norm_ppf(q));
+}
+
 static PyMethodDef core_methods[] = {
     {"welch_ttest", py_welch_ttest, METH_VARARGS, welch_ttest_doc},
     {"cohens_d", py_cohens_d, METH_VARARGS, cohens_d_doc},
@@ -845,8 +1202,974 @@ static PyMethodDef core_methods[] = {
     {"t_ppf", py_t_ppf, METH_VARARGS, "t_ppf(q, df, /)\n--\n\nStudent-t quantile."},
     {"betainc", py_betainc, METH_VARARGS,
      "betainc(a, b, x, /)\n--\n\nRegularized incomplete beta function I_x(a, b)."},
+    /* statistics: tests and corrections */
+    {"two_sample_test", py_two_sample_test, METH_VARARGS, two_sample_test_doc},
+    {"bonferroni", py_bonferroni, METH_O, bonferroni_doc},
+    {"fdr_bh", py_fdr_bh, METH_O, fdr_bh_doc},
+    {"cohens_dz", py_cohens_dz, METH_VARARGS, cohens_dz_doc},
+    {"signed_rank_counts", py_signed_rank_counts, METH_VARARGS, signed_rank_counts_doc},
+    {"rank_sum_counts", py_rank_sum_counts, METH_VARARGS, rank_sum_counts_doc},
+    {"min_pvalue", py_min_pvalue, METH_VARARGS, min_pvalue_doc},
+    {"pairwise_sum", py_pairwise_sum, METH_O, pairwise_sum_doc},
+    {"norm_sf", py_norm_sf, METH_O, "norm_sf(z, /)\n--\n\nStandard normal upper tail P(Z > z)."},
+    {"norm_ppf", py_norm_ppf, METH_O, "norm_ppf(q, /)\n--\n\nStandard normal quantile."},
     {NULL, NULL, 0, NULL}
 };
+
+/* ------------------------------------------------------------- scores -- */
+/*
+ * The probability metrics of classification: CalibrationBins (ECE over
+ * fixed confidence bins, O(n_bins) state) and RocScores (exact AUROC from
+ * every kept score).  Both take (probs, target) as (N, C) floating-point and
+ * (N,) integer DLPack tensors in host memory, check every value with the
+ * GIL released before touching their state, and share the lock discipline
+ * of ConfusionMatrix.  Kernels: csrc/scores.c.
+ */
+
+/* ignore_index argument: None or an int (not a bool). */
+static int
+parse_ignore_index(PyObject *obj, int *has_ignore, int64_t *ignore_index)
+{
+    long long value;
+    *has_ignore = 0;
+    *ignore_index = 0;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    value = PyLong_AsLongLong(obj);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *has_ignore = 1;
+    *ignore_index = value;
+    return 0;
+}
+
+static int
+parse_num_classes(long long num_classes)
+{
+    if (num_classes < 1 || num_classes > (1LL << 16)) {
+        PyErr_Format(PyExc_ValueError,
+                     "num_classes must be between 1 and 65536, got %lld", num_classes);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+dl_ftype(const DLTensor *t, mushin_ftype *out)
+{
+    if (t->dtype.code == kDLFloat) {
+        switch (t->dtype.bits) {
+        case 16: *out = MUSHIN_FLOAT16; return 0;
+        case 32: *out = MUSHIN_FLOAT32; return 0;
+        case 64: *out = MUSHIN_FLOAT64; return 0;
+        }
+    }
+    else if (t->dtype.code == kDLBfloat && t->dtype.bits == 16) {
+        *out = MUSHIN_BFLOAT16;
+        return 0;
+    }
+    return -1;
+}
+
+/* One (probs, target) batch, acquired and checked for device, dtype and
+ * shape; its values are checked later, without the GIL. */
+typedef struct {
+    dl_view pv;
+    dl_view tv;
+    mushin_prob_view probs;
+    mushin_label_view labels;
+    int64_t rows;
+} score_batch;
+
+static void
+release_score_batch(score_batch *b)
+{
+    release_dlpack(&b->pv);
+    release_dlpack(&b->tv);
+}
+
+static int
+acquire_score_batch(PyObject *const *args, Py_ssize_t nargs, const char *owner,
+                    int64_t num_classes, score_batch *b)
+{
+    char pdt[32], tdt[32], pshape[256], tshape[256];
+    memset(b, 0, sizeof(*b));
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s.update() takes 2 arguments (probs, target), got %zd", owner, nargs);
+        return -1;
+    }
+    if (acquire_dlpack(args[0], "probs", &b->pv) < 0) {
+        return -1;
+    }
+    if (acquire_dlpack(args[1], "target", &b->tv) < 0) {
+        release_dlpack(&b->pv);
+        return -1;
+    }
+    dtype_name(b->pv.t->dtype, pdt, sizeof(pdt));
+    dtype_name(b->tv.t->dtype, tdt, sizeof(tdt));
+    format_shape(b->pv.t, pshape, sizeof(pshape));
+    format_shape(b->tv.t, tshape, sizeof(tshape));
+    if (!is_host_memory(b->pv.t) || !is_host_memory(b->tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s.update reads host memory, but probs is on %s:%d and target is "
+                     "on %s:%d; move both to the CPU",
+                     owner, device_name(b->pv.t->device.device_type),
+                     (int)b->pv.t->device.device_id,
+                     device_name(b->tv.t->device.device_type), (int)b->tv.t->device.device_id);
+        goto error;
+    }
+    if (dl_ftype(b->pv.t, &b->probs.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s.update: probs must be floating-point probabilities (float16, "
+                     "bfloat16, float32 or float64), got %s%s",
+                     owner, pdt,
+                     (b->pv.t->dtype.code == kDLInt || b->pv.t->dtype.code == kDLUInt)
+                         ? "; pass per-class probabilities (e.g. logits.softmax(-1)), "
+                           "not class indices" : "");
+        goto error;
+    }
+    if (dl_itype(b->tv.t, &b->labels.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s.update: target must hold integer class indices (int8, int16, "
+                     "int32, int64, uint8, uint16, uint32 or bool), got %s",
+                     owner, tdt);
+        goto error;
+    }
+    if (b->pv.t->ndim != 2 || b->pv.t->shape[1] != num_classes) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s.update: probs must have shape (N, %lld), one row of class "
+                     "probabilities per sample, got %s",
+                     owner, (long long)num_classes, pshape);
+        goto error;
+    }
+    if (b->tv.t->ndim != 1 || b->tv.t->shape[0] != b->pv.t->shape[0]) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s.update: target must have shape (%lld,) to match probs %s, got %s",
+                     owner, (long long)b->pv.t->shape[0], pshape, tshape);
+        goto error;
+    }
+    b->rows = b->pv.t->shape[0];
+    b->probs.data = (const char *)b->pv.t->data + b->pv.t->byte_offset;
+    b->probs.row_stride = b->pv.strides[0];
+    b->probs.class_stride = b->pv.strides[1];
+    b->labels.data = (const char *)b->tv.t->data + b->tv.t->byte_offset;
+    b->labels.stride = b->tv.strides[0];
+    return 0;
+error:
+    release_score_batch(b);
+    return -1;
+}
+
+/* ValueError describing what mushin_scores_check rejected. */
+static void
+score_check_error(const char *owner, int64_t num_classes, int has_ignore,
+                  int64_t ignore_index, const mushin_score_check *check)
+{
+    char ign[96] = "", labels_msg[320] = "", probs_msg[400] = "";
+    if (check->labels_bad) {
+        if (has_ignore) {
+            PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
+                          check->labels_bad == 1 ? "that is" : "that are",
+                          (long long)ignore_index);
+        }
+        PyOS_snprintf(labels_msg, sizeof(labels_msg),
+                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at "
+                      "index %lld)",
+                      (long long)check->labels_bad, check->labels_bad == 1 ? "" : "s",
+                      (long long)num_classes, ign, (long long)check->labels_first,
+                      (long long)check->labels_first_row);
+    }
+    if (check->probs_bad) {
+        char *value = PyOS_double_to_string(check->probs_first, 'r', 0, 0, NULL);
+        PyOS_snprintf(probs_msg, sizeof(probs_msg),
+                      "probs holds %lld value%s outside [0, 1] or NaN%s (first: %s at "
+                      "row %lld, class %lld); pass probabilities (e.g. "
+                      "logits.softmax(-1)), not logits",
+                      (long long)check->probs_bad, check->probs_bad == 1 ? "" : "s",
+                      has_ignore ? " in rows that are not ignored" : "",
+                      value != NULL ? value : "?", (long long)check->probs_first_row,
+                      (long long)check->probs_first_class);
+        PyMem_Free(value);
+    }
+    PyErr_Format(PyExc_ValueError, "%s.update: %s%s%s; nothing of this batch was added",
+                 owner, labels_msg, (check->labels_bad && check->probs_bad) ? "; " : "",
+                 probs_msg);
+}
+
+static PyObject *
+ignore_index_object(int has_ignore, int64_t ignore_index)
+{
+    if (!has_ignore) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(ignore_index);
+}
+
+/* ------------------------------------------------ CalibrationBins -- */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t num_classes;
+    int has_ignore;
+    int64_t ignore_index;
+    int64_t n_bins;
+    float *boundaries;      /* n_bins + 1 */
+    int64_t *count;         /* n_bins + 1 slots (confidence == 1 has its own) */
+    double *confidence_sum; /* n_bins + 1 */
+    double *accuracy_sum;   /* n_bins + 1 */
+    PyThread_type_lock lock;
+} CalibrationBinsObject;
+
+/* boundaries argument: n_bins + 1 float32 values rising strictly from 0 to 1. */
+static PyArrayObject *
+parse_boundaries(PyObject *obj)
+{
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
+        obj, NPY_FLOAT32, 1, 1, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    const float *b;
+    npy_intp n, i;
+    if (arr == NULL) {
+        return NULL;
+    }
+    b = (const float *)PyArray_DATA(arr);
+    n = PyArray_SIZE(arr);
+    if (n < 2 || n > (1 << 20) + 1 || b[0] != 0.0f || b[n - 1] != 1.0f) {
+        PyErr_Format(PyExc_ValueError,
+                     "boundaries must hold 2 to 1048577 values from 0 to 1, e.g. "
+                     "torch.linspace(0, 1, n_bins + 1); got %zd values", (Py_ssize_t)n);
+        goto error;
+    }
+    for (i = 1; i < n; i++) {
+        if (!(b[i] > b[i - 1])) {
+            PyErr_Format(PyExc_ValueError,
+                         "boundaries must rise strictly, but boundaries[%zd] does not "
+                         "exceed boundaries[%zd]", (Py_ssize_t)i, (Py_ssize_t)(i - 1));
+            goto error;
+        }
+    }
+    return arr;
+error:
+    Py_DECREF(arr);
+    return NULL;
+}
+
+static PyObject *
+CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_classes", "ignore_index", "n_bins", "boundaries", NULL};
+    long long num_classes, n_bins = 15;
+    PyObject *ignore = Py_None, *n_bins_obj = Py_None, *boundaries_obj = Py_None;
+    PyArrayObject *boundaries = NULL;
+    CalibrationBinsObject *self = NULL;
+    int has_ignore;
+    int64_t ignore_index;
+    size_t slots;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OOO:CalibrationBins", kwlist,
+                                     &num_classes, &ignore, &n_bins_obj, &boundaries_obj)) {
+        return NULL;
+    }
+    if (parse_num_classes(num_classes) < 0 ||
+        parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+        return NULL;
+    }
+    if (n_bins_obj != Py_None) {
+        if (!PyLong_Check(n_bins_obj) || PyBool_Check(n_bins_obj)) {
+            PyErr_Format(PyExc_TypeError, "n_bins must be an int, got %.200s",
+                         Py_TYPE(n_bins_obj)->tp_name);
+            return NULL;
+        }
+        n_bins = PyLong_AsLongLong(n_bins_obj);
+        if (n_bins == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (n_bins < 1 || n_bins > (1LL << 20)) {
+            PyErr_Format(PyExc_ValueError, "n_bins must be between 1 and 1048576, got %lld",
+                         n_bins);
+            return NULL;
+        }
+    }
+    if (boundaries_obj != Py_None) {
+        boundaries = parse_boundaries(boundaries_obj);
+        if (boundaries == NULL) {
+            return NULL;
+        }
+        if (n_bins_obj != Py_None && PyArray_SIZE(boundaries) != n_bins + 1) {
+            PyErr_Format(PyExc_ValueError,
+                         "n_bins=%lld needs %lld boundaries, got %zd", n_bins, n_bins + 1,
+                         (Py_ssize_t)PyArray_SIZE(boundaries));
+            goto error;
+        }
+        n_bins = (long long)PyArray_SIZE(boundaries) - 1;
+    }
+    self = (CalibrationBinsObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        goto error;
+    }
+    self->num_classes = num_classes;
+    self->has_ignore = has_ignore;
+    self->ignore_index = ignore_index;
+    self->n_bins = n_bins;
+    slots = (size_t)n_bins + 1;
+    self->boundaries = (float *)malloc(slots * sizeof(float));
+    self->count = (int64_t *)calloc(slots, sizeof(int64_t));
+    self->confidence_sum = (double *)calloc(slots, sizeof(double));
+    self->accuracy_sum = (double *)calloc(slots, sizeof(double));
+    self->lock = PyThread_allocate_lock();
+    if (self->boundaries == NULL || self->count == NULL || self->confidence_sum == NULL ||
+        self->accuracy_sum == NULL || self->lock == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (boundaries != NULL) {
+        memcpy(self->boundaries, PyArray_DATA(boundaries), slots * sizeof(float));
+        Py_DECREF(boundaries);
+    }
+    else {
+        mushin_calibration_boundaries(n_bins, self->boundaries);
+    }
+    return (PyObject *)self;
+error:
+    Py_XDECREF(boundaries);
+    Py_XDECREF(self);
+    return NULL;
+}
+
+static void
+CalibrationBins_dealloc(CalibrationBinsObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    free(self->boundaries);
+    free(self->count);
+    free(self->confidence_sum);
+    free(self->accuracy_sum);
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(CalibrationBins_update_doc,
+"update(probs, target, /)\n--\n\n"
+"Add one batch: ``probs`` is ``(N, num_classes)`` floating-point, ``target``\n"
+"``(N,)`` integer, both DLPack producers in CPU memory (strides honoured).\n"
+"Rows whose target equals ``ignore_index`` are dropped.  A label outside\n"
+"``[0, num_classes)`` or a probability outside ``[0, 1]`` (or NaN) raises\n"
+"``ValueError`` and leaves the bins as they were.  Runs without the GIL.");
+
+static PyObject *
+CalibrationBins_update(CalibrationBinsObject *self, PyObject *const *args,
+                       Py_ssize_t nargs)
+{
+    score_batch b;
+    mushin_score_check check;
+    int status;
+    if (acquire_score_batch(args, nargs, "CalibrationBins", self->num_classes, &b) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_scores_check(b.rows, self->num_classes, self->has_ignore,
+                                 self->ignore_index, b.probs, b.labels, &check);
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = mushin_calibration_update(b.rows, self->num_classes, self->has_ignore,
+                                           self->ignore_index, b.probs, b.labels,
+                                           self->boundaries, self->n_bins, self->count,
+                                           self->confidence_sum, self->accuracy_sum);
+        PyThread_release_lock(self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EBADVALUE) {
+        score_check_error("CalibrationBins", self->num_classes, self->has_ignore,
+                          self->ignore_index, &check);
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "calibration kernel failed with status %d", status);
+        goto error;
+    }
+    release_score_batch(&b);
+    Py_RETURN_NONE;
+error:
+    release_score_batch(&b);
+    return NULL;
+}
+
+PyDoc_STRVAR(CalibrationBins_compute_doc,
+"compute()\n--\n\n"
+"The expected calibration error (L1 norm) of everything seen so far: the\n"
+"row-weighted mean over bins of |accuracy - mean confidence|.  NaN before\n"
+"any row was added.");
+
+static PyObject *
+CalibrationBins_compute(CalibrationBinsObject *self, PyObject *Py_UNUSED(ignored))
+{
+    double ece;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    ece = mushin_calibration_error_l1(self->n_bins + 1, self->count, self->confidence_sum,
+                                      self->accuracy_sum);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(ece);
+}
+
+static PyObject *
+CalibrationBins_reset(CalibrationBinsObject *self, PyObject *Py_UNUSED(ignored))
+{
+    const size_t slots = (size_t)self->n_bins + 1;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    memset(self->count, 0, slots * sizeof(int64_t));
+    memset(self->confidence_sum, 0, slots * sizeof(double));
+    memset(self->accuracy_sum, 0, slots * sizeof(double));
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+CalibrationBins_deepcopy(CalibrationBinsObject *self, PyObject *Py_UNUSED(memo))
+{
+    const size_t slots = (size_t)self->n_bins + 1;
+    PyObject *ignore = NULL;
+    CalibrationBinsObject *copy = NULL;
+    ignore = ignore_index_object(self->has_ignore, self->ignore_index);
+    if (ignore == NULL) {
+        return NULL;
+    }
+    copy = (CalibrationBinsObject *)PyObject_CallFunction(
+        (PyObject *)Py_TYPE(self), "LOL", (long long)self->num_classes, ignore,
+        (long long)self->n_bins);
+    Py_DECREF(ignore);
+    if (copy == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    memcpy(copy->boundaries, self->boundaries, slots * sizeof(float));
+    memcpy(copy->count, self->count, slots * sizeof(int64_t));
+    memcpy(copy->confidence_sum, self->confidence_sum, slots * sizeof(double));
+    memcpy(copy->accuracy_sum, self->accuracy_sum, slots * sizeof(double));
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    return (PyObject *)copy;
+}
+
+/* A fresh 1-d NumPy copy of `n` elements of `src` taken under `lock`. */
+static PyObject *
+locked_vector_copy(PyThread_type_lock lock, const void *src, npy_intp n, int typenum)
+{
+    PyObject *out = PyArray_SimpleNew(1, &n, typenum);
+    void *dst;
+    size_t bytes;
+    if (out == NULL) {
+        return NULL;
+    }
+    dst = PyArray_DATA((PyArrayObject *)out);
+    bytes = (size_t)n * (size_t)PyArray_ITEMSIZE((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    memcpy(dst, src, bytes);
+    PyThread_release_lock(lock);
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+static PyObject *
+CalibrationBins_get_counts(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return locked_vector_copy(self->lock, self->count, (npy_intp)self->n_bins + 1, NPY_INT64);
+}
+
+static PyObject *
+CalibrationBins_get_confidence_sums(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return locked_vector_copy(self->lock, self->confidence_sum, (npy_intp)self->n_bins + 1,
+                              NPY_DOUBLE);
+}
+
+static PyObject *
+CalibrationBins_get_accuracy_sums(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return locked_vector_copy(self->lock, self->accuracy_sum, (npy_intp)self->n_bins + 1,
+                              NPY_DOUBLE);
+}
+
+static PyObject *
+CalibrationBins_get_boundaries(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return locked_vector_copy(self->lock, self->boundaries, (npy_intp)self->n_bins + 1,
+                              NPY_FLOAT32);
+}
+
+static PyObject *
+CalibrationBins_get_num_samples(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    int64_t total = 0, b;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    for (b = 0; b <= self->n_bins; b++) {
+        total += self->count[b];
+    }
+    PyThread_release_lock(self->lock);
+    return PyLong_FromLongLong(total);
+}
+
+static PyObject *
+CalibrationBins_get_num_classes(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_classes);
+}
+
+static PyObject *
+CalibrationBins_get_n_bins(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->n_bins);
+}
+
+static PyObject *
+CalibrationBins_get_ignore_index(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    return ignore_index_object(self->has_ignore, self->ignore_index);
+}
+
+static PyObject *
+CalibrationBins_repr(CalibrationBinsObject *self)
+{
+    if (self->has_ignore) {
+        return PyUnicode_FromFormat("CalibrationBins(num_classes=%lld, ignore_index=%lld, "
+                                    "n_bins=%lld)", (long long)self->num_classes,
+                                    (long long)self->ignore_index, (long long)self->n_bins);
+    }
+    return PyUnicode_FromFormat("CalibrationBins(num_classes=%lld, n_bins=%lld)",
+                                (long long)self->num_classes, (long long)self->n_bins);
+}
+
+static PyMethodDef CalibrationBins_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))CalibrationBins_update, METH_FASTCALL,
+     CalibrationBins_update_doc},
+    {"compute", (PyCFunction)CalibrationBins_compute, METH_NOARGS, CalibrationBins_compute_doc},
+    {"reset", (PyCFunction)CalibrationBins_reset, METH_NOARGS,
+     "reset()\n--\n\nEmpty every bin."},
+    {"__deepcopy__", (PyCFunction)CalibrationBins_deepcopy, METH_O,
+     "__deepcopy__(memo, /)\n--\n\nAn independent copy, bins included."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef CalibrationBins_getset[] = {
+    {"counts", (getter)CalibrationBins_get_counts, NULL,
+     "Rows per slot, int64 (n_bins + 1,); the last slot holds confidence == 1.", NULL},
+    {"confidence_sums", (getter)CalibrationBins_get_confidence_sums, NULL,
+     "Sum of float32 confidences per slot, float64 (n_bins + 1,).", NULL},
+    {"accuracy_sums", (getter)CalibrationBins_get_accuracy_sums, NULL,
+     "Correct top-1 predictions per slot, float64 (n_bins + 1,).", NULL},
+    {"boundaries", (getter)CalibrationBins_get_boundaries, NULL,
+     "Bin boundaries, float32 (n_bins + 1,), equal to torch.linspace(0, 1, n_bins + 1).",
+     NULL},
+    {"num_samples", (getter)CalibrationBins_get_num_samples, NULL,
+     "Rows added (ignored rows excluded).", NULL},
+    {"num_classes", (getter)CalibrationBins_get_num_classes, NULL, "Number of classes.", NULL},
+    {"n_bins", (getter)CalibrationBins_get_n_bins, NULL, "Number of confidence bins.", NULL},
+    {"ignore_index", (getter)CalibrationBins_get_ignore_index, NULL,
+     "The ignored target value, or None.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+PyDoc_STRVAR(CalibrationBins_doc,
+"CalibrationBins(num_classes, ignore_index=None, n_bins=None, boundaries=None)\n--\n\n"
+"Streaming expected calibration error, equal to torchmetrics'\n"
+"``MulticlassCalibrationError(num_classes, n_bins, norm=\"l1\", ignore_index)``.\n\n"
+"Each row's confidence is its largest probability (as float32), its\n"
+"prediction the first class holding it; rows are binned as\n"
+"``torch.bucketize(confidence, boundaries, right=True) - 1`` does, so a\n"
+"confidence of exactly 1 gets a slot of its own.  ``boundaries`` (float32,\n"
+"strictly rising from 0 to 1) default to ``n_bins`` (15) equal bins,\n"
+"``i / n_bins`` rounded to float32; torch.linspace may round a boundary\n"
+"one ulp differently, so pass ``torch.linspace(0, 1, n_bins + 1)`` to bin\n"
+"bit-identically with torchmetrics.\n"
+"State: three arrays of ``n_bins + 1``.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin._core import CalibrationBins\n"
+">>> bins = CalibrationBins(3, n_bins=3)\n"
+">>> bins.update(np.array([[0.25, 0.20, 0.55], [0.55, 0.05, 0.40],\n"
+"...                       [0.10, 0.30, 0.60], [0.90, 0.05, 0.05]], dtype=np.float32),\n"
+"...              np.array([0, 1, 2, 0]))\n"
+">>> round(bins.compute(), 4)\n"
+"0.2\n");
+
+static PyType_Slot CalibrationBins_slots[] = {
+    {Py_tp_new, CalibrationBins_new},
+    {Py_tp_dealloc, CalibrationBins_dealloc},
+    {Py_tp_methods, CalibrationBins_methods},
+    {Py_tp_getset, CalibrationBins_getset},
+    {Py_tp_repr, CalibrationBins_repr},
+    {Py_tp_doc, (void *)CalibrationBins_doc},
+    {0, NULL}
+};
+
+static PyType_Spec CalibrationBins_spec = {
+    .name = "mushin._core.CalibrationBins",
+    .basicsize = sizeof(CalibrationBinsObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = CalibrationBins_slots,
+};
+
+/* ------------------------------------------------------- RocScores -- */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t num_classes;
+    int has_ignore;
+    int64_t ignore_index;
+    mushin_score_store store;
+    PyThread_type_lock lock;
+} RocScoresObject;
+
+static PyObject *
+RocScores_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_classes", "ignore_index", NULL};
+    long long num_classes;
+    PyObject *ignore = Py_None;
+    RocScoresObject *self;
+    int has_ignore;
+    int64_t ignore_index;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|O:RocScores", kwlist, &num_classes,
+                                     &ignore)) {
+        return NULL;
+    }
+    if (parse_num_classes(num_classes) < 0 ||
+        parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+        return NULL;
+    }
+    self = (RocScoresObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->num_classes = num_classes;
+    self->has_ignore = has_ignore;
+    self->ignore_index = ignore_index;
+    mushin_score_store_init(&self->store, num_classes);
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void
+RocScores_dealloc(RocScoresObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    mushin_score_store_clear(&self->store);
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(RocScores_update_doc,
+"update(probs, target, /)\n--\n\n"
+"Keep one batch: ``probs`` is ``(N, num_classes)`` floating-point, ``target``\n"
+"``(N,)`` integer, both DLPack producers in CPU memory (strides honoured).\n"
+"Rows whose target equals ``ignore_index`` are dropped.  A label outside\n"
+"``[0, num_classes)`` or a probability outside ``[0, 1]`` (or NaN) raises\n"
+"``ValueError`` and keeps nothing of the batch.  Runs without the GIL.");
+
+static PyObject *
+RocScores_update(RocScoresObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    score_batch b;
+    mushin_score_check check;
+    int status;
+    if (acquire_score_batch(args, nargs, "RocScores", self->num_classes, &b) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_scores_check(b.rows, self->num_classes, self->has_ignore,
+                                 self->ignore_index, b.probs, b.labels, &check);
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        if (b.probs.type == MUSHIN_FLOAT64 && check.kept > 0) {
+            status = mushin_score_store_widen(&self->store);
+        }
+        if (status == MUSHIN_OK) {
+            status = mushin_score_store_reserve(&self->store, check.kept);
+        }
+        if (status == MUSHIN_OK) {
+            status = mushin_score_store_append(&self->store, b.rows, self->has_ignore,
+                                               self->ignore_index, b.probs, b.labels);
+        }
+        PyThread_release_lock(self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EBADVALUE) {
+        score_check_error("RocScores", self->num_classes, self->has_ignore,
+                          self->ignore_index, &check);
+        goto error;
+    }
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_Format(PyExc_MemoryError,
+                     "RocScores.update: no memory to keep %lld more rows of %lld scores",
+                     (long long)check.kept, (long long)self->num_classes);
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "score store failed with status %d", status);
+        goto error;
+    }
+    release_score_batch(&b);
+    Py_RETURN_NONE;
+error:
+    release_score_batch(&b);
+    return NULL;
+}
+
+/* AUROC of every class into a new (C,) array; *macro gets their mean. */
+static PyObject *
+roc_scores_auroc(RocScoresObject *self, double *macro)
+{
+    npy_intp n = (npy_intp)self->num_classes;
+    PyObject *per_class = PyArray_SimpleNew(1, &n, NPY_DOUBLE);
+    double *dst;
+    int status;
+    if (per_class == NULL) {
+        return NULL;
+    }
+    dst = (double *)PyArray_DATA((PyArrayObject *)per_class);
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    status = mushin_auroc(&self->store, dst, macro);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_Format(PyExc_MemoryError, "RocScores: no memory to rank %lld rows",
+                     (long long)self->store.rows);
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "AUROC kernel failed with status %d", status);
+        goto error;
+    }
+    return per_class;
+error:
+    Py_DECREF(per_class);
+    return NULL;
+}
+
+PyDoc_STRVAR(RocScores_compute_doc,
+"compute()\n--\n\n"
+"Macro one-vs-rest AUROC over every class; NaN before any row was kept.");
+
+static PyObject *
+RocScores_compute(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
+{
+    double macro;
+    PyObject *per_class = roc_scores_auroc(self, &macro);
+    if (per_class == NULL) {
+        return NULL;
+    }
+    Py_DECREF(per_class);
+    return PyFloat_FromDouble(macro);
+}
+
+PyDoc_STRVAR(RocScores_per_class_doc,
+"per_class()\n--\n\n"
+"One-vs-rest AUROC of every class, float64 (num_classes,); 0 for a class\n"
+"without positives or without negatives.");
+
+static PyObject *
+RocScores_per_class(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
+{
+    double macro;
+    return roc_scores_auroc(self, &macro);
+}
+
+static PyObject *
+RocScores_reset(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    mushin_score_store_clear(&self->store);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+RocScores_deepcopy(RocScoresObject *self, PyObject *Py_UNUSED(memo))
+{
+    PyObject *ignore;
+    RocScoresObject *copy;
+    int status;
+    ignore = ignore_index_object(self->has_ignore, self->ignore_index);
+    if (ignore == NULL) {
+        return NULL;
+    }
+    copy = (RocScoresObject *)PyObject_CallFunction((PyObject *)Py_TYPE(self), "LO",
+                                                    (long long)self->num_classes, ignore);
+    Py_DECREF(ignore);
+    if (copy == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    status = mushin_score_store_copy(&copy->store, &self->store);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (status != MUSHIN_OK) {
+        Py_DECREF(copy);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)copy;
+}
+
+static PyObject *
+RocScores_get_num_samples(RocScoresObject *self, void *Py_UNUSED(closure))
+{
+    int64_t rows;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    rows = self->store.rows;
+    PyThread_release_lock(self->lock);
+    return PyLong_FromLongLong(rows);
+}
+
+static PyObject *
+RocScores_get_nbytes(RocScoresObject *self, void *Py_UNUSED(closure))
+{
+    int64_t bytes;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    bytes = mushin_score_store_nbytes(&self->store);
+    PyThread_release_lock(self->lock);
+    return PyLong_FromLongLong(bytes);
+}
+
+static PyObject *
+RocScores_get_score_dtype(RocScoresObject *self, void *Py_UNUSED(closure))
+{
+    int wide;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    wide = self->store.wide;
+    PyThread_release_lock(self->lock);
+    return PyUnicode_FromString(wide ? "float64" : "float32");
+}
+
+static PyObject *
+RocScores_get_num_classes(RocScoresObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_classes);
+}
+
+static PyObject *
+RocScores_get_ignore_index(RocScoresObject *self, void *Py_UNUSED(closure))
+{
+    return ignore_index_object(self->has_ignore, self->ignore_index);
+}
+
+static PyObject *
+RocScores_repr(RocScoresObject *self)
+{
+    if (self->has_ignore) {
+        return PyUnicode_FromFormat("RocScores(num_classes=%lld, ignore_index=%lld)",
+                                    (long long)self->num_classes,
+                                    (long long)self->ignore_index);
+    }
+    return PyUnicode_FromFormat("RocScores(num_classes=%lld)", (long long)self->num_classes);
+}
+
+static PyMethodDef RocScores_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))RocScores_update, METH_FASTCALL,
+     RocScores_update_doc},
+    {"compute", (PyCFunction)RocScores_compute, METH_NOARGS, RocScores_compute_doc},
+    {"per_class", (PyCFunction)RocScores_per_class, METH_NOARGS, RocScores_per_class_doc},
+    {"reset", (PyCFunction)RocScores_reset, METH_NOARGS,
+     "reset()\n--\n\nForget every kept row and free its memory."},
+    {"__deepcopy__", (PyCFunction)RocScores_deepcopy, METH_O,
+     "__deepcopy__(memo, /)\n--\n\nAn independent copy, kept rows included."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef RocScores_getset[] = {
+    {"num_samples", (getter)RocScores_get_num_samples, NULL,
+     "Rows kept (ignored rows excluded).", NULL},
+    {"nbytes", (getter)RocScores_get_nbytes, NULL,
+     "Bytes allocated for kept rows: about num_samples * (num_classes * 4 + 4),\n"
+     "8 bytes per score once float64 input was seen, plus one partly filled block.",
+     NULL},
+    {"score_dtype", (getter)RocScores_get_score_dtype, NULL,
+     "'float32', or 'float64' once a float64 batch was kept.", NULL},
+    {"num_classes", (getter)RocScores_get_num_classes, NULL, "Number of classes.", NULL},
+    {"ignore_index", (getter)RocScores_get_ignore_index, NULL,
+     "The ignored target value, or None.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+PyDoc_STRVAR(RocScores_doc,
+"RocScores(num_classes, ignore_index=None)\n--\n\n"
+"Exact one-vs-rest AUROC, equal to torchmetrics'\n"
+"``MulticlassAUROC(num_classes, average=\"macro\", thresholds=None, ignore_index)``.\n\n"
+"Every kept row's scores are stored (float32, or float64 after a float64\n"
+"batch): ``num_samples * (num_classes + 1) * 4`` bytes.  Ties count half;\n"
+"a class without positives or without negatives scores 0 and still counts\n"
+"in the macro mean, as in torchmetrics.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin._core import RocScores\n"
+">>> roc = RocScores(2)\n"
+">>> roc.update(np.array([[0.9, 0.1], [0.4, 0.6], [0.5, 0.5], [0.3, 0.7]]),\n"
+"...            np.array([0, 1, 0, 1]))\n"
+">>> roc.compute()\n"
+"1.0\n");
+
+static PyType_Slot RocScores_slots[] = {
+    {Py_tp_new, RocScores_new},
+    {Py_tp_dealloc, RocScores_dealloc},
+    {Py_tp_methods, RocScores_methods},
+    {Py_tp_getset, RocScores_getset},
+    {Py_tp_repr, RocScores_repr},
+    {Py_tp_doc, (void *)RocScores_doc},
+    {0, NULL}
+};
+
+static PyType_Spec RocScores_spec = {
+    .name = "mushin._core.RocScores",
+    .basicsize = sizeof(RocScoresObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = RocScores_slots,
+};
+
+/* Create the score types and add them to the module (from core_exec). */
+static int
+scores_add_types(PyObject *module)
+{
+    PyObject *calibration = NULL, *roc = NULL;
+    int status = -1;
+    calibration = PyType_FromModuleAndSpec(module, &CalibrationBins_spec, NULL);
+    roc = PyType_FromModuleAndSpec(module, &RocScores_spec, NULL);
+    if (calibration == NULL || roc == NULL ||
+        PyModule_AddObjectRef(module, "CalibrationBins", calibration) < 0 ||
+        PyModule_AddObjectRef(module, "RocScores", roc) < 0) {
+        goto done;
+    }
+    status = 0;
+done:
+    Py_XDECREF(calibration);
+    Py_XDECREF(roc);
+    return status;
+}
 
 /* ------------------------------------------------------------- module -- */
 
@@ -869,6 +2192,9 @@ core_exec(PyObject *module)
         return -1;
     }
     if (PyModule_AddIntConstant(module, "DLPACK_MAJOR_VERSION", MUSHIN_DLPACK_MAJOR) < 0) {
+        return -1;
+    }
+    if (scores_add_types(module) < 0) {
         return -1;
     }
     return 0;

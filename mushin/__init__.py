@@ -9,12 +9,15 @@ derives the metric battery and tests every method pair across seeds.
 from ._core import ConfusionMatrix
 from .compare import compare
 from .result import BenchmarkResult
+from .study import IncompleteSweepError, Study
 from .tasks import Task, get_task, list_tasks, register_task
 
 __version__ = "0.1.0"
 
 __all__ = [
     "compare",
+    "Study",
+    "IncompleteSweepError",
     "BenchmarkResult",
     "ConfusionMatrix",
     "Task",

@@ -15,8 +15,8 @@ import numpy as np
 
 from . import stats
 from ._core import ConfusionMatrix
-from .result import BenchmarkResult, build_result
-from .tasks import DefaultPredict, Task, get_task
+from .result import BenchmarkResult, build_result, check_class_names
+from .tasks import DefaultPredict, Task, get_task, metric_kind, resolve_battery
 
 __all__ = ["compare", "run_comparison", "evaluate_model", "DeviceConfusionMatrix"]
 
@@ -252,6 +252,123 @@ def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[A
     return out
 
 
+# ------------------------------------------------------- streamed metrics --
+# Battery entries that are not functions of the confusion matrix (AUROC, ECE,
+# torchmetrics objects) get one accumulator per model, fed batch by batch:
+# probabilities for the names in prob_metrics, predictions otherwise.
+
+Streams = Dict[str, Tuple[Any, bool]]
+
+
+def make_streams(
+    battery: Mapping[str, Any],
+    prob_metrics: Sequence[str],
+    num_classes: int,
+    ignore_index: Optional[int],
+) -> Streams:
+    """Fresh accumulators ``{name: (accumulator, takes_probabilities)}`` for one model."""
+    import copy
+
+    streams: Streams = {}
+    for name, entry in battery.items():
+        kind = metric_kind(entry, name)
+        if kind == "factory":
+            accumulator = entry.make(num_classes, ignore_index)
+        elif kind == "object":
+            accumulator = copy.deepcopy(entry)  # never touch the caller's object
+            accumulator.reset()
+        else:
+            continue
+        streams[name] = (accumulator, name in prob_metrics)
+    return streams
+
+
+def _as_probabilities(probs: Any, y: Any, index: int, task: Task, num_classes: int, names: List[str]) -> Any:
+    import torch
+
+    if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
+        got = f"a {probs.dtype} tensor" if isinstance(probs, torch.Tensor) else type(probs).__name__
+        raise TypeError(
+            f"batch {index}: metric(s) {names} take probabilities, but predict_fn returned {got} "
+            "as the second element of its tuple; return (predictions, probabilities) with "
+            f"floating-point probabilities of shape {tuple(y.shape[:1]) + (num_classes,)}"
+        )
+    expected = list(y.shape)
+    expected.insert(task.class_dim % (y.ndim + 1), num_classes)
+    if list(probs.shape) != expected:
+        raise ValueError(
+            f"batch {index}: probabilities of shape {tuple(probs.shape)} do not fit labels of "
+            f"shape {tuple(y.shape)} with {num_classes} classes in dim {task.class_dim}; "
+            f"expected {tuple(expected)}"
+        )
+    return probs
+
+
+def update_streams(
+    streams: Streams, preds: Any, probs: Any, y: Any, index: int, task: Task, num_classes: int
+) -> None:
+    """Feed one batch to every accumulator of ``streams``."""
+    from ._core import CalibrationBins, RocScores
+
+    prob_names = [name for name, (_, takes_probs) in streams.items() if takes_probs]
+    flat_probs = flat_y = None
+    if prob_names:
+        probs = _as_probabilities(probs, y, index, task, num_classes, prob_names)
+    for name, (accumulator, takes_probs) in streams.items():
+        try:
+            if not takes_probs:
+                accumulator.update(preds, _to_device(y, preds.device))
+            elif isinstance(accumulator, (RocScores, CalibrationBins)):
+                if flat_probs is None:
+                    # the C accumulators read (N, C) rows in host memory
+                    flat_probs = probs.detach().movedim(task.class_dim, -1).reshape(-1, num_classes)
+                    flat_probs = flat_probs.cpu()
+                    flat_y = y.reshape(-1).cpu()
+                accumulator.update(flat_probs, flat_y)
+            else:
+                accumulator.update(probs, _to_device(y, probs.device))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            if type(exc) not in (TypeError, ValueError, RuntimeError):
+                raise
+            raise type(exc)(f"batch {index}, metric {name!r}: {exc}") from exc
+
+
+def stream_values(streams: Streams) -> Dict[str, float]:
+    """``compute()`` of every accumulator as a float."""
+    values = {}
+    for name, (accumulator, _) in streams.items():
+        value = accumulator.compute()
+        try:
+            values[name] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"metric {name!r}: compute() returned {type(value).__name__} "
+                f"{getattr(value, 'shape', '')}; a battery metric must compute one number"
+            ) from None
+    return values
+
+
+def _checked_default_predict(default: DefaultPredict, num_classes: int, with_probs: bool) -> PredictFn:
+    """The task's default predict_fn, refusing logits with the wrong number of classes.
+
+    Argmax over fewer classes than ``num_classes`` would count silently (and
+    over more would fail later as a bad prediction value), so the class
+    dimension is checked against ``num_classes`` here, where the logits are.
+    """
+    dim = default.class_dim
+
+    def predict(model: Any, x: Any) -> Tuple[Any, Any]:
+        logits = default.logits(model, x)
+        if logits.shape[dim] != num_classes:
+            raise ValueError(
+                f"the model returned logits of shape {tuple(logits.shape)} with "
+                f"{logits.shape[dim]} classes in dim {dim}, but num_classes={num_classes}"
+            )
+        return logits.argmax(dim=dim), (logits.softmax(dim=dim) if with_probs else None)
+
+    return predict
+
+
 def evaluate_model(
     model: Any,
     data: Any,
@@ -261,18 +378,28 @@ def evaluate_model(
     ignore_index: Optional[int] = None,
     predict_fn: Optional[PredictFn] = None,
     device: Any = None,
+    progress: Any = None,
+    streams: Optional[Streams] = None,
 ) -> np.ndarray:
-    """Stream ``data`` through one model; return its ``(C, C)`` confusion counts."""
+    """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
+
+    ``progress``, if given, is advanced by ``progress.update(1)`` after each
+    batch (e.g. a tqdm bar).  ``streams`` (from :func:`make_streams`) are
+    fed every batch as well; read them afterwards with :func:`stream_values`.
+    """
     import torch
 
     dev = torch.device(device) if device is not None else _model_device(model)
     if device is not None and isinstance(model, torch.nn.Module):
         model.to(dev)
-    needs_probs = bool(task.prob_metrics)
+    if streams is None:
+        needs_probs = bool(task.prob_metrics)
+    else:
+        needs_probs = any(takes_probs for _, takes_probs in streams.values())
     if predict_fn is None:
         default = task.predict_fn
-        if isinstance(default, DefaultPredict) and not needs_probs:
-            predict = default.labels_only
+        if isinstance(default, DefaultPredict):
+            predict = _checked_default_predict(default, num_classes, needs_probs)
         else:
             predict = default
     else:
@@ -288,7 +415,7 @@ def evaluate_model(
             for index, batch in enumerate(data):
                 x, y = _split_batch(batch, index)
                 y = _as_labels(y, index)
-                preds, _probs = _call_predict(predict, model, _to_device(x, dev), index)
+                preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
                 preds = _as_predictions(preds, y, index, task, num_classes)
                 if preds.device.type == "cpu" and y.device.type == "cpu":
                     cpu_counts.update(preds, y)
@@ -296,6 +423,10 @@ def evaluate_model(
                     if device_counts is None:
                         device_counts = DeviceConfusionMatrix(num_classes, ignore_index, preds.device)
                     device_counts.update(preds, _to_device(y, preds.device))
+                if streams:
+                    update_streams(streams, preds, probs, y, index, task, num_classes)
+                if progress is not None:
+                    progress.update(1)
     finally:
         if was_training is not None and hasattr(model, "train"):
             model.train(was_training)
@@ -317,6 +448,10 @@ def compare(
     alpha: float = 0.05,
     correction: str = "holm",
     device: Any = None,
+    class_names: Optional[Sequence[str]] = None,
+    progress: Optional[bool] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+    prob_metrics: Optional[Sequence[str]] = None,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
 
@@ -329,7 +464,8 @@ def compare(
         A re-iterable batch source such as a ``DataLoader``; it is streamed
         once per model.  A one-shot iterator raises ``TypeError``.
     task : str or Task
-        ``"segmentation"`` or any registered :class:`~mushin.tasks.Task`.
+        ``"segmentation"``, ``"classification"`` or any registered
+        :class:`~mushin.tasks.Task`.
     num_classes : int
         Number of classes the models predict (required).
     ignore_index : int, optional
@@ -338,15 +474,35 @@ def compare(
         ``predict_fn(model, x) -> (predictions, probabilities)``; defaults to
         softmax + argmax over the class dimension.
     test : str
-        Significance test across seeds; ``"welch"`` (default).
+        Significance test across seeds: ``"welch"`` (default),
+        ``"ttest_ind"``, ``"ttest_rel"``, ``"wilcoxon"`` or ``"mannwhitney"``
+        (see :mod:`mushin.stats`).  Paired tests need the same number of
+        seeds for every method.
     alpha : float
         Significance level.
     correction : str
         Multiple-comparison correction per metric across method pairs:
-        ``"holm"`` (default) or ``"none"``.
+        ``"holm"`` (default), ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
     device : str or torch.device, optional
         Move every model (and its inputs) to this device; by default each
         model runs where its parameters are.
+    class_names : list of str, optional
+        One name per class, used as the ``class`` coordinate of the
+        per-class variables (``result.data["per_class_iou"]``, ...).
+    progress : bool, optional
+        A progress bar over models x batches on stderr: ``None`` (default)
+        shows it only when stderr is a terminal, ``False`` never.
+    metrics : dict of str to metric, optional
+        A custom battery replacing the task's: each value is a function
+        ``fn(counts, ignore_index) -> float`` of the confusion matrix, a
+        :class:`~mushin.tasks.StreamingMetric`, or an object with
+        ``update/compute/reset`` such as a torchmetrics metric (deep-copied
+        and reset for every model; it sees the raw labels, so build it with
+        your own ``ignore_index``).
+    prob_metrics : list of str, optional
+        With ``metrics=``: the names whose ``update`` receives the
+        probabilities from ``predict_fn``; every other entry receives
+        class-index predictions.  Default: none.
 
     Returns
     -------
@@ -371,24 +527,50 @@ def compare(
     stats.check_correction(correction)
     alpha = stats.check_alpha(alpha)
     methods_checked = _check_methods(methods)
+    stats.check_design(test, {name: len(models) for name, models in methods_checked.items()})
     _check_data(data)
     num_classes_checked = _check_num_classes(num_classes, task_obj)
     ignore_checked = _check_ignore_index(ignore_index)
     if predict_fn is not None and not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
+    names_checked = check_class_names(class_names, num_classes_checked)
+    resolve_battery(task_obj, metrics, prob_metrics)
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (auto: on for a terminal), got {progress!r}")
 
     loaders = {name: [_Given(model) for model in models] for name, models in methods_checked.items()}
-    return run_comparison(
-        loaders,
-        data,
-        task_obj,
-        num_classes=num_classes_checked,
-        ignore_index=ignore_checked,
-        predict_fn=predict_fn,
-        test=test,
-        alpha=alpha,
-        correction=correction,
-        device=device,
+    with _progress_bar(progress, sum(len(m) for m in methods_checked.values()), data) as bar:
+        return run_comparison(
+            loaders,
+            data,
+            task_obj,
+            num_classes=num_classes_checked,
+            ignore_index=ignore_checked,
+            predict_fn=predict_fn,
+            test=test,
+            alpha=alpha,
+            correction=correction,
+            device=device,
+            progress=bar,
+            class_names=names_checked,
+            metrics=metrics,
+            prob_metrics=prob_metrics,
+        )
+
+
+def _progress_bar(progress: Optional[bool], n_models: int, data: Any) -> Any:
+    """A tqdm bar over models x batches; disabled off a terminal unless forced."""
+    from tqdm.auto import tqdm
+
+    try:
+        total: Optional[int] = n_models * len(data)
+    except TypeError:
+        total = None
+    return tqdm(
+        total=total,
+        desc="mushin: evaluating",
+        unit="batch",
+        disable=None if progress is None else not progress,
     )
 
 
@@ -415,6 +597,10 @@ def run_comparison(
     correction: str,
     device: Any = None,
     seeds: Optional[Sequence[Any]] = None,
+    progress: Any = None,
+    class_names: Optional[Sequence[str]] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+    prob_metrics: Optional[Sequence[str]] = None,
 ) -> BenchmarkResult:
     """Evaluate lazily obtained models one at a time, then build the result.
 
@@ -423,11 +609,14 @@ def run_comparison(
     one model is alive here at a time (``Study`` relies on this).  Arguments
     must already be validated (``compare`` and ``Study`` do that).
     """
+    battery, prob_names = resolve_battery(task, metrics, prob_metrics)
     confusion: Dict[str, np.ndarray] = {}
+    streamed: Dict[str, Dict[str, List[float]]] = {}
     for name, method_loaders in loaders.items():
         per_seed = []
         for load in method_loaders:
             model = load()
+            streams = make_streams(battery, prob_names, num_classes, ignore_index)
             per_seed.append(
                 evaluate_model(
                     model,
@@ -437,9 +626,13 @@ def run_comparison(
                     ignore_index=ignore_index,
                     predict_fn=predict_fn,
                     device=device,
+                    progress=progress,
+                    streams=streams,
                 )
             )
-            del model
+            for metric, value in stream_values(streams).items():
+                streamed.setdefault(metric, {}).setdefault(name, []).append(value)
+            del model, streams
         confusion[name] = np.stack(per_seed)
     settings = {
         "task": task.name,
@@ -449,4 +642,12 @@ def run_comparison(
         "alpha": alpha,
         "correction": correction,
     }
-    return build_result(confusion, task, settings, seeds=seeds)
+    return build_result(
+        confusion,
+        task,
+        settings,
+        seeds=seeds,
+        class_names=class_names,
+        battery=battery,
+        metric_values=streamed,
+    )

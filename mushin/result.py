@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import stats
-from .tasks import Task, get_task
+from .tasks import Task, get_task, metric_kind
 
 __all__ = ["BenchmarkResult"]
 
@@ -27,8 +27,8 @@ class BenchmarkResult:
         (:meth:`from_confusion`).
     comparisons : pandas.DataFrame
         One row per metric and method pair: ``metric, method_a, method_b,
-        mean_diff, effect_size, statistic, df, p_value, p_corrected,
-        significant``.
+        mean_diff, diff_ci_low, diff_ci_high, effect_size, statistic, df,
+        p_value, p_corrected, significant`` (see :mod:`mushin.stats`).
 
     Examples
     --------
@@ -74,7 +74,8 @@ class BenchmarkResult:
 
     @property
     def metrics(self) -> List[str]:
-        return list(self._data.data_vars)
+        """The scalar metrics (one value per method and seed), battery order."""
+        return _scalar_metrics(self._data)
 
     def scores(self, metric: str, method: str) -> np.ndarray:
         """The per-seed values of one method for one metric (missing seeds dropped)."""
@@ -175,11 +176,13 @@ class BenchmarkResult:
         alpha: float = 0.05,
         correction: str = "holm",
         seeds: Optional[Sequence[Any]] = None,
+        class_names: Optional[Sequence[str]] = None,
     ) -> "BenchmarkResult":
         """Build a result from confusion matrices alone.
 
         ``confusion`` maps each method to an array ``(n_seeds, C, C)`` (or a
         list of ``(C, C)`` arrays) of counts indexed ``[target, prediction]``.
+        ``class_names`` labels the classes of the per-class variables.
         """
         task_obj = get_task(task)
         stats.check_test(test)
@@ -194,6 +197,7 @@ class BenchmarkResult:
         ) != 1:
             raise ValueError(f"every method needs (n_seeds, C, C) counts of one C; got {shapes}")
         num_classes = next(iter(shapes.values()))[1]
+        check_class_names(class_names, int(num_classes))
         settings = {
             "task": task_obj.name,
             "num_classes": int(num_classes),
@@ -202,7 +206,134 @@ class BenchmarkResult:
             "alpha": alpha,
             "correction": correction,
         }
-        return build_result(stacked, task_obj, settings, seeds=seeds)
+        return build_result(stacked, task_obj, settings, seeds=seeds, class_names=class_names)
+
+    # ---------------------------------------------------------- per class --
+    @property
+    def classes(self) -> List[Any]:
+        """Labels of the class axis: ``class_names`` if given, else ``0 .. C - 1``."""
+        if "class" not in self._data.coords:
+            return []
+        return self._data["class"].values.tolist()
+
+    def per_class(self, metric: str = "iou") -> Any:
+        """Per-seed values of one per-class metric, dims ``(method, seed, class)``.
+
+        ``metric`` is one of ``"iou"``, ``"dice"``, ``"precision"``,
+        ``"recall"``; NaN marks a class that cannot be scored in that seed
+        (see :func:`mushin.result.per_class_scores`).
+        """
+        return self._data[_per_class_variable(self._data, metric)]
+
+    def per_class_comparisons(
+        self,
+        metric: str = "iou",
+        *,
+        reference: Optional[str] = None,
+        correction: str = "fdr_bh",
+        alpha: Optional[float] = None,
+    ) -> Any:
+        """Which classes does each method change, compared with the reference?
+
+        Every method is tested against ``reference`` class by class with the
+        result's test; the p-values of one method's classes form one family,
+        corrected with ``correction`` (Benjamini-Hochberg FDR by default, as
+        many classes are tested at once).  Seeds where a class cannot be
+        scored (NaN) are left out of that class's test; a paired test
+        (``ttest_rel``, ``wilcoxon``) keeps the seeds where both methods
+        scored it, and its ``mean_diff`` is the mean over those pairs.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``method, class, mean, reference_mean, mean_diff
+            (method - reference), diff_ci_low, diff_ci_high (its confidence
+            interval at ``1 - alpha``), effect_size, p_value, p_corrected,
+            significant``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mushin import BenchmarkResult
+        >>> conf = {"a": [[[9, 1], [1, 9]], [[8, 2], [1, 9]], [[9, 1], [2, 8]]],
+        ...         "b": [[[5, 5], [4, 6]], [[6, 4], [5, 5]], [[5, 5], [5, 5]]]}
+        >>> r = BenchmarkResult.from_confusion(conf, class_names=["sky", "road"])
+        >>> r.per_class_comparisons("iou")[["method", "class", "significant"]].values.tolist()
+        [['b', 'sky', True], ['b', 'road', True]]
+        """
+        return _per_class_comparisons(self, metric, reference, correction, alpha)
+
+    # -------------------------------------------------------------- plots --
+    def plot(self, metric: Optional[str] = None, ax: Any = None, *, reference: Optional[str] = None) -> Any:
+        """Each method's mean and confidence interval; see :func:`mushin.plotting.plot_result`."""
+        from .plotting import plot_result
+
+        return plot_result(self, metric=metric, ax=ax, reference=reference)
+
+    def plot_per_class(
+        self, metric: str = "iou", ax: Any = None, *, reference: Optional[str] = None
+    ) -> Any:
+        """Per-class means with CIs; see :func:`mushin.plotting.plot_per_class`."""
+        from .plotting import plot_per_class
+
+        return plot_per_class(self, metric=metric, ax=ax, reference=reference)
+
+    def plot_seeds(self, metric: Optional[str] = None, ax: Any = None) -> Any:
+        """Every seed's value; see :func:`mushin.plotting.plot_seeds`."""
+        from .plotting import plot_seeds
+
+        return plot_seeds(self, metric=metric, ax=ax)
+
+    # ------------------------------------------------------------- tables --
+    def _repr_html_(self) -> str:
+        from .report import to_html
+
+        return to_html(self)
+
+    def to_html(self, reference: Optional[str] = None, digits: int = 4) -> str:
+        """The notebook table as an HTML string; see :func:`mushin.report.to_html`."""
+        from .report import to_html
+
+        return to_html(self, reference=reference, digits=digits)
+
+    def to_latex(
+        self,
+        reference: Optional[str] = None,
+        digits: int = 3,
+        *,
+        caption: Optional[str] = None,
+        label: Optional[str] = None,
+    ) -> str:
+        """A booktabs table for a paper; see :func:`mushin.report.to_latex`."""
+        from .report import to_latex
+
+        return to_latex(self, reference=reference, digits=digits, caption=caption, label=label)
+
+    def to_markdown(self, reference: Optional[str] = None, digits: int = 3) -> str:
+        """A GitHub-flavoured markdown table; see :func:`mushin.report.to_markdown`."""
+        from .report import to_markdown
+
+        return to_markdown(self, reference=reference, digits=digits)
+
+    def to_dataframe(self, per_class: bool = False) -> Any:
+        """A tidy long table; see :func:`mushin.io.to_dataframe`."""
+        from .io import to_dataframe
+
+        return to_dataframe(self, per_class=per_class)
+
+    # ----------------------------------------------------------- save/load --
+    def save(self, path: Any) -> Any:
+        """Write the whole result to the folder ``path``; see :func:`mushin.io.save_result`."""
+        from .io import save_result
+
+        return save_result(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> "BenchmarkResult":
+        """Read a result written by :meth:`save`; see :func:`mushin.io.load_result`."""
+        from .io import load_result
+
+        return load_result(path)
 
     # ------------------------------------------------------------ display --
     def __repr__(self) -> str:
@@ -231,7 +362,7 @@ class BenchmarkResult:
 
 def _comparisons_from_data(data: Any, settings: Mapping[str, Any], warn: bool = True) -> Any:
     methods = [str(m) for m in data["method"].values]
-    metrics = list(data.data_vars)
+    metrics = _scalar_metrics(data)
     table = {
         metric: {m: data[metric].sel({"method": m}).values.astype(float) for m in methods}
         for metric in metrics
@@ -252,11 +383,20 @@ def build_result(
     task: Task,
     settings: Mapping[str, Any],
     seeds: Optional[Sequence[Any]] = None,
+    class_names: Optional[Sequence[str]] = None,
+    battery: Optional[Mapping[str, Any]] = None,
+    metric_values: Optional[Mapping[str, Mapping[str, Sequence[float]]]] = None,
 ) -> BenchmarkResult:
     """Derive the battery from confusion counts, then run the statistics.
 
     ``confusion[method]`` is ``(n_seeds, C, C)``.  ``seeds`` labels the seed
-    axis (default ``0 .. max_seeds - 1``).
+    axis (default ``0 .. max_seeds - 1``); ``class_names`` labels the class
+    axis of the per-class variables (default ``0 .. C - 1``).  ``battery``
+    (default: the task's) orders the metrics; its confusion-matrix functions
+    are evaluated here, and ``metric_values[metric][method]`` gives the
+    per-seed values of the streamed ones (AUROC, ECE, torchmetrics objects).
+    A streamed metric without values (e.g. in :meth:`BenchmarkResult.from_confusion`)
+    is left out.
     """
     import xarray as xr
 
@@ -269,13 +409,24 @@ def build_result(
         raise ValueError(f"got {len(seeds)} seed labels for {n_seeds} seeds")
     ignore_index = settings.get("ignore_index")
 
-    values = {metric: np.full((len(methods), n_seeds), np.nan) for metric in task.battery}
+    battery = task.battery if battery is None else battery
+    streamed = {} if metric_values is None else metric_values
+    from_counts = {m: fn for m, fn in battery.items() if m not in streamed and metric_kind(fn, m) == "confusion"}
+    values = {
+        metric: np.full((len(methods), n_seeds), np.nan)
+        for metric in battery
+        if metric in from_counts or metric in streamed
+    }
     counts = np.full((len(methods), n_seeds, num_classes, num_classes), -1, dtype=np.int64)
     for i, method in enumerate(methods):
         for j, cm in enumerate(confusion[method]):
             counts[i, j] = cm
-            for metric, fn in task.battery.items():
+            for metric, fn in from_counts.items():
                 values[metric][i, j] = fn(cm, ignore_index)
+    for metric, per_method in streamed.items():
+        for i, method in enumerate(methods):
+            seed_values = np.asarray(per_method.get(method, ()), dtype=np.float64)
+            values[metric][i, : seed_values.size] = seed_values
 
     coords = {"method": methods, "seed": list(seeds)}
     attrs = {k: ("none" if v is None else v) for k, v in settings.items()}
@@ -284,6 +435,7 @@ def build_result(
         coords=coords,
         attrs=attrs,
     )
+    data = _with_per_class(data, counts, settings.get("ignore_index"), class_names)
     conf = xr.DataArray(
         counts,
         dims=("method", "seed", "target", "prediction"),
@@ -293,3 +445,183 @@ def build_result(
     )
     comparisons = _comparisons_from_data(data, settings)
     return BenchmarkResult(data, conf, comparisons, settings)
+
+
+# ------------------------------------------------------------ per class --
+# Per-class variables live in ``result.data`` next to the scalar metrics,
+# with dims (method, seed, class); they are named ``per_class_<metric>``.
+
+PER_CLASS_METRICS = ("iou", "dice", "precision", "recall")
+PER_CLASS_PREFIX = "per_class_"
+
+# Metrics where a smaller value is the better one; every other metric is
+# read as higher-is-better by the tables, plots and regression gates.  Add
+# the names of your own such metrics (e.g. ``LOWER_IS_BETTER.add("brier")``).
+LOWER_IS_BETTER = {"ece"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is the better one (see LOWER_IS_BETTER)."""
+    return metric not in LOWER_IS_BETTER
+
+
+def _scalar_metrics(data: Any) -> List[str]:
+    return [name for name in data.data_vars if "class" not in data[name].dims]
+
+
+def check_class_names(class_names: Any, num_classes: Optional[int]) -> Optional[List[str]]:
+    """Validate ``class_names=``: distinct strings, one per class."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            f"class_names must be a list of strings, one per class, got {type(class_names).__name__}"
+        )
+    names = list(class_names)
+    bad = [(i, n) for i, n in enumerate(names) if not isinstance(n, str)]
+    if bad:
+        raise TypeError(f"class_names must be strings; class_names[{bad[0][0]}] is {bad[0][1]!r}")
+    if num_classes is not None and len(names) != num_classes:
+        raise ValueError(f"got {len(names)} class_names for num_classes={num_classes}")
+    seen: Dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"class_names[{seen[name]}] and class_names[{i}] are both {name!r}")
+        seen[name] = i
+    return names
+
+
+def per_class_scores(counts: Any, ignore_index: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """IoU, Dice, precision and recall of every class from confusion counts.
+
+    ``counts`` is ``(..., C, C)`` indexed ``[target, prediction]``; each
+    result is ``(..., C)``.  A ratio whose denominator is 0 while the class
+    occurs is 0 (as torchmetrics' ``average="none"``).  NaN marks a class
+    that cannot be scored: absent from both targets and predictions
+    (``tp + fp + fn == 0``; torchmetrics reports 0), the ``ignore_index``
+    class when it lies in ``[0, C)``, and matrices filled with -1 (a seed
+    the method does not have).  Averaging the finite IoUs gives ``miou``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mushin.result import per_class_scores
+    >>> per_class_scores(np.array([[3, 1, 0], [0, 4, 0], [0, 0, 0]]))["iou"].round(3).tolist()
+    [0.75, 0.8, nan]
+    """
+    cm = np.asarray(counts)
+    missing = (cm < 0).any(axis=(-2, -1))
+    cm = cm.astype(np.float64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    fp = cm.sum(axis=-2) - tp
+    fn = cm.sum(axis=-1) - tp
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        out = np.zeros(np.broadcast(num, den).shape)
+        np.divide(num, den, out=out, where=den != 0)
+        return out
+
+    scores = {
+        "iou": ratio(tp, tp + fp + fn),
+        "dice": ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+    }
+    unscored = (tp + fp + fn) == 0
+    unscored |= missing[..., None]
+    num_classes = cm.shape[-1]
+    if ignore_index is not None and 0 <= ignore_index < num_classes:
+        unscored[..., ignore_index] = True
+    for values in scores.values():
+        values[unscored] = np.nan
+    return scores
+
+
+def _with_per_class(
+    data: Any, counts: np.ndarray, ignore_index: Optional[int], class_names: Optional[Sequence[str]]
+) -> Any:
+    """``data`` plus the ``per_class_*`` variables derived from ``counts``."""
+    num_classes = counts.shape[-1]
+    names = check_class_names(class_names, num_classes)
+    labels: List[Any] = names if names is not None else list(range(num_classes))
+    scores = per_class_scores(counts, ignore_index)
+    return data.assign(
+        {
+            PER_CLASS_PREFIX + metric: (("method", "seed", "class"), scores[metric])
+            for metric in PER_CLASS_METRICS
+        }
+    ).assign_coords({"class": labels})
+
+
+def _per_class_variable(data: Any, metric: str) -> str:
+    name = metric if metric.startswith(PER_CLASS_PREFIX) else PER_CLASS_PREFIX + metric
+    if name not in data:
+        available = [v[len(PER_CLASS_PREFIX):] for v in data.data_vars if v.startswith(PER_CLASS_PREFIX)]
+        raise KeyError(f"no per-class metric {metric!r}; per-class metrics: {available}")
+    return name
+
+
+def _mean_of_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _per_class_comparisons(
+    result: BenchmarkResult,
+    metric: str,
+    reference: Optional[str],
+    correction: str,
+    alpha: Optional[float],
+) -> Any:
+    import pandas as pd
+
+    values = result.per_class(metric)
+    methods = result.methods
+    ref = methods[0] if reference is None else reference
+    if ref not in methods:
+        raise ValueError(f"reference {ref!r} is not one of the methods {methods}")
+    stats.check_correction(correction)
+    settings = result.settings
+    alpha = stats.check_alpha(settings.get("alpha", 0.05) if alpha is None else alpha)
+    classes = result.classes
+    keys = [str(i) for i in range(len(classes))]
+    columns = [
+        "method", "class", "mean", "reference_mean", "mean_diff", "diff_ci_low",
+        "diff_ci_high", "effect_size", "p_value", "p_corrected", "significant",
+    ]
+    frames = []
+    for method in methods:
+        if method == ref:
+            continue
+        scores = {
+            key: {m: values.sel({"method": m}).values[:, i].astype(float) for m in (method, ref)}
+            for i, key in enumerate(keys)
+        }
+        # one pair per "metric" (= class), uncorrected: the family is the classes
+        table = stats.comparisons_table(
+            scores, [method, ref], keys, test=settings["test"], alpha=alpha,
+            correction="none", warn=False,
+        )
+        p_corrected = stats.correct(table["p_value"].to_numpy(float), correction)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "class": classes,
+                    "mean": [_mean_of_finite(s[method]) for s in scores.values()],
+                    "reference_mean": [_mean_of_finite(s[ref]) for s in scores.values()],
+                    "mean_diff": table["mean_diff"].to_numpy(float),
+                    "diff_ci_low": table["diff_ci_low"].to_numpy(float),
+                    "diff_ci_high": table["diff_ci_high"].to_numpy(float),
+                    "effect_size": table["effect_size"].to_numpy(float),
+                    "p_value": table["p_value"].to_numpy(float),
+                    "p_corrected": p_corrected,
+                    "significant": [bool(p < alpha) for p in p_corrected],
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    frame.attrs.update(
+        {"metric": metric, "reference": ref, "test": settings["test"], "correction": correction, "alpha": alpha}
+    )
+    return frame

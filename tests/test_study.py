@@ -614,9 +614,9 @@ WRITER = textwrap.dedent(
     """
     import sys
     from mushin.study import write_json_atomic
-    i = 0
+    generation, i = int(sys.argv[2]), 0
     while True:
-        write_json_atomic(sys.argv[1], {"i": i, "runs": {str(k): {"status": "done", "pad": "x" * 200} for k in range(300)}})
+        write_json_atomic(sys.argv[1], {"generation": generation, "i": i, "runs": {str(k): {"status": "done", "pad": "x" * 200} for k in range(300)}})
         i += 1
     """
 )
@@ -625,9 +625,9 @@ WRITER = textwrap.dedent(
 def test_manifest_stays_valid_json_when_writer_is_sigkilled(tmp_path):
     path = tmp_path / "manifest.json"
     rng = np.random.default_rng(7)
-    last = -1
-    for _ in range(4):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+    last = (-1, -1)
+    for generation in range(4):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(generation)])
         deadline = time.monotonic() + 30
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -636,8 +636,10 @@ def test_manifest_stays_valid_json_when_writer_is_sigkilled(tmp_path):
         writer.wait()
         manifest = json.loads(path.read_text())  # never torn
         assert len(manifest["runs"]) == 300
-        assert manifest["i"] >= last
-        last = manifest["i"]
+        # each writer counts from 0 again: order by (writer, write)
+        current = (manifest["generation"], manifest["i"])
+        assert current >= last
+        last = current
 
 
 def test_corrupt_or_foreign_manifest_is_refused(tmp_path):
