@@ -42,8 +42,8 @@ import numpy as np
 
 from . import stats
 from .compare import PredictFn, _check_data, _check_ignore_index, _check_num_classes, run_comparison
-from .result import BenchmarkResult
-from .tasks import Task, get_task
+from .result import BenchmarkResult, check_class_names
+from .tasks import Task, get_task, resolve_battery
 
 try:  # POSIX advisory lock: released by the OS when the holder dies, even on SIGKILL
     import fcntl
@@ -600,6 +600,9 @@ class Study:
         A re-iterable evaluation batch source such as a ``DataLoader``.
     task, num_classes, ignore_index, predict_fn, test, alpha, correction, device
         Evaluation options, exactly as in :func:`mushin.compare`.
+    class_names, metrics, prob_metrics
+        Also as in :func:`mushin.compare`: names for the per-class results,
+        a custom battery, and which of its entries take probabilities.
     working_dir : str or path, optional
         Where checkpoints and the manifest live (default ``./mushin-study``).
         With a cluster executor it must be on a file system the workers share.
@@ -661,6 +664,9 @@ class Study:
         alpha: float = 0.05,
         correction: str = "holm",
         device: Any = None,
+        class_names: Optional[Sequence[str]] = None,
+        metrics: Optional[Mapping[str, Any]] = None,
+        prob_metrics: Optional[Sequence[str]] = None,
         working_dir: Optional[PathLike] = None,
         on_error: str = "raise",
         on_change: str = "error",
@@ -671,7 +677,10 @@ class Study:
         self._methods: Optional[Dict[str, TrainFn]] = _check_methods(methods)
         self._seeds: Optional[List[int]] = _check_seeds(seeds)
         self._given: Optional[Dict[str, List[str]]] = None
-        self._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction)
+        self._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction,
+                               class_names, metrics, prob_metrics)
+        # every method trains every seed: a paired test's design is known now
+        stats.check_design(test, {name: len(self._seeds) for name in self._methods})
         self._device = device
         if working_dir is not None and not isinstance(working_dir, (str, os.PathLike)):
             raise TypeError(f"working_dir must be a path, got {type(working_dir).__name__}")
@@ -701,6 +710,9 @@ class Study:
         alpha: float = 0.05,
         correction: str = "holm",
         device: Any = None,
+        class_names: Optional[Sequence[str]] = None,
+        metrics: Optional[Mapping[str, Any]] = None,
+        prob_metrics: Optional[Sequence[str]] = None,
         progress: Optional[bool] = None,
     ) -> "Study":
         """A study over checkpoints that already exist: nothing is trained.
@@ -738,7 +750,9 @@ class Study:
         study._methods = None
         study._seeds = _check_seeds(seeds) if seeds is not None else None
         study._given = _check_checkpoints(checkpoints, study._seeds)
-        study._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction)
+        study._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction,
+                                class_names, metrics, prob_metrics)
+        stats.check_design(test, {name: len(paths) for name, paths in study._given.items()})
         study._device = device
         study._working_dir = None
         study._on_error = "raise"
@@ -763,6 +777,9 @@ class Study:
         test: Any,
         alpha: Any,
         correction: Any,
+        class_names: Any = None,
+        metrics: Any = None,
+        prob_metrics: Any = None,
     ) -> None:
         if not callable(load_fn):
             raise TypeError(
@@ -782,6 +799,10 @@ class Study:
         if predict_fn is not None and not callable(predict_fn):
             raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
         self._predict_fn = predict_fn
+        self._class_names = check_class_names(class_names, self._num_classes)
+        resolve_battery(self._task, metrics, prob_metrics)
+        self._metrics = metrics
+        self._prob_metrics = prob_metrics
 
     def _check_rerun(self, rerun: Any) -> set:
         assert self._methods is not None
@@ -1222,6 +1243,9 @@ class Study:
                     device=self._device,
                     seeds=seeds,
                     progress=bar,
+                    class_names=self._class_names,
+                    metrics=self._metrics,
+                    prob_metrics=self._prob_metrics,
                 )
             except Exception as exc:
                 if self._evaluating is not None:

@@ -694,3 +694,37 @@ def test_from_checkpoints_has_no_manifest(tmp_path):
     study = Study.from_checkpoints({"a": [path]}, load_fn=h.load, data=h.val_loader(), num_classes=21)
     with pytest.raises(ValueError, match="has no manifest"):
         study.manifest
+
+
+def test_study_passes_class_names_and_custom_battery_to_evaluation(tmp_path):
+    from mushin.tasks import miou
+
+    paths = {"a": [], "b": []}
+    for seed in (0, 1, 2):
+        for name in paths:
+            torch.manual_seed(seed + (0 if name == "a" else 50))
+            paths[name].append(str(tmp_path / f"{name}-{seed}.pt"))
+            torch.save(torch.nn.Conv2d(3, 3, 1), paths[name][-1])
+    data = [(torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))) for _ in range(2)]
+    result = Study.from_checkpoints(
+        checkpoints=paths, load_fn=lambda p: torch.load(p, weights_only=False), data=data,
+        task="segmentation", num_classes=3, class_names=["sky", "road", "car"],
+        metrics={"miou_only": miou},
+    ).run()
+    assert result.metrics == ["miou_only"]
+    assert result.classes == ["sky", "road", "car"]
+
+
+def test_paired_test_with_unequal_checkpoint_lists_fails_before_any_model_loads(tmp_path):
+    loads = []
+    paths = {"a": [], "b": []}
+    for name, n in (("a", 3), ("b", 2)):
+        for seed in range(n):
+            paths[name].append(str(tmp_path / f"{name}-{seed}.pt"))
+            torch.save(torch.nn.Conv2d(3, 3, 1), paths[name][-1])
+    with pytest.raises(ValueError, match="ttest_rel"):
+        Study.from_checkpoints(
+            checkpoints=paths, load_fn=lambda p: loads.append(p), data=[],
+            task="segmentation", num_classes=3, test="ttest_rel",
+        )
+    assert loads == []
