@@ -713,33 +713,6 @@ as_float_vector(PyObject *obj, void *out)
     return *dst == NULL ? 0 : Py_CLEANUP_SUPPORTED;
 }
 
-PyDoc_STRVAR(welch_ttest_doc,
-"welch_ttest(a, b, /)\n--\n\n"
-"Welch's two-sided t-test.  Returns (statistic, df, pvalue, mean_diff,\n"
-"cohens_d); undefined entries are NaN.");
-
-static PyObject *
-py_welch_ttest(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyArrayObject *a = NULL, *b = NULL;
-    mushin_ttest_result r;
-    const double *ad, *bd;
-    int64_t na, nb;
-    if (!PyArg_ParseTuple(args, "O&O&:welch_ttest", as_float_vector, &a, as_float_vector, &b)) {
-        return NULL;
-    }
-    ad = (const double *)PyArray_DATA(a);
-    bd = (const double *)PyArray_DATA(b);
-    na = PyArray_SIZE(a);
-    nb = PyArray_SIZE(b);
-    Py_BEGIN_ALLOW_THREADS
-    mushin_welch_ttest(ad, na, bd, nb, &r);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(a);
-    Py_DECREF(b);
-    return Py_BuildValue("(ddddd)", r.statistic, r.df, r.pvalue, r.mean_diff, r.effect_size);
-}
-
 PyDoc_STRVAR(cohens_d_doc,
 "cohens_d(a, b, /)\n--\n\n"
 "Cohen's d of a - b with the pooled standard deviation.");
@@ -1193,7 +1166,6 @@ py_norm_ppf(PyObject *Py_UNUSED(module), PyObject *arg)
 }
 
 static PyMethodDef core_methods[] = {
-    {"welch_ttest", py_welch_ttest, METH_VARARGS, welch_ttest_doc},
     {"cohens_d", py_cohens_d, METH_VARARGS, cohens_d_doc},
     {"mean_ci", py_mean_ci, METH_VARARGS, mean_ci_doc},
     {"holm", py_holm, METH_O, holm_doc},

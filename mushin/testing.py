@@ -78,7 +78,10 @@ def _check_inputs(result: Any, candidate: str, baseline: str, metric: str, margi
         raise TypeError(f"margin must be a number, got {margin!r}")
     if not math.isfinite(float(margin)) or margin < 0:
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
-    return stats.check_alpha(alpha)
+    alpha = stats.check_alpha(alpha)
+    if alpha >= 0.5:
+        raise ValueError(f"a one-sided gate needs alpha < 0.5, got {alpha!r}")
+    return alpha
 
 
 def _one_sided_welch(
@@ -100,16 +103,14 @@ def _one_sided_welch(
                 f"{name!r} has {values.size} finite value(s) of {metric!r}; a gate needs at least "
                 "two seeds per method"
             )
-    t, df, _two_sided, _diff, _d = _core.welch_ttest(a + shift, b)
+    # the Welch interval at 1 - 2 alpha is the two-sided view of a one-sided alpha test
+    t, _two_sided, df, _shifted_diff, _d, low, high, _how = _core.two_sample_test(
+        "welch", a + shift, b, 1.0 - 2.0 * alpha
+    )
     # H1 "candidate is on the good side": upper tail when higher is better
     p = _core.t_sf(t, df) if higher else _core.t_cdf(t, df)
     diff = float(a.mean() - b.mean())
-    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    if math.isfinite(df) and se > 0:
-        half = _core.t_ppf(1.0 - alpha, df) * se
-        low, high = diff - half, diff + half
-    else:
-        low = high = math.nan
+    low, high = low - shift, high - shift  # back to the unshifted difference
     return GateResult(
         candidate_mean=float(a.mean()),
         baseline_mean=float(b.mean()),
