@@ -2,25 +2,110 @@
  * confusion.c -- confusion-matrix accumulation over strided integer arrays.
  *
  * The traversal coalesces the dimensions both views can walk together, then
- * converts one chunk of each view at a time into int64 buffers that stay in
+ * converts one block of each view at a time into int64 buffers that stay in
  * L1, so one counting loop serves every pair of element types and every
  * stride pattern.  Contiguous int64 input skips the conversion.
+ *
+ * Large updates are split into contiguous C-order ranges, one per thread,
+ * each counted into a private matrix that is merged at the end (see
+ * mushin_count_plan).  A private matrix has one extra bin that takes every
+ * position that is not counted, so counting is two loops without branches:
+ * one computes every position's bin (vectorised) and folds whether the block
+ * held an invalid value into one flag -- only such a block is scanned again
+ * to say which values were wrong -- and one adds the bins up.
  */
-#include "mushin_kernels.h"
+#include "confusion_internal.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 1024
+/* A private matrix is used only if it is read at least this many times
+ * per bin on average; below that, zeroing and merging it would dominate. */
+#define PRIVATE_MIN_FILL 4
 
-/* Load n integers of type `type` spaced `stride` bytes apart into out. */
-static void
-load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
-           mushin_itype type)
+/* ------------------------------------------------------------- shared -- */
+
+#ifdef MUSHIN_ISA_DISPATCH
+static int isa_cap = MUSHIN_ISA_AVX512;
+
+static int
+isa_supported(void)
+{
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                     __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+        return MUSHIN_ISA_AVX512;
+    }
+    if (avx2) {
+        return MUSHIN_ISA_AVX2;
+    }
+    return MUSHIN_ISA_BASELINE;
+}
+
+int
+mushin_isa_level(void)
+{
+    const int supported = isa_supported();
+    return supported < isa_cap ? supported : isa_cap;
+}
+
+int
+mushin_set_isa_cap(int cap)
+{
+    isa_cap = cap < MUSHIN_ISA_BASELINE ? MUSHIN_ISA_BASELINE
+            : cap > MUSHIN_ISA_AVX512  ? MUSHIN_ISA_AVX512
+                                       : cap;
+    return mushin_isa_level();
+}
+#else
+int
+mushin_isa_level(void)
+{
+    return MUSHIN_ISA_BASELINE;
+}
+
+int
+mushin_set_isa_cap(int cap)
+{
+    (void)cap;
+    return MUSHIN_ISA_BASELINE;
+}
+#endif
+
+void
+mushin_rules_init(mushin_rules *rules, int64_t num_classes, int has_ignore,
+                  int64_t ignore_index)
+{
+    rules->num_classes = num_classes;
+    rules->has_ignore = has_ignore != 0;
+    rules->ignore_index = ignore_index;
+    rules->ignore_in_range = has_ignore && ignore_index >= 0 && ignore_index < num_classes;
+}
+
+void
+mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value,
+                int64_t pos)
+{
+    if (*nbad == 0) {
+        *first = value;
+        *first_pos = pos;
+    }
+    (*nbad)++;
+}
+
+void
+mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
+                  mushin_itype type)
 {
     int64_t i;
+    /* memcpy: a view may be misaligned for its element type */
 #define LOAD(T)                                                       \
     for (i = 0; i < n; i++) {                                         \
-        out[i] = (int64_t)(*(const T *)(src + i * stride));           \
+        T value_;                                                     \
+        memcpy(&value_, src + i * stride, sizeof(T));                 \
+        out[i] = (int64_t)value_;                                     \
     }                                                                 \
     break;
     switch (type) {
@@ -35,8 +120,8 @@ load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
 #undef LOAD
 }
 
-static size_t
-itemsize(mushin_itype type)
+size_t
+mushin_itemsize(mushin_itype type)
 {
     switch (type) {
     case MUSHIN_INT8: case MUSHIN_UINT8: return 1;
@@ -47,201 +132,477 @@ itemsize(mushin_itype type)
     return 0;
 }
 
-typedef struct {
-    int64_t num_classes;
-    int has_ignore;
-    int ignore_in_range;
-    int64_t ignore_index;
-    int64_t *counts; /* NULL: validate only */
-    mushin_bad_values *bad;
-} count_ctx;
+int
+mushin_walk_init(mushin_walk *walk, int ndim, const int64_t *shape, const int64_t *sa,
+                 const int64_t *sb, int64_t unit_a, int64_t unit_b)
+{
+    int d, k = 0;
+    if (ndim < 0 || ndim > MUSHIN_MAX_NDIM) {
+        return MUSHIN_EINVAL;
+    }
+    walk->size = 1;
+    for (d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            return MUSHIN_EINVAL;
+        }
+        walk->size *= shape[d];
+    }
+    for (d = 0; d < ndim && walk->size > 0; d++) {
+        if (shape[d] == 1) {
+            continue;
+        }
+        if (k > 0 && walk->sa[k - 1] == sa[d] * shape[d] &&
+            walk->sb[k - 1] == sb[d] * shape[d]) {
+            walk->shape[k - 1] *= shape[d];
+            walk->sa[k - 1] = sa[d];
+            walk->sb[k - 1] = sb[d];
+        }
+        else {
+            walk->shape[k] = shape[d];
+            walk->sa[k] = sa[d];
+            walk->sb[k] = sb[d];
+            k++;
+        }
+    }
+    if (k == 0) {
+        walk->shape[0] = 1;
+        walk->sa[0] = unit_a;
+        walk->sb[0] = unit_b;
+        k = 1;
+    }
+    walk->k = k;
+    return MUSHIN_OK;
+}
+
+void
+mushin_walk_seek(const mushin_walk *walk, int64_t pos, mushin_walk_cursor *cur)
+{
+    int64_t rest = pos;
+    int d;
+    cur->pos = pos;
+    cur->off_a = 0;
+    cur->off_b = 0;
+    for (d = walk->k - 1; d >= 0; d--) {
+        cur->index[d] = rest % walk->shape[d];
+        rest /= walk->shape[d];
+        cur->off_a += cur->index[d] * walk->sa[d];
+        cur->off_b += cur->index[d] * walk->sb[d];
+    }
+}
+
+void
+mushin_walk_advance(const mushin_walk *walk, mushin_walk_cursor *cur, int64_t n)
+{
+    int d = walk->k - 1;
+    cur->pos += n;
+    cur->index[d] += n;
+    cur->off_a += n * walk->sa[d];
+    cur->off_b += n * walk->sb[d];
+    /* carry into the outer dimensions when a row is finished */
+    while (d > 0 && cur->index[d] == walk->shape[d]) {
+        cur->off_a -= cur->index[d] * walk->sa[d];
+        cur->off_b -= cur->index[d] * walk->sb[d];
+        cur->index[d] = 0;
+        d--;
+        cur->index[d]++;
+        cur->off_a += walk->sa[d];
+        cur->off_b += walk->sb[d];
+    }
+}
+
+/* log2 of the row length of a private matrix: the smallest power of two
+ * holding num_classes. */
+static int
+row_shift(int64_t num_classes)
+{
+    int shift = 0;
+    while (((int64_t)1 << shift) < num_classes) {
+        shift++;
+    }
+    return shift;
+}
+
+int
+mushin_confusion_thread_count(int64_t num_classes, int64_t num_elements, int64_t work,
+                              int num_threads)
+{
+    const int64_t bins = (num_classes << row_shift(num_classes)) + 1;
+    int64_t threads = num_threads < MUSHIN_MAX_THREADS ? num_threads : MUSHIN_MAX_THREADS;
+    if (threads > work / MUSHIN_MIN_WORK_PER_THREAD) {
+        threads = work / MUSHIN_MIN_WORK_PER_THREAD;
+    }
+    if (threads > num_elements / (PRIVATE_MIN_FILL * bins)) {
+        threads = num_elements / (PRIVATE_MIN_FILL * bins);
+    }
+    return threads < 1 ? 1 : (int)threads;
+}
+
+int
+mushin_plan_init(mushin_count_plan *plan, int64_t num_classes, int64_t size, int64_t work,
+                 int num_threads)
+{
+    const int shift = row_shift(num_classes);
+    const int64_t bins = num_classes << shift;
+    int chunks = mushin_confusion_thread_count(num_classes, size, work, num_threads);
+    int c;
+
+    memset(plan->bad, 0, sizeof(plan->bad));
+    plan->num_classes = num_classes;
+    plan->shift = shift;
+    plan->bins = bins;
+    plan->num_sub = bins <= MUSHIN_SUBHIST_MAX_BINS ? MUSHIN_SUBHIST : 1;
+    plan->stride = 0;
+    plan->buffer = NULL;
+    if (chunks > 1 || size >= PRIVATE_MIN_FILL * (bins + 1)) {
+        plan->stride = bins + 1;
+        plan->buffer = (int64_t *)calloc((size_t)chunks * (size_t)plan->num_sub *
+                                             (size_t)plan->stride, sizeof(int64_t));
+        if (plan->buffer == NULL) {
+            /* no room for private matrices: one thread, straight into counts */
+            chunks = 1;
+            plan->stride = 0;
+        }
+    }
+    if (plan->buffer == NULL) {
+        plan->num_sub = 1;
+    }
+    plan->num_chunks = chunks;
+    for (c = 0; c <= chunks; c++) {
+        /* equal ranges, the first size % chunks one longer */
+        const int64_t q = size / chunks, r = size % chunks;
+        plan->bounds[c] = c * q + (c < r ? c : r);
+    }
+    return MUSHIN_OK;
+}
+
+void
+mushin_plan_single(mushin_count_plan *plan, int64_t size)
+{
+    memset(plan->bad, 0, sizeof(plan->bad));
+    plan->num_chunks = 1;
+    plan->num_sub = 1;
+    plan->shift = 0;
+    plan->num_classes = 0;
+    plan->bins = 0;
+    plan->stride = 0;
+    plan->buffer = NULL;
+    plan->bounds[0] = 0;
+    plan->bounds[1] = size;
+}
 
 static void
-note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value,
-         int64_t pos)
+merge_bad(mushin_bad_values *into, const mushin_bad_values *from)
 {
-    if (*nbad == 0) {
-        *first = value;
-        *first_pos = pos;
+    if (from->target_bad) {
+        if (into->target_bad == 0) {
+            into->target_first = from->target_first;
+            into->target_first_pos = from->target_first_pos;
+        }
+        into->target_bad += from->target_bad;
     }
-    (*nbad)++;
+    if (from->preds_bad) {
+        if (into->preds_bad == 0) {
+            into->preds_first = from->preds_first;
+            into->preds_first_pos = from->preds_first_pos;
+        }
+        into->preds_bad += from->preds_bad;
+    }
 }
+
+int
+mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *bad)
+{
+    const int64_t C = plan->num_classes;
+    int c, s;
+    int64_t t, p;
+    memset(bad, 0, sizeof(*bad));
+    for (c = 0; c < plan->num_chunks; c++) {
+        merge_bad(bad, &plan->bad[c]);
+    }
+    if (plan->buffer != NULL) {
+        if (counts != NULL && !bad->target_bad && !bad->preds_bad) {
+            for (c = 0; c < plan->num_chunks; c++) {
+                for (s = 0; s < plan->num_sub; s++) {
+                    const int64_t *m = plan->buffer + ((int64_t)c * plan->num_sub + s) * plan->stride;
+                    for (t = 0; t < C; t++) {
+                        for (p = 0; p < C; p++) {
+                            counts[t * C + p] += m[(t << plan->shift) + p];
+                        }
+                    }
+                }
+            }
+        }
+        free(plan->buffer);
+        plan->buffer = NULL;
+    }
+    return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;
+}
+
+/* --------------------------------------------------------- index path -- */
 
 /* The rare path: a value outside the class range or an ignored target. */
 static void
-classify_slow(const count_ctx *ctx, int64_t t, int64_t p, int64_t pos)
+classify_slow(const mushin_rules *rules, mushin_bad_values *bad, int64_t t, int64_t p,
+              int64_t pos)
 {
-    const int64_t C = ctx->num_classes;
+    const int64_t C = rules->num_classes;
     const int t_ok = t >= 0 && t < C;
     const int p_ok = p >= 0 && p < C;
 
-    if (ctx->has_ignore && t == ctx->ignore_index) {
-        if (!p_ok && p != ctx->ignore_index) {
-            note_bad(&ctx->bad->preds_bad, &ctx->bad->preds_first,
-                     &ctx->bad->preds_first_pos, p, pos);
+    if (rules->has_ignore && t == rules->ignore_index) {
+        if (!p_ok && p != rules->ignore_index) {
+            mushin_note_bad(&bad->preds_bad, &bad->preds_first, &bad->preds_first_pos, p, pos);
         }
         return;
     }
     if (!t_ok) {
-        note_bad(&ctx->bad->target_bad, &ctx->bad->target_first,
-                 &ctx->bad->target_first_pos, t, pos);
+        mushin_note_bad(&bad->target_bad, &bad->target_first, &bad->target_first_pos, t, pos);
     }
     if (!p_ok) {
-        note_bad(&ctx->bad->preds_bad, &ctx->bad->preds_first,
-                 &ctx->bad->preds_first_pos, p, pos);
+        mushin_note_bad(&bad->preds_bad, &bad->preds_first, &bad->preds_first_pos, p, pos);
     }
 }
 
+/* Every position that is not a plain in-range, non-ignored pair. */
 static void
-count_chunk(const count_ctx *ctx, const int64_t *pb, const int64_t *tb,
-            int64_t n, int64_t pos0)
+classify_block(const mushin_rules *rules, mushin_bad_values *bad, const int64_t *pb,
+               const int64_t *tb, int64_t n, int64_t pos0)
 {
-    const uint64_t C = (uint64_t)ctx->num_classes;
-    const int64_t ign = ctx->ignore_index;
-    const int ign_in = ctx->ignore_in_range;
-    int64_t *counts = ctx->counts;
+    const uint64_t C = (uint64_t)rules->num_classes;
     int64_t i;
-
-    if (counts == NULL) {
-        for (i = 0; i < n; i++) {
-            const int64_t t = tb[i], p = pb[i];
-            if (!((uint64_t)t < C && (uint64_t)p < C && !(ign_in && t == ign))) {
-                classify_slow(ctx, t, p, pos0 + i);
-            }
+    for (i = 0; i < n; i++) {
+        const int64_t t = tb[i], p = pb[i];
+        if (!((uint64_t)t < C && (uint64_t)p < C &&
+              !(rules->ignore_in_range && t == rules->ignore_index))) {
+            classify_slow(rules, bad, t, p, pos0 + i);
         }
-        return;
     }
+}
+
+/* Count straight into counts (a matrix too large to copy per update). */
+static void
+count_block_direct(const mushin_rules *rules, int64_t *counts, mushin_bad_values *bad,
+                   const int64_t *pb, const int64_t *tb, int64_t n, int64_t pos0)
+{
+    const uint64_t C = (uint64_t)rules->num_classes;
+    const int64_t ign = rules->ignore_index;
+    const int ign_in = rules->ignore_in_range;
+    int64_t i;
     for (i = 0; i < n; i++) {
         const int64_t t = tb[i], p = pb[i];
         if ((uint64_t)t < C && (uint64_t)p < C && !(ign_in && t == ign)) {
             counts[(uint64_t)t * C + (uint64_t)p]++;
         }
         else {
-            classify_slow(ctx, t, p, pos0 + i);
+            classify_slow(rules, bad, t, p, pos0 + i);
         }
     }
+}
+
+void
+mushin_scatter_bins(int64_t *matrix, int64_t stride, int num_sub, const uint64_t *bins,
+                    int64_t n)
+{
+    /* four-way unrolled: with two copies h2 == h0 and h3 == h1, with one
+     * all four are the same */
+    int64_t *const h0 = matrix;
+    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
+    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
+    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    int64_t i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        h0[bins[i]]++;
+        h1[bins[i + 1]]++;
+        h2[bins[i + 2]]++;
+        h3[bins[i + 3]]++;
+    }
+    for (; i < n; i++) {
+        h0[bins[i]]++;
+    }
+}
+
+/* mushin_scatter_bins of a full block of int64 pairs, fetching the next
+ * block of both views (4 KiB each) a line at a time as it goes: the loop
+ * touches no new memory, so the fetches overlap with its work instead of
+ * queueing behind the demand misses of the next pair_bins. */
+static void
+mushin_scatter_bins_prefetch(int64_t *matrix, int64_t stride, int num_sub,
+                             const uint64_t *bins, int64_t n, const char *next_a,
+                             const char *next_b)
+{
+    int64_t *const h0 = matrix;
+    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
+    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
+    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    int64_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+#if defined(__GNUC__)
+        __builtin_prefetch(next_a + i * 8);
+        __builtin_prefetch(next_b + i * 8);
+#endif
+        h0[bins[i]]++;
+        h1[bins[i + 1]]++;
+        h2[bins[i + 2]]++;
+        h3[bins[i + 3]]++;
+        h0[bins[i + 4]]++;
+        h1[bins[i + 5]]++;
+        h2[bins[i + 6]]++;
+        h3[bins[i + 7]]++;
+    }
+    (void)next_a;
+    (void)next_b;
+    mushin_scatter_bins(matrix, stride, num_sub, bins + i, n - i);
 }
 
 /*
- * Merge adjacent dimensions that both views traverse with one stride, and
- * drop length-1 dimensions.  Writes the reduced shape/strides, returns the
- * new ndim (0 means a single element).
+ * The bin of every (target, prediction) pair of a block in a private matrix
+ * with rows of 2^shift, branch-free so that it vectorises: (target << shift)
+ * + prediction, or the discard bin num_classes << shift for a position that
+ * is not counted.  Returns nonzero if any position held an invalid value
+ * (classify_block then says which).
  */
-static int
-coalesce(int ndim, const int64_t *shape, const int64_t *ps, const int64_t *ts,
-         int64_t *oshape, int64_t *ops, int64_t *ots)
+MUSHIN_BODY int
+pair_bins_body(const mushin_rules *rules, int shift, uint64_t *restrict bins,
+               const int64_t *restrict pb, const int64_t *restrict tb, int64_t n)
 {
-    int i, k = 0;
-    for (i = 0; i < ndim; i++) {
-        if (shape[i] == 1) {
-            continue;
-        }
-        if (k > 0 && ops[k - 1] == ps[i] * shape[i] &&
-            ots[k - 1] == ts[i] * shape[i]) {
-            oshape[k - 1] *= shape[i];
-            ops[k - 1] = ps[i];
-            ots[k - 1] = ts[i];
-        }
-        else {
-            oshape[k] = shape[i];
-            ops[k] = ps[i];
-            ots[k] = ts[i];
-            k++;
-        }
+    const uint64_t C = (uint64_t)rules->num_classes;
+    const uint64_t discard = C << shift;
+    const uint64_t ign = (uint64_t)rules->ignore_index;
+    const int64_t has_ign = -(int64_t)rules->has_ignore;
+    int64_t any_bad = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        /* masks are 0 or all ones */
+        const uint64_t t = (uint64_t)tb[i], p = (uint64_t)pb[i];
+        const int64_t t_in = -(int64_t)(t < C), p_in = -(int64_t)(p < C);
+        const int64_t ignored = -(int64_t)(t == ign) & has_ign;
+        const int64_t p_void = -(int64_t)(p == ign);
+        const int64_t counted = t_in & p_in & ~ignored;
+        any_bad |= ~counted & ~(ignored & (p_in | p_void));
+        bins[i] = counted ? (t << shift) + p : discard;
     }
-    return k;
+    return any_bad != 0;
 }
 
-static int
-traverse(const count_ctx *ctx, int ndim, const int64_t *shape,
-         mushin_index_view preds, mushin_index_view target)
-{
-    int64_t cshape[MUSHIN_MAX_NDIM], cps[MUSHIN_MAX_NDIM], cts[MUSHIN_MAX_NDIM];
-    int64_t index[MUSHIN_MAX_NDIM];
-    int64_t pbuf[CHUNK], tbuf[CHUNK];
-    int64_t inner, inner_ps, inner_ts, pos = 0;
-    int k, d;
+MUSHIN_ISA_VARIANTS(pair_bins,
+                    (const mushin_rules *rules, int shift, uint64_t *restrict bins,
+                     const int64_t *restrict pb, const int64_t *restrict tb, int64_t n),
+                    (rules, shift, bins, pb, tb, n))
 
-    if (ndim < 0 || ndim > MUSHIN_MAX_NDIM || ctx->num_classes <= 0) {
-        return MUSHIN_EINVAL;
-    }
-    for (d = 0; d < ndim; d++) {
-        if (shape[d] < 0) {
-            return MUSHIN_EINVAL;
-        }
-        if (shape[d] == 0) {
-            return MUSHIN_OK;
-        }
-    }
-    k = coalesce(ndim, shape, preds.strides, target.strides, cshape, cps, cts);
-    if (k == 0) {
-        cshape[0] = 1;
-        cps[0] = (int64_t)itemsize(preds.type);
-        cts[0] = (int64_t)itemsize(target.type);
-        k = 1;
-    }
-    inner = cshape[k - 1];
-    inner_ps = cps[k - 1];
-    inner_ts = cts[k - 1];
-    memset(index, 0, sizeof(index));
-
-    for (;;) {
-        const char *prow = preds.data;
-        const char *trow = target.data;
-        int64_t j;
-        for (d = 0; d < k - 1; d++) {
-            prow += index[d] * cps[d];
-            trow += index[d] * cts[d];
-        }
-        for (j = 0; j < inner; j += CHUNK) {
-            const int64_t n = inner - j < CHUNK ? inner - j : CHUNK;
-            const int64_t *pb, *tb;
-            if (preds.type == MUSHIN_INT64 && inner_ps == 8) {
-                pb = (const int64_t *)(prow + j * 8);
-            }
-            else {
-                load_int64(pbuf, prow + j * inner_ps, inner_ps, n, preds.type);
-                pb = pbuf;
-            }
-            if (target.type == MUSHIN_INT64 && inner_ts == 8) {
-                tb = (const int64_t *)(trow + j * 8);
-            }
-            else {
-                load_int64(tbuf, trow + j * inner_ts, inner_ts, n, target.type);
-                tb = tbuf;
-            }
-            count_chunk(ctx, pb, tb, n, pos);
-            pos += n;
-        }
-        /* advance the outer multi-index in C order */
-        for (d = k - 2; d >= 0; d--) {
-            if (++index[d] < cshape[d]) {
-                break;
-            }
-            index[d] = 0;
-        }
-        if (d < 0) {
-            break;
-        }
-    }
-    if (ctx->bad->preds_bad || ctx->bad->target_bad) {
-        return MUSHIN_EBADVALUE;
-    }
-    return MUSHIN_OK;
-}
+typedef struct {
+    const mushin_rules *rules;
+    const mushin_walk *walk;
+    const char *preds;
+    const char *target;
+    mushin_itype preds_type;
+    mushin_itype target_type;
+    mushin_count_plan *plan;
+    int64_t *counts; /* NULL: validate only */
+} index_job;
 
 static void
-init_ctx(count_ctx *ctx, int64_t *counts, int64_t num_classes, int has_ignore,
-         int64_t ignore_index, mushin_bad_values *bad)
+index_chunk(void *arg, int chunk)
 {
-    ctx->num_classes = num_classes;
-    ctx->has_ignore = has_ignore != 0;
-    ctx->ignore_index = ignore_index;
-    ctx->ignore_in_range =
-        has_ignore && ignore_index >= 0 && ignore_index < num_classes;
-    ctx->counts = counts;
-    ctx->bad = bad;
+    const index_job *job = (const index_job *)arg;
+    const mushin_walk *walk = job->walk;
+    mushin_count_plan *plan = job->plan;
+    mushin_bad_values *bad = &plan->bad[chunk];
+    const int64_t end = plan->bounds[chunk + 1];
+    const int64_t ps = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
+    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, chunk);
+    int64_t pbuf[MUSHIN_BLOCK], tbuf[MUSHIN_BLOCK];
+    uint64_t bins[MUSHIN_BLOCK];
+    mushin_walk_cursor cur;
+
+    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
+    while (cur.pos < end) {
+        const int64_t run = mushin_walk_run(walk, &cur, end);
+        const char *prow = job->preds + cur.off_a;
+        const char *trow = job->target + cur.off_b;
+        int64_t j;
+        for (j = 0; j < run; j += MUSHIN_BLOCK) {
+            const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
+            const char *psrc = prow + j * ps, *tsrc = trow + j * ts;
+            const int64_t *pb, *tb;
+            if (job->preds_type == MUSHIN_INT64 && ps == 8 && (uintptr_t)psrc % 8 == 0) {
+                pb = (const int64_t *)psrc;
+            }
+            else {
+                mushin_load_int64(pbuf, psrc, ps, n, job->preds_type);
+                pb = pbuf;
+            }
+            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
+                tb = (const int64_t *)tsrc;
+            }
+            else {
+                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
+                tb = tbuf;
+            }
+            if (matrix == NULL) {
+                classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
+            }
+            else if (plan->buffer == NULL) {
+                count_block_direct(job->rules, matrix, bad, pb, tb, n, cur.pos + j);
+            }
+            else {
+                if (pair_bins(job->rules, plan->shift, bins, pb, tb, n)) {
+                    classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
+                }
+                if (j + 2 * MUSHIN_BLOCK <= run && ps == 8 && ts == 8) {
+                    mushin_scatter_bins_prefetch(matrix, plan->stride, plan->num_sub, bins, n,
+                                                 psrc + MUSHIN_BLOCK * 8, tsrc + MUSHIN_BLOCK * 8);
+                }
+                else {
+                    mushin_scatter_bins(matrix, plan->stride, plan->num_sub, bins, n);
+                }
+            }
+        }
+        mushin_walk_advance(walk, &cur, run);
+    }
+}
+
+static int
+index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignore_index,
+             int ndim, const int64_t *shape, mushin_index_view preds,
+             mushin_index_view target, int num_threads, mushin_bad_values *bad)
+{
+    mushin_rules rules;
+    mushin_walk walk;
+    mushin_count_plan plan;
+    index_job job;
+    int status;
+
+    if (bad == NULL || num_classes <= 0 || num_classes > ((int64_t)1 << 31)) {
+        return MUSHIN_EINVAL;
+    }
     memset(bad, 0, sizeof(*bad));
+    status = mushin_walk_init(&walk, ndim, shape, preds.strides, target.strides,
+                              (int64_t)mushin_itemsize(preds.type),
+                              (int64_t)mushin_itemsize(target.type));
+    if (status != MUSHIN_OK || walk.size == 0) {
+        return status;
+    }
+    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
+    if (counts == NULL) {
+        /* validation reads little per position: one thread, no matrix */
+        mushin_plan_single(&plan, walk.size);
+    }
+    else {
+        status = mushin_plan_init(&plan, num_classes, walk.size, walk.size, num_threads);
+        if (status != MUSHIN_OK) {
+            return status;
+        }
+    }
+    job.rules = &rules;
+    job.walk = &walk;
+    job.preds = preds.data;
+    job.target = target.data;
+    job.preds_type = preds.type;
+    job.target_type = target.type;
+    job.plan = &plan;
+    job.counts = counts;
+    mushin_parallel_for(plan.num_chunks, index_chunk, &job);
+    return mushin_plan_finish(&plan, counts, bad);
 }
 
 int
@@ -250,26 +611,33 @@ mushin_confusion_count(int64_t *counts, int64_t num_classes, int has_ignore,
                        mushin_index_view preds, mushin_index_view target,
                        mushin_bad_values *bad)
 {
-    count_ctx ctx;
-    if (counts == NULL || bad == NULL) {
+    if (counts == NULL) {
         return MUSHIN_EINVAL;
     }
-    init_ctx(&ctx, counts, num_classes, has_ignore, ignore_index, bad);
-    return traverse(&ctx, ndim, shape, preds, target);
+    return index_update(counts, num_classes, has_ignore, ignore_index, ndim, shape, preds,
+                        target, 1, bad);
 }
 
 int
-mushin_confusion_validate(int64_t num_classes, int has_ignore,
-                          int64_t ignore_index, int ndim, const int64_t *shape,
-                          mushin_index_view preds, mushin_index_view target,
-                          mushin_bad_values *bad)
+mushin_confusion_count_threads(int64_t *counts, int64_t num_classes, int has_ignore,
+                               int64_t ignore_index, int ndim, const int64_t *shape,
+                               mushin_index_view preds, mushin_index_view target,
+                               int num_threads, mushin_bad_values *bad)
 {
-    count_ctx ctx;
-    if (bad == NULL) {
+    if (counts == NULL) {
         return MUSHIN_EINVAL;
     }
-    init_ctx(&ctx, NULL, num_classes, has_ignore, ignore_index, bad);
-    return traverse(&ctx, ndim, shape, preds, target);
+    return index_update(counts, num_classes, has_ignore, ignore_index, ndim, shape, preds,
+                        target, num_threads, bad);
+}
+
+int
+mushin_confusion_validate(int64_t num_classes, int has_ignore, int64_t ignore_index,
+                          int ndim, const int64_t *shape, mushin_index_view preds,
+                          mushin_index_view target, mushin_bad_values *bad)
+{
+    return index_update(NULL, num_classes, has_ignore, ignore_index, ndim, shape, preds,
+                        target, 1, bad);
 }
 
 void

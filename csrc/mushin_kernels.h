@@ -85,6 +85,97 @@ int mushin_confusion_validate(int64_t num_classes, int has_ignore,
 /* counts[i] += add[i] for n entries. */
 void mushin_counts_add(int64_t *counts, const int64_t *add, int64_t n);
 
+/* ------------------------------------------- threads, fused logits path -- */
+
+/* At most this many threads split one update. */
+#define MUSHIN_MAX_THREADS 64
+
+/* A thread is only started for at least this much work (elements read by
+ * the index path, logit values by the fused path), so small batches never
+ * pay thread start-up costs. */
+#define MUSHIN_MIN_WORK_PER_THREAD ((int64_t)1 << 18)
+
+/* How many threads an update of `num_elements` positions, `work` units of
+ * work, into a num_classes^2 matrix uses when allowed `num_threads`
+ * (>= 1): one unless every thread gets MUSHIN_MIN_WORK_PER_THREAD of work
+ * and enough positions to pay for zeroing and merging a private matrix. */
+int mushin_confusion_thread_count(int64_t num_classes, int64_t num_elements,
+                                  int64_t work, int num_threads);
+
+/* mushin_confusion_count split over up to `num_threads` threads (POSIX
+ * threads; serial where there are none).  Each thread counts a contiguous
+ * C-order range into a private matrix; the matrices are added to `counts`
+ * at the end, so no count is shared and no atomics are needed.  `bad` is
+ * exactly what the serial call reports (the first value comes from the
+ * lowest range that saw one).  May return MUSHIN_ENOMEM (counts
+ * untouched). */
+int mushin_confusion_count_threads(int64_t *counts, int64_t num_classes,
+                                   int has_ignore, int64_t ignore_index,
+                                   int ndim, const int64_t *shape,
+                                   mushin_index_view preds,
+                                   mushin_index_view target, int num_threads,
+                                   mushin_bad_values *bad);
+
+/* Floating element types the fused logits kernel (and csrc/scores.c) read. */
+typedef enum {
+    MUSHIN_FLOAT16 = 0,  /* IEEE binary16 */
+    MUSHIN_BFLOAT16,     /* the top half of a binary32 */
+    MUSHIN_FLOAT32,
+    MUSHIN_FLOAT64
+} mushin_ftype;
+
+/* A strided N-d view of floats; `data` already includes any byte offset. */
+typedef struct {
+    const char *data;
+    mushin_ftype type;
+    const int64_t *strides; /* in bytes, one per dimension */
+} mushin_float_view;
+
+/*
+ * The fused path: argmax of `logits` over dimension `class_dim`, counted
+ * against `target` as by mushin_confusion_count, without materialising the
+ * predictions.  `shape` has `ndim` (>= 1) entries and is the shape of the
+ * logits; shape[class_dim] must equal num_classes.  `target` has the
+ * shape of the logits without class_dim (its strides: ndim - 1 entries).
+ *
+ * The argmax equals torch.argmax: the first maximum wins ties (-0.0 and
+ * 0.0 tie), NaN is larger than every number and the first NaN wins.
+ * float16 and bfloat16 are converted to float32 exactly before comparing.
+ * Only targets can be invalid (a prediction is always a class): `bad`
+ * reports them as mushin_confusion_count does, with preds_bad = 0, and
+ * `counts` is then unspecified.  Threads as mushin_confusion_count_threads.
+ * Returns MUSHIN_OK, MUSHIN_EBADVALUE, MUSHIN_EINVAL or MUSHIN_ENOMEM.
+ */
+int mushin_confusion_count_logits(int64_t *counts, int64_t num_classes,
+                                  int has_ignore, int64_t ignore_index,
+                                  int ndim, const int64_t *shape,
+                                  int class_dim, mushin_float_view logits,
+                                  mushin_index_view target, int num_threads,
+                                  mushin_bad_values *bad);
+
+/* Only the target half of the rules: MUSHIN_OK, or MUSHIN_EBADVALUE with
+ * `bad` filled (preds_bad = 0) if a target that is not ignored lies outside
+ * [0, num_classes).  Never writes a count. */
+int mushin_confusion_validate_target(int64_t num_classes, int has_ignore,
+                                     int64_t ignore_index, int ndim,
+                                     const int64_t *shape,
+                                     mushin_index_view target,
+                                     mushin_bad_values *bad);
+
+/* The instruction-set level of the counting loops (0 baseline, 1 AVX2,
+ * 2 AVX-512: the best this CPU supports, at most the cap), and a way to
+ * cap it so that every level can be tested on one machine.  Counts never
+ * depend on the level.  mushin_set_isa_cap returns the level now in use and
+ * must not be called while an update runs. */
+int mushin_isa_level(void);
+int mushin_set_isa_cap(int cap);
+
+/* Run fn(arg, 0) ... fn(arg, num_chunks - 1), on up to num_chunks threads
+ * (chunk 0 on the calling thread), and return when all have finished.  A
+ * thread that cannot be started has its chunk run on the calling thread. */
+typedef void (*mushin_chunk_fn)(void *arg, int chunk);
+void mushin_parallel_for(int num_chunks, mushin_chunk_fn fn, void *arg);
+
 /* ---------------------------------------------------------------- stats -- */
 
 /* Regularized incomplete beta I_x(a, b); y must equal 1 - x (passed

@@ -36,13 +36,8 @@
 extern "C" {
 #endif
 
-/* Floating-point element types the probability kernels read. */
-typedef enum {
-    MUSHIN_FLOAT16 = 0,
-    MUSHIN_BFLOAT16,
-    MUSHIN_FLOAT32,
-    MUSHIN_FLOAT64
-} mushin_ftype;
+/* The probability kernels read the floating-point element types of
+ * mushin_ftype (mushin_kernels.h). */
 
 /* A (rows, classes) strided matrix of probabilities; `data` includes any
  * byte offset, strides are in bytes and may be zero or negative. */

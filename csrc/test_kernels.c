@@ -322,6 +322,203 @@ test_counts_add(void)
     CHECK(a[0] == 11 && a[1] == 2 && a[2] == 0);
 }
 
+/* ------------------------------------------------- fused logits path -- */
+
+static mushin_float_view
+fview(const void *data, mushin_ftype type, const int64_t *strides)
+{
+    mushin_float_view v;
+    v.data = (const char *)data;
+    v.type = type;
+    v.strides = strides;
+    return v;
+}
+
+/* One image of 4 classes x 5 pixels, written by hand so that the argmax of
+ * each pixel is known: a plain maximum, a tie (first wins), a NaN after a
+ * larger number (NaN wins), two NaNs (the first wins), -0.0 against 0.0
+ * (tie, first wins).  Argmax: 2, 1, 3, 0, 1. */
+#define NAN_F (0.0f / 0.0f)
+static const float FUSED_LOGITS[4][5] = {
+    {0.0f, 1.0f, 5.0f, NAN_F, -1.0f},
+    {1.0f, 3.0f, 2.0f, 0.0f, -0.0f},
+    {4.0f, 3.0f, 1.0f, NAN_F, 0.0f},
+    {-2.0f, 3.0f, NAN_F, 1.0f, -3.0f},
+};
+
+static void
+test_fused_layouts_ties_and_nan(void)
+{
+    const int64_t target[5] = {2, 1, 0, 0, 3}; /* pairs (t, p): (2,2) (1,1) (0,3) (0,0) (3,1) */
+    const int64_t want[16] = {1, 0, 0, 1, /**/ 0, 1, 0, 0, /**/ 0, 0, 1, 0, /**/ 0, 1, 0, 0};
+    float nhwc[5][4];
+    const int64_t nchw_shape[3] = {1, 4, 5}, nchw_strides[3] = {80, 20, 4};
+    const int64_t nhwc_shape[3] = {1, 5, 4}, nhwc_strides[3] = {80, 16, 4};
+    const int64_t tshape_strides[2] = {40, 8};
+    int64_t counts[16] = {0};
+    mushin_bad_values bad;
+    int c, i, status;
+
+    status = mushin_confusion_count_logits(counts, 4, 0, 0, 3, nchw_shape, 1,
+                                           fview(FUSED_LOGITS, MUSHIN_FLOAT32, nchw_strides),
+                                           view(target, MUSHIN_INT64, tshape_strides), 1, &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 16));
+
+    for (c = 0; c < 4; c++) {
+        for (i = 0; i < 5; i++) {
+            nhwc[i][c] = FUSED_LOGITS[c][i];
+        }
+    }
+    memset(counts, 0, sizeof(counts));
+    status = mushin_confusion_count_logits(counts, 4, 0, 0, 3, nhwc_shape, 2,
+                                           fview(nhwc, MUSHIN_FLOAT32, nhwc_strides),
+                                           view(target, MUSHIN_INT64, tshape_strides), 1, &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 16));
+}
+
+static void
+test_fused_half_and_bfloat(void)
+{
+    /* the same values as binary16 and bfloat16 bit patterns, read through a
+     * negative pixel stride (pixels reversed, target reversed with them) */
+    static const uint16_t half[4][5] = {
+        {0x0000, 0x3c00, 0x4500, 0x7e00, 0xbc00},
+        {0x3c00, 0x4200, 0x4000, 0x0000, 0x8000},
+        {0x4400, 0x4200, 0x3c00, 0x7e00, 0x0000},
+        {0xc000, 0x4200, 0x7e00, 0x3c00, 0xc200},
+    };
+    static const uint16_t bf16[4][5] = {
+        {0x0000, 0x3f80, 0x40a0, 0x7fc0, 0xbf80},
+        {0x3f80, 0x4040, 0x4000, 0x0000, 0x8000},
+        {0x4080, 0x4040, 0x3f80, 0x7fc0, 0x0000},
+        {0xc000, 0x4040, 0x7fc0, 0x3f80, 0xc040},
+    };
+    const int64_t target[5] = {2, 1, 0, 0, 3}; /* reversed along with the logits */
+    const int64_t want[16] = {1, 0, 0, 1, /**/ 0, 1, 0, 0, /**/ 0, 0, 1, 0, /**/ 0, 1, 0, 0};
+    const int64_t shape[2] = {4, 5}, strides[2] = {10, -2}, tstrides[1] = {-8};
+    int64_t counts[16];
+    mushin_bad_values bad;
+    int status;
+
+    memset(counts, 0, sizeof(counts));
+    status = mushin_confusion_count_logits(counts, 4, 0, 0, 2, shape, 0,
+                                           fview(&half[0][4], MUSHIN_FLOAT16, strides),
+                                           view(&target[4], MUSHIN_INT64, tstrides), 1, &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 16));
+    memset(counts, 0, sizeof(counts));
+    status = mushin_confusion_count_logits(counts, 4, 0, 0, 2, shape, 0,
+                                           fview(&bf16[0][4], MUSHIN_BFLOAT16, strides),
+                                           view(&target[4], MUSHIN_INT64, tstrides), 1, &bad);
+    CHECK(status == MUSHIN_OK);
+    CHECK(counts_equal(counts, want, 16));
+}
+
+static void
+test_fused_bad_targets_and_invalid_arguments(void)
+{
+    const int64_t target[5] = {2, 9, 255, -1, 3};
+    const int64_t shape[3] = {1, 4, 5}, strides[3] = {80, 20, 4}, tstrides[2] = {40, 8};
+    const int64_t wrong_classes[3] = {1, 3, 5};
+    int64_t counts[16] = {0};
+    mushin_bad_values bad;
+    int status = mushin_confusion_count_logits(counts, 4, 1, 255, 3, shape, 1,
+                                               fview(FUSED_LOGITS, MUSHIN_FLOAT32, strides),
+                                               view(target, MUSHIN_INT64, tstrides), 1, &bad);
+    CHECK(status == MUSHIN_EBADVALUE);
+    CHECK(bad.target_bad == 2 && bad.target_first == 9 && bad.target_first_pos == 1);
+    CHECK(bad.preds_bad == 0);
+    {
+        const int64_t tshape[2] = {1, 5};
+        memset(counts, 0, sizeof(counts));
+        CHECK(mushin_confusion_validate_target(4, 1, 255, 2, tshape,
+                                               view(target, MUSHIN_INT64, tstrides),
+                                               &bad) == MUSHIN_EBADVALUE);
+        CHECK(bad.target_bad == 2 && bad.target_first == 9 && bad.target_first_pos == 1);
+        CHECK(mushin_confusion_validate_target(10, 1, 255, 2, tshape,
+                                               view(target, MUSHIN_INT64, tstrides),
+                                               &bad) == MUSHIN_EBADVALUE);
+        CHECK(bad.target_bad == 1 && bad.target_first == -1 && bad.target_first_pos == 3);
+    }
+    CHECK(mushin_confusion_count_logits(counts, 4, 0, 0, 3, wrong_classes, 1,
+                                        fview(FUSED_LOGITS, MUSHIN_FLOAT32, strides),
+                                        view(target, MUSHIN_INT64, tstrides), 1,
+                                        &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_count_logits(counts, 4, 0, 0, 3, shape, 3,
+                                        fview(FUSED_LOGITS, MUSHIN_FLOAT32, strides),
+                                        view(target, MUSHIN_INT64, tstrides), 1,
+                                        &bad) == MUSHIN_EINVAL);
+    CHECK(mushin_confusion_count_logits(NULL, 4, 0, 0, 3, shape, 1,
+                                        fview(FUSED_LOGITS, MUSHIN_FLOAT32, strides),
+                                        view(target, MUSHIN_INT64, tstrides), 1,
+                                        &bad) == MUSHIN_EINVAL);
+}
+
+/* Threads: a long batch whose counts are known in closed form, counted
+ * with 1, 2 and 7 threads, and a bad value in the last range reported as
+ * the serial pass reports it. */
+static void
+test_threaded_counts_and_bad_values(void)
+{
+    enum { N = 5 * 300000 + 17, C = 7 };
+    static int64_t preds[N], target[N];
+    static float logits[C][N];
+    const int64_t shape[1] = {N}, s8[1] = {8};
+    const int64_t lshape[2] = {C, N}, lstrides[2] = {(int64_t)N * 4, 4};
+    int64_t want[C * C] = {0}, counts[C * C];
+    mushin_bad_values bad, serial_bad;
+    const int threads[3] = {1, 2, 7};
+    int64_t i;
+    int k, c, all_ok = 1;
+
+    for (i = 0; i < N; i++) {
+        preds[i] = i % C;
+        target[i] = (i / 3) % C;
+        want[target[i] * C + preds[i]]++;
+        for (c = 0; c < C; c++) {
+            logits[c][i] = c == preds[i] ? 1.0f : (float)(c % 3) * 0.25f;
+        }
+    }
+    CHECK(mushin_confusion_thread_count(C, N, N, 7) >= 5);
+    for (k = 0; k < 3; k++) {
+        memset(counts, 0, sizeof(counts));
+        all_ok &= mushin_confusion_count_threads(counts, C, 0, 0, 1, shape,
+                                                 view(preds, MUSHIN_INT64, s8),
+                                                 view(target, MUSHIN_INT64, s8), threads[k],
+                                                 &bad) == MUSHIN_OK;
+        all_ok &= counts_equal(counts, want, C * C);
+        memset(counts, 0, sizeof(counts));
+        all_ok &= mushin_confusion_count_logits(counts, C, 0, 0, 2, lshape, 0,
+                                                fview(logits, MUSHIN_FLOAT32, lstrides),
+                                                view(target, MUSHIN_INT64, s8), threads[k],
+                                                &bad) == MUSHIN_OK;
+        all_ok &= counts_equal(counts, want, C * C);
+    }
+    CHECK(all_ok);
+
+    target[N - 2] = 40;
+    target[N - 1] = 41;
+    preds[N - 5] = -6;
+    memset(counts, 0, sizeof(counts));
+    CHECK(mushin_confusion_count_threads(counts, C, 0, 0, 1, shape, view(preds, MUSHIN_INT64, s8),
+                                         view(target, MUSHIN_INT64, s8), 1,
+                                         &serial_bad) == MUSHIN_EBADVALUE);
+    CHECK(serial_bad.target_bad == 2 && serial_bad.target_first == 40 &&
+          serial_bad.target_first_pos == N - 2);
+    CHECK(serial_bad.preds_bad == 1 && serial_bad.preds_first == -6 &&
+          serial_bad.preds_first_pos == N - 5);
+    memset(counts, 0, sizeof(counts));
+    CHECK(mushin_confusion_count_threads(counts, C, 0, 0, 1, shape, view(preds, MUSHIN_INT64, s8),
+                                         view(target, MUSHIN_INT64, s8), 7,
+                                         &bad) == MUSHIN_EBADVALUE);
+    CHECK(memcmp(&bad, &serial_bad, sizeof(bad)) == 0);
+    target[N - 2] = 0;
+    target[N - 1] = 0;
+    preds[N - 5] = 0;
+}
+
 /* ---------------------------------------------------------------- stats -- */
 
 /* closed forms of the Student-t CDF */
@@ -571,6 +768,22 @@ main(void)
     test_confusion_bad_values();
     test_confusion_invalid_arguments();
     test_counts_add();
+    {
+        /* every instruction-set level this CPU has (each counts the same) */
+        int cap;
+        for (cap = 2; cap >= 0; cap--) {
+            if (mushin_set_isa_cap(cap) != cap) {
+                continue;
+            }
+            test_confusion_contiguous_int64();
+            test_confusion_long_inner_dimension();
+            test_fused_layouts_ties_and_nan();
+            test_fused_half_and_bfloat();
+            test_fused_bad_targets_and_invalid_arguments();
+            test_threaded_counts_and_bad_values();
+        }
+        mushin_set_isa_cap(2);
+    }
     test_betainc_closed_forms();
     test_t_cdf_closed_forms();
     test_t_ppf_closed_forms();

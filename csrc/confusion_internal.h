@@ -1,0 +1,192 @@
+/*
+ * confusion_internal.h -- what the index path (confusion.c) and the fused
+ * logits path (logits.c) share: the counting rules, the strided walk over a
+ * pair of views, and the plan that splits one update over threads.
+ * Not part of the kernel API.
+ */
+#ifndef MUSHIN_CONFUSION_INTERNAL_H
+#define MUSHIN_CONFUSION_INTERNAL_H
+
+#include "mushin_kernels.h"
+
+/* Positions converted or compared per step: a block of int64 labels, int32
+ * predictions and float scratch stays in L1. */
+#define MUSHIN_BLOCK 512
+
+/* Interleaved copies of a private matrix: consecutive positions go to
+ * different copies, so a bin that repeats (the background class of a
+ * segmentation set) does not wait on its own previous store.  Measured
+ * (docs/speed.md): four copies cost nothing on uniform labels and save a
+ * third of the counting time when 70% of the pixels are one class.  Only
+ * for matrices small enough that the copies stay in L1. */
+#define MUSHIN_SUBHIST_MAX_BINS 1024
+#ifndef MUSHIN_SUBHIST
+#define MUSHIN_SUBHIST 4
+#endif
+#if MUSHIN_SUBHIST != 1 && MUSHIN_SUBHIST != 2 && MUSHIN_SUBHIST != 4
+#error "MUSHIN_SUBHIST must be 1, 2 or 4 (mushin_scatter_bins unrolls by four)"
+#endif
+
+/*
+ * Instruction-set levels.  The hot loops are compiled three times from one
+ * body -- baseline x86-64 (SSE2), AVX2, and AVX-512 (x86-64-v4) -- and the
+ * best level this CPU and OS support is picked at each call, so the default
+ * build still runs on any x86-64.  mushin_set_isa_cap (mushin_kernels.h)
+ * lowers the level so the tests can run every one; elsewhere there is only
+ * the baseline.
+ */
+enum { MUSHIN_ISA_BASELINE = 0, MUSHIN_ISA_AVX2 = 1, MUSHIN_ISA_AVX512 = 2 };
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define MUSHIN_ISA_DISPATCH 1
+#define MUSHIN_BODY static inline __attribute__((always_inline))
+#define MUSHIN_TARGET_AVX2 __attribute__((target("avx2,fma,bmi2,f16c")))
+#define MUSHIN_TARGET_AVX512 \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2,f16c")))
+/* NAME(PARAMS), returning int, defined from NAME##_body(ARGS) once per level. */
+#define MUSHIN_ISA_VARIANTS(NAME, PARAMS, ARGS)                                   \
+    static int NAME##_baseline PARAMS { return NAME##_body ARGS; }                \
+    MUSHIN_TARGET_AVX2 static int NAME##_avx2 PARAMS { return NAME##_body ARGS; } \
+    MUSHIN_TARGET_AVX512 static int NAME##_avx512 PARAMS                          \
+    {                                                                             \
+        return NAME##_body ARGS;                                                  \
+    }                                                                             \
+    static int NAME PARAMS                                                        \
+    {                                                                             \
+        switch (mushin_isa_level()) {                                             \
+        case MUSHIN_ISA_AVX512: return NAME##_avx512 ARGS;                        \
+        case MUSHIN_ISA_AVX2: return NAME##_avx2 ARGS;                            \
+        default: return NAME##_baseline ARGS;                                     \
+        }                                                                         \
+    }
+#else
+#define MUSHIN_BODY static inline
+#define MUSHIN_ISA_VARIANTS(NAME, PARAMS, ARGS) \
+    static int NAME PARAMS { return NAME##_body ARGS; }
+#endif
+
+/* Ask for the `bytes` after p (a view's next block, about to be read) to
+ * be brought into cache.  Called right before a loop that touches no new
+ * memory (the scatter of bins), so the fetch overlaps with that work rather
+ * than with the demand misses of the block being read. */
+static inline void
+mushin_prefetch(const char *p, int64_t bytes)
+{
+#if defined(__GNUC__)
+    int64_t off;
+    for (off = 0; off < bytes; off += 64) {
+        __builtin_prefetch(p + off);
+    }
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+typedef struct {
+    int64_t num_classes;
+    int has_ignore;
+    int ignore_in_range;
+    int64_t ignore_index;
+} mushin_rules;
+
+void mushin_rules_init(mushin_rules *rules, int64_t num_classes, int has_ignore,
+                       int64_t ignore_index);
+
+/* Note a bad value at flat position pos (keeps the first). */
+void mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value,
+                     int64_t pos);
+
+/* Load n integers of type `type` spaced `stride` bytes apart. */
+void mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
+                       mushin_itype type);
+size_t mushin_itemsize(mushin_itype type);
+
+/*
+ * Two views walked together in C order over one shape, with the dimensions
+ * both can traverse as one merged and length-1 dimensions dropped.  A walk
+ * of k >= 1 dimensions; `size` positions (0: nothing to do).
+ */
+typedef struct {
+    int k;
+    int64_t size;
+    int64_t shape[MUSHIN_MAX_NDIM];
+    int64_t sa[MUSHIN_MAX_NDIM];
+    int64_t sb[MUSHIN_MAX_NDIM];
+} mushin_walk;
+
+/* Returns MUSHIN_OK or MUSHIN_EINVAL (bad ndim or a negative extent).
+ * unit_a / unit_b: the strides to use when every dimension has length 1. */
+int mushin_walk_init(mushin_walk *walk, int ndim, const int64_t *shape, const int64_t *sa,
+                     const int64_t *sb, int64_t unit_a, int64_t unit_b);
+
+/* A position in a walk: its multi-index, flat position and byte offsets. */
+typedef struct {
+    int64_t index[MUSHIN_MAX_NDIM];
+    int64_t pos;
+    int64_t off_a;
+    int64_t off_b;
+} mushin_walk_cursor;
+
+void mushin_walk_seek(const mushin_walk *walk, int64_t pos, mushin_walk_cursor *cur);
+
+/* Length of the run along the last dimension that starts at cur and ends
+ * no later than flat position `end`. */
+static inline int64_t
+mushin_walk_run(const mushin_walk *walk, const mushin_walk_cursor *cur, int64_t end)
+{
+    const int64_t row_left = walk->shape[walk->k - 1] - cur->index[walk->k - 1];
+    return end - cur->pos < row_left ? end - cur->pos : row_left;
+}
+
+void mushin_walk_advance(const mushin_walk *walk, mushin_walk_cursor *cur, int64_t n);
+
+/*
+ * How one update is split: `num_chunks` contiguous C-order ranges
+ * [bounds[c], bounds[c + 1]), each counted by its own thread into its own
+ * matrix, or -- one chunk and no private matrix -- straight into the
+ * caller's counts.  A private matrix has rows of 2^shift >= num_classes
+ * bins, so a pair's bin is (target << shift) + prediction without a
+ * multiplication, plus one last bin that takes the positions not counted;
+ * `num_sub` interleaved copies of it lie `stride` bins apart.
+ */
+typedef struct {
+    int num_chunks;
+    int num_sub;
+    int shift;
+    int64_t num_classes;
+    int64_t bins;    /* num_classes << shift: the discard bin's index */
+    int64_t stride;  /* bins + 1, or 0 when counting straight into counts */
+    int64_t *buffer; /* num_chunks * num_sub * stride, or NULL */
+    int64_t bounds[MUSHIN_MAX_THREADS + 1];
+    mushin_bad_values bad[MUSHIN_MAX_THREADS];
+} mushin_count_plan;
+
+/* Plan an update of `size` positions and `work` units of work.  Returns
+ * MUSHIN_OK or MUSHIN_ENOMEM. */
+int mushin_plan_init(mushin_count_plan *plan, int64_t num_classes, int64_t size, int64_t work,
+                     int num_threads);
+
+/* Add one to matrix[bins[i]] for every i, position i going to copy
+ * i % num_sub (copies `stride` apart). */
+void mushin_scatter_bins(int64_t *matrix, int64_t stride, int num_sub, const uint64_t *bins,
+                         int64_t n);
+
+/* One chunk, straight into the caller's counts (or only validating). */
+void mushin_plan_single(mushin_count_plan *plan, int64_t size);
+
+/* The matrix chunk c counts into, and the copies' spacing. */
+static inline int64_t *
+mushin_plan_matrix(const mushin_count_plan *plan, int64_t *counts, int chunk)
+{
+    return plan->buffer == NULL
+               ? counts
+               : plan->buffer + (int64_t)chunk * plan->num_sub * plan->stride;
+}
+
+/* Merge the chunks' bad values into `bad` (C order) and, when there were
+ * none, their matrices into `counts`; free the buffers.  Returns
+ * MUSHIN_OK or MUSHIN_EBADVALUE. */
+int mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *bad);
+
+#endif /* MUSHIN_CONFUSION_INTERNAL_H */

@@ -1,0 +1,758 @@
+/*
+ * logits.c -- the fused path: argmax over the class dimension of float
+ * logits, counted against integer labels, in one pass over the logits and
+ * without a prediction tensor.
+ *
+ * Two loop orders, chosen by the layout:
+ *   - classes outer (NCHW, or any layout whose pixels are not contiguous
+ *     class vectors): each class's values for a run of pixels are a row
+ *     compared element-wise against the running maxima, so the comparison
+ *     vectorises across pixels.  With contiguous rows (NCHW) sixteen pixels
+ *     at a time go through every class with their maxima in registers;
+ *     otherwise a block of rows is gathered (and converted) first;
+ *   - classes inner (channels-last, classes contiguous): each pixel's class
+ *     vector is scanned in turn, four pixels side by side.
+ * float16 / bfloat16 are converted to float32, exactly; float64 is compared
+ * as double.  The comparison reproduces torch.argmax: a value replaces the
+ * running maximum when it is larger or NaN, unless the running maximum is
+ * already NaN, so ties and NaNs keep the first index.  The fast loops take
+ * only larger values and report whether they met a NaN; a block that held
+ * one is done again with the exact rule.
+ */
+#include "confusion_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t
+float_itemsize(mushin_ftype type)
+{
+    switch (type) {
+    case MUSHIN_FLOAT16: case MUSHIN_BFLOAT16: return 2;
+    case MUSHIN_FLOAT32: return 4;
+    case MUSHIN_FLOAT64: return 8;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- conversion -- */
+
+static inline float
+bits_to_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+/* IEEE binary16 -> binary32, exact for every input (NaN payloads kept).
+ * Subnormals go through an integer-to-float conversion and a power-of-two
+ * scale whose result is normal, so flush-to-zero modes cannot touch them. */
+static inline float
+half_to_float(uint16_t h)
+{
+    /* three candidate results, picked without branches so loops vectorise */
+    const uint32_t magnitude = h & 0x7fffu;
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t normal = (magnitude << 13) + ((uint32_t)(127 - 15) << 23);
+    const uint32_t inf_nan = (magnitude << 13) | 0x7f800000u;
+    const float scaled = (float)(int32_t)magnitude * 0x1p-24f; /* zero, subnormal */
+    uint32_t small, bits;
+    memcpy(&small, &scaled, sizeof(small));
+    bits = magnitude >= 0x7c00u ? inf_nan : (magnitude >= 0x0400u ? normal : small);
+    return bits_to_float(bits | sign);
+}
+
+static inline float
+bfloat_to_float(uint16_t h)
+{
+    return bits_to_float((uint32_t)h << 16);
+}
+
+static inline float
+load_float(const char *src, mushin_ftype type)
+{
+    uint16_t h;
+    float f;
+    switch (type) {
+    case MUSHIN_FLOAT16:
+        memcpy(&h, src, sizeof(h));
+        return half_to_float(h);
+    case MUSHIN_BFLOAT16:
+        memcpy(&h, src, sizeof(h));
+        return bfloat_to_float(h);
+    default:
+        memcpy(&f, src, sizeof(f));
+        return f;
+    }
+}
+
+/* n values of a float32-comparable row (float32, float16, bfloat16) as
+ * float32: the row itself when it is contiguous aligned float32, else
+ * converted into buf. */
+static const float *
+load_row_f32(const char *src, int64_t stride, mushin_ftype type, int64_t n, float *buf)
+{
+    int64_t i;
+    if (type == MUSHIN_FLOAT32 && stride == 4 && (uintptr_t)src % 4 == 0) {
+        return (const float *)src;
+    }
+    if (stride == 2 && (uintptr_t)src % 2 == 0 && type != MUSHIN_FLOAT32) {
+        const uint16_t *h = (const uint16_t *)src;
+        if (type == MUSHIN_BFLOAT16) {
+            for (i = 0; i < n; i++) {
+                buf[i] = bfloat_to_float(h[i]);
+            }
+        }
+        else {
+            for (i = 0; i < n; i++) {
+                buf[i] = half_to_float(h[i]);
+            }
+        }
+        return buf;
+    }
+    for (i = 0; i < n; i++) {
+        buf[i] = load_float(src + i * stride, type);
+    }
+    return buf;
+}
+
+static const double *
+load_row_f64(const char *src, int64_t stride, int64_t n, double *buf)
+{
+    int64_t i;
+    if (stride == 8 && (uintptr_t)src % 8 == 0) {
+        return (const double *)src;
+    }
+    for (i = 0; i < n; i++) {
+        memcpy(&buf[i], src + i * stride, sizeof(double));
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------- argmax -- */
+
+/* "v replaces the running maximum b": larger, or NaN where b is not. */
+#define TAKES_OVER(v, b) ((!((v) <= (b))) & ((b) == (b)))
+
+/*
+ * One class's row against the running maxima of a block.  The fast step
+ * takes only larger values, which is exact as long as the row holds no NaN
+ * (a NaN maximum from an earlier row is never replaced, as required); it
+ * reports whether the row held one, and the block is then redone with the
+ * exact step.  NaN logits are rare, so the redo is too.
+ */
+MUSHIN_BODY int
+max_step_f32_body(float *restrict best, int32_t *restrict index, const float *restrict row,
+                  int64_t n, int32_t c)
+{
+    int32_t nan_seen = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        /* blends written as arithmetic so that no store is conditional */
+        const float v = row[i], b = best[i];
+        const int32_t take = -(int32_t)(v > b);
+        best[i] = v > b ? v : b;
+        index[i] = (index[i] & ~take) | (c & take);
+        nan_seen |= v != v;
+    }
+    return nan_seen;
+}
+
+MUSHIN_ISA_VARIANTS(max_step_f32,
+                    (float *restrict best, int32_t *restrict index, const float *restrict row,
+                     int64_t n, int32_t c),
+                    (best, index, row, n, c))
+
+static void
+max_step_f32_nan(float *restrict best, int32_t *restrict index, const float *restrict row,
+                 int64_t n, int32_t c)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const float v = row[i], b = best[i];
+        const int take = TAKES_OVER(v, b);
+        best[i] = take ? v : b;
+        index[i] = take ? c : index[i];
+    }
+}
+
+static void
+max_step_f64(double *restrict best, int32_t *restrict index, const double *restrict row,
+             int64_t n, int32_t c)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const double v = row[i], b = best[i];
+        const int take = TAKES_OVER(v, b);
+        best[i] = take ? v : b;
+        index[i] = take ? c : index[i];
+    }
+}
+
+/*
+ * Contiguous class rows (pixel stride == itemsize): all classes of LANES
+ * pixels at a time, the running maxima kept in registers, so every class
+ * row is read as one forward stream the hardware prefetcher can follow.
+ * The fast step as in max_step_f32 -- a maximum is replaced only by a
+ * larger value (MAXPS keeps its second operand, the running maximum, when
+ * either is NaN) -- and the return value says whether a NaN was seen, so
+ * that the caller can redo the block exactly.  A class index only grows,
+ * so "take c" is max(index, c & mask).  Handles n - n % LANES pixels.
+ * AVX2 and AVX-512 only (x86-64 with GCC or Clang); baseline SSE2 and
+ * other CPUs use the row loop below, which vectorises as it is.
+ */
+#ifdef MUSHIN_ISA_DISPATCH
+#include <immintrin.h>
+
+#define HAVE_LANES 1
+#define LANES 16
+
+MUSHIN_TARGET_AVX2 static inline __m256
+avx2_load_f32(const char *p)
+{
+    return _mm256_loadu_ps((const float *)p);
+}
+
+MUSHIN_TARGET_AVX2 static inline __m256
+avx2_load_bf16(const char *p)
+{
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+MUSHIN_TARGET_AVX2 static inline __m256
+avx2_load_f16(const char *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); /* exact */
+}
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_load_f32(const char *p)
+{
+    return _mm512_loadu_ps((const float *)p);
+}
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_load_bf16(const char *p)
+{
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_load_f16(const char *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* exact */
+}
+
+/* AVX2: two vectors of eight pixels */
+#define ARGMAX_LANES_AVX2(NAME, LOAD, SIZE)                                            \
+    MUSHIN_TARGET_AVX2 static int                                                      \
+    NAME(const char *base, int64_t cs, int64_t num_classes, int64_t n, int32_t *index) \
+    {                                                                                  \
+        const __m256i one = _mm256_set1_epi32(1);                                      \
+        __m256 nan_seen = _mm256_setzero_ps();                                         \
+        int64_t i, c;                                                                  \
+        for (i = 0; i + LANES <= n; i += LANES) {                                      \
+            const char *r = base + i * (SIZE);                                         \
+            __m256 best0 = LOAD(r), best1 = LOAD(r + 8 * (SIZE));                      \
+            __m256i k0 = _mm256_setzero_si256(), k1 = _mm256_setzero_si256();          \
+            __m256i cv = _mm256_setzero_si256();                                       \
+            for (c = 1; c < num_classes; c++) {                                        \
+                __m256 v0, v1;                                                         \
+                __m256i take0, take1;                                                  \
+                r += cs;                                                               \
+                cv = _mm256_add_epi32(cv, one);                                        \
+                v0 = LOAD(r);                                                          \
+                v1 = LOAD(r + 8 * (SIZE));                                             \
+                take0 = _mm256_castps_si256(_mm256_cmp_ps(v0, best0, _CMP_GT_OQ));     \
+                take1 = _mm256_castps_si256(_mm256_cmp_ps(v1, best1, _CMP_GT_OQ));     \
+                best0 = _mm256_max_ps(v0, best0);                                      \
+                best1 = _mm256_max_ps(v1, best1);                                      \
+                k0 = _mm256_max_epi32(k0, _mm256_and_si256(cv, take0));                \
+                k1 = _mm256_max_epi32(k1, _mm256_and_si256(cv, take1));                \
+                nan_seen = _mm256_or_ps(nan_seen, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q)); \
+            }                                                                          \
+            _mm256_storeu_si256((__m256i *)(index + i), k0);                           \
+            _mm256_storeu_si256((__m256i *)(index + i + 8), k1);                       \
+        }                                                                              \
+        return _mm256_movemask_ps(nan_seen) != 0;                                      \
+    }
+
+/* AVX-512: one vector of sixteen pixels, the takes in a mask register */
+#define ARGMAX_LANES_AVX512(NAME, LOAD, SIZE)                                          \
+    MUSHIN_TARGET_AVX512 static int                                                    \
+    NAME(const char *base, int64_t cs, int64_t num_classes, int64_t n, int32_t *index) \
+    {                                                                                  \
+        __mmask16 nan_seen = 0;                                                        \
+        int64_t i, c;                                                                  \
+        for (i = 0; i + LANES <= n; i += LANES) {                                      \
+            const char *r = base + i * (SIZE);                                         \
+            __m512 best = LOAD(r);                                                     \
+            __m512i k = _mm512_setzero_si512();                                        \
+            for (c = 1; c < num_classes; c++) {                                        \
+                __m512 v;                                                              \
+                __mmask16 take;                                                        \
+                r += cs;                                                               \
+                v = LOAD(r);                                                           \
+                take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);                        \
+                best = _mm512_max_ps(v, best);                                         \
+                k = _mm512_mask_set1_epi32(k, take, (int)c);                           \
+                nan_seen |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);                    \
+            }                                                                          \
+            _mm512_storeu_si512((void *)(index + i), k);                               \
+        }                                                                              \
+        return nan_seen != 0;                                                          \
+    }
+
+ARGMAX_LANES_AVX2(argmax_lanes_f32_avx2, avx2_load_f32, 4)
+ARGMAX_LANES_AVX2(argmax_lanes_bf16_avx2, avx2_load_bf16, 2)
+ARGMAX_LANES_AVX2(argmax_lanes_f16_avx2, avx2_load_f16, 2)
+ARGMAX_LANES_AVX512(argmax_lanes_f32_avx512, avx512_load_f32, 4)
+ARGMAX_LANES_AVX512(argmax_lanes_bf16_avx512, avx512_load_bf16, 2)
+ARGMAX_LANES_AVX512(argmax_lanes_f16_avx512, avx512_load_f16, 2)
+
+/* The lanes loop for this type at the level in use (AVX2 or AVX-512). */
+static int
+argmax_lanes(const char *base, int64_t cs, mushin_ftype type, int64_t num_classes, int64_t n,
+             int32_t *index)
+{
+    const int avx512 = mushin_isa_level() >= MUSHIN_ISA_AVX512;
+    switch (type) {
+    case MUSHIN_FLOAT16:
+        return avx512 ? argmax_lanes_f16_avx512(base, cs, num_classes, n, index)
+                      : argmax_lanes_f16_avx2(base, cs, num_classes, n, index);
+    case MUSHIN_BFLOAT16:
+        return avx512 ? argmax_lanes_bf16_avx512(base, cs, num_classes, n, index)
+                      : argmax_lanes_bf16_avx2(base, cs, num_classes, n, index);
+    default:
+        return avx512 ? argmax_lanes_f32_avx512(base, cs, num_classes, n, index)
+                      : argmax_lanes_f32_avx2(base, cs, num_classes, n, index);
+    }
+}
+#endif
+
+typedef struct {
+    float best32[MUSHIN_BLOCK];
+    float row32[MUSHIN_BLOCK];
+    double best64[MUSHIN_BLOCK];
+    double row64[MUSHIN_BLOCK];
+} argmax_scratch;
+
+/* Classes outer: pixel i of class c is at base + i * ps + c * cs. */
+static void
+argmax_classes_outer(const char *base, int64_t ps, int64_t cs, mushin_ftype type,
+                     int64_t num_classes, int64_t n, int32_t *index, argmax_scratch *s)
+{
+    int64_t i, c;
+    if (type == MUSHIN_FLOAT64) {
+        const double *row = load_row_f64(base, ps, n, s->row64);
+        for (i = 0; i < n; i++) {
+            s->best64[i] = row[i];
+            index[i] = 0;
+        }
+        for (c = 1; c < num_classes; c++) {
+            row = load_row_f64(base + c * cs, ps, n, s->row64);
+            max_step_f64(s->best64, index, row, n, (int32_t)c);
+        }
+        return;
+    }
+    {
+        const float *row;
+        int nan_seen = 0;
+#ifdef HAVE_LANES
+        if (n >= LANES && ps == (int64_t)float_itemsize(type) &&
+            mushin_isa_level() >= MUSHIN_ISA_AVX2) {
+            const int64_t done = n - n % LANES;
+            nan_seen = argmax_lanes(base, cs, type, num_classes, n, index);
+            if (!nan_seen) {
+                if (done < n) {
+                    /* the last n % LANES pixels, by rows */
+                    argmax_classes_outer(base + done * ps, ps, cs, type, num_classes, n - done,
+                                         index + done, s);
+                }
+                return;
+            }
+        }
+#endif
+        if (!nan_seen) {
+            row = load_row_f32(base, ps, type, n, s->row32);
+            for (i = 0; i < n; i++) {
+                s->best32[i] = row[i];
+                index[i] = 0;
+            }
+            for (c = 1; c < num_classes && !nan_seen; c++) {
+                row = load_row_f32(base + c * cs, ps, type, n, s->row32);
+                nan_seen = max_step_f32(s->best32, index, row, n, (int32_t)c);
+            }
+            if (!nan_seen) {
+                return;
+            }
+        }
+        /* a NaN in a row after the first: redo the block with the exact step */
+        row = load_row_f32(base, ps, type, n, s->row32);
+        for (i = 0; i < n; i++) {
+            s->best32[i] = row[i];
+            index[i] = 0;
+        }
+        for (c = 1; c < num_classes; c++) {
+            row = load_row_f32(base + c * cs, ps, type, n, s->row32);
+            max_step_f32_nan(s->best32, index, row, n, (int32_t)c);
+        }
+    }
+}
+
+/*
+ * Classes inner, float32: four pixels' class vectors scanned side by side,
+ * so four independent compare chains overlap.  The fast step again; returns
+ * nonzero if a NaN was seen.
+ */
+MUSHIN_BODY int
+argmax_inner_f32_body(const char *base, int64_t ps, int64_t num_classes, int64_t n,
+                      int32_t *index)
+{
+    int32_t nan_seen = 0;
+    int64_t i, c;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const float *v0 = (const float *)(base + i * ps);
+        const float *v1 = (const float *)(base + (i + 1) * ps);
+        const float *v2 = (const float *)(base + (i + 2) * ps);
+        const float *v3 = (const float *)(base + (i + 3) * ps);
+        float b0 = v0[0], b1 = v1[0], b2 = v2[0], b3 = v3[0];
+        int32_t k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+        for (c = 1; c < num_classes; c++) {
+            const float x0 = v0[c], x1 = v1[c], x2 = v2[c], x3 = v3[c];
+            k0 = x0 > b0 ? (int32_t)c : k0;
+            k1 = x1 > b1 ? (int32_t)c : k1;
+            k2 = x2 > b2 ? (int32_t)c : k2;
+            k3 = x3 > b3 ? (int32_t)c : k3;
+            b0 = x0 > b0 ? x0 : b0;
+            b1 = x1 > b1 ? x1 : b1;
+            b2 = x2 > b2 ? x2 : b2;
+            b3 = x3 > b3 ? x3 : b3;
+            nan_seen |= (x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3);
+        }
+        index[i] = k0;
+        index[i + 1] = k1;
+        index[i + 2] = k2;
+        index[i + 3] = k3;
+    }
+    for (; i < n; i++) {
+        const float *v = (const float *)(base + i * ps);
+        float b = v[0];
+        int32_t k = 0;
+        for (c = 1; c < num_classes; c++) {
+            k = v[c] > b ? (int32_t)c : k;
+            b = v[c] > b ? v[c] : b;
+            nan_seen |= v[c] != v[c];
+        }
+        index[i] = k;
+    }
+    return nan_seen;
+}
+
+MUSHIN_ISA_VARIANTS(argmax_inner_f32,
+                    (const char *base, int64_t ps, int64_t num_classes, int64_t n,
+                     int32_t *index),
+                    (base, ps, num_classes, n, index))
+
+/* Classes inner: each pixel's classes are contiguous (cs == itemsize). */
+static void
+argmax_classes_inner(const char *base, int64_t ps, mushin_ftype type, int64_t num_classes,
+                     int64_t n, int32_t *index)
+{
+    int64_t i, c;
+    if (type == MUSHIN_FLOAT32 && ps % 4 == 0 && (uintptr_t)base % 4 == 0 &&
+        !argmax_inner_f32(base, ps, num_classes, n, index)) {
+        return;
+    }
+    if (type == MUSHIN_FLOAT32 && ps % 4 == 0 && (uintptr_t)base % 4 == 0) {
+        /* a NaN: the block again, exactly */
+        for (i = 0; i < n; i++) {
+            const float *v = (const float *)(base + i * ps);
+            float b = v[0];
+            int32_t k = 0;
+            for (c = 1; c < num_classes; c++) {
+                const int take = TAKES_OVER(v[c], b);
+                b = take ? v[c] : b;
+                k = take ? (int32_t)c : k;
+            }
+            index[i] = k;
+        }
+        return;
+    }
+    if (type == MUSHIN_FLOAT64) {
+        for (i = 0; i < n; i++) {
+            const char *px = base + i * ps;
+            double b, v;
+            int32_t k = 0;
+            memcpy(&b, px, sizeof(b));
+            for (c = 1; c < num_classes; c++) {
+                int take;
+                memcpy(&v, px + c * 8, sizeof(v));
+                take = TAKES_OVER(v, b);
+                b = take ? v : b;
+                k = take ? (int32_t)c : k;
+            }
+            index[i] = k;
+        }
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        const char *px = base + i * ps;
+        const int64_t size = (int64_t)float_itemsize(type);
+        float b = load_float(px, type);
+        int32_t k = 0;
+        for (c = 1; c < num_classes; c++) {
+            const float v = load_float(px + c * size, type);
+            const int take = TAKES_OVER(v, b);
+            b = take ? v : b;
+            k = take ? (int32_t)c : k;
+        }
+        index[i] = k;
+    }
+}
+
+/* ------------------------------------------------------------ counting -- */
+
+static void
+note_bad_targets(const mushin_rules *rules, mushin_bad_values *bad, const int64_t *tb,
+                 int64_t n, int64_t pos0)
+{
+    const uint64_t C = (uint64_t)rules->num_classes;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const int64_t t = tb[i];
+        if ((uint64_t)t >= C && !(rules->has_ignore && t == rules->ignore_index)) {
+            mushin_note_bad(&bad->target_bad, &bad->target_first, &bad->target_first_pos, t,
+                            pos0 + i);
+        }
+    }
+}
+
+static void
+count_fused_direct(const mushin_rules *rules, int64_t *counts, mushin_bad_values *bad,
+                   const int32_t *pb, const int64_t *tb, int64_t n, int64_t pos0)
+{
+    const uint64_t C = (uint64_t)rules->num_classes;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const int64_t t = tb[i];
+        if ((uint64_t)t < C && !(rules->ignore_in_range && t == rules->ignore_index)) {
+            counts[(uint64_t)t * C + (uint64_t)pb[i]]++;
+        }
+        else if (!(rules->has_ignore && t == rules->ignore_index)) {
+            mushin_note_bad(&bad->target_bad, &bad->target_first, &bad->target_first_pos, t,
+                            pos0 + i);
+        }
+    }
+}
+
+/* As pair_bins in confusion.c; a prediction is always a class, so only
+ * targets can be invalid. */
+MUSHIN_BODY int
+fused_bins_body(const mushin_rules *rules, int shift, uint64_t *restrict bins,
+                const int32_t *restrict pb, const int64_t *restrict tb, int64_t n)
+{
+    const uint64_t C = (uint64_t)rules->num_classes;
+    const uint64_t discard = C << shift;
+    const uint64_t ign = (uint64_t)rules->ignore_index;
+    const int64_t has_ign = -(int64_t)rules->has_ignore;
+    int64_t any_bad = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const uint64_t t = (uint64_t)tb[i];
+        const int64_t t_in = -(int64_t)(t < C);
+        const int64_t ignored = -(int64_t)(t == ign) & has_ign;
+        any_bad |= ~(t_in | ignored);
+        bins[i] = (t_in & ~ignored) ? (t << shift) + (uint64_t)(uint32_t)pb[i] : discard;
+    }
+    return any_bad != 0;
+}
+
+MUSHIN_ISA_VARIANTS(fused_bins,
+                    (const mushin_rules *rules, int shift, uint64_t *restrict bins,
+                     const int32_t *restrict pb, const int64_t *restrict tb, int64_t n),
+                    (rules, shift, bins, pb, tb, n))
+
+typedef struct {
+    const mushin_rules *rules;
+    const mushin_walk *walk; /* a: logits (class 0), b: target */
+    const char *logits;
+    const char *target;
+    mushin_ftype logits_type;
+    mushin_itype target_type;
+    int64_t class_stride;
+    int classes_inner;
+    mushin_count_plan *plan;
+    int64_t *counts; /* NULL: validate targets only */
+} logits_job;
+
+static void
+logits_chunk(void *arg, int chunk)
+{
+    const logits_job *job = (const logits_job *)arg;
+    const mushin_walk *walk = job->walk;
+    mushin_count_plan *plan = job->plan;
+    mushin_bad_values *bad = &plan->bad[chunk];
+    const int64_t end = plan->bounds[chunk + 1];
+    const int64_t ls = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
+    const int64_t C = job->rules->num_classes;
+    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, chunk);
+    argmax_scratch scratch; /* 12 KiB: fits any thread's stack */
+    int32_t pbuf[MUSHIN_BLOCK];
+    int64_t tbuf[MUSHIN_BLOCK];
+    uint64_t bins[MUSHIN_BLOCK];
+    mushin_walk_cursor cur;
+
+    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
+    while (cur.pos < end) {
+        const int64_t run = mushin_walk_run(walk, &cur, end);
+        const char *lrow = job->logits + cur.off_a;
+        const char *trow = job->target + cur.off_b;
+        int64_t j;
+        for (j = 0; j < run; j += MUSHIN_BLOCK) {
+            const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
+            const char *tsrc = trow + j * ts;
+            const int64_t *tb;
+            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
+                tb = (const int64_t *)tsrc;
+            }
+            else {
+                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
+                tb = tbuf;
+            }
+            if (matrix == NULL) {
+                note_bad_targets(job->rules, bad, tb, n, cur.pos + j);
+                continue;
+            }
+            if (job->classes_inner) {
+                argmax_classes_inner(lrow + j * ls, ls, job->logits_type, C, n, pbuf);
+            }
+            else {
+                argmax_classes_outer(lrow + j * ls, ls, job->class_stride, job->logits_type, C,
+                                     n, pbuf, &scratch);
+            }
+            if (plan->buffer == NULL) {
+                count_fused_direct(job->rules, matrix, bad, pbuf, tb, n, cur.pos + j);
+            }
+            else {
+                if (fused_bins(job->rules, plan->shift, bins, pbuf, tb, n)) {
+                    note_bad_targets(job->rules, bad, tb, n, cur.pos + j);
+                }
+                mushin_scatter_bins(matrix, plan->stride, plan->num_sub, bins, n);
+            }
+        }
+        mushin_walk_advance(walk, &cur, run);
+    }
+}
+
+static int
+logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignore_index,
+              int ndim, const int64_t *shape, int class_dim, mushin_float_view logits,
+              mushin_index_view target, int num_threads, mushin_bad_values *bad)
+{
+    int64_t pixel_shape[MUSHIN_MAX_NDIM], pixel_strides[MUSHIN_MAX_NDIM];
+    const size_t size = float_itemsize(logits.type);
+    mushin_rules rules;
+    mushin_walk walk;
+    mushin_count_plan plan;
+    logits_job job;
+    int d, k = 0, status;
+
+    if (bad == NULL || num_classes <= 0 || num_classes > ((int64_t)1 << 31) || size == 0 ||
+        ndim < 1 || ndim > MUSHIN_MAX_NDIM || class_dim < 0 || class_dim >= ndim ||
+        shape[class_dim] != num_classes) {
+        return MUSHIN_EINVAL;
+    }
+    memset(bad, 0, sizeof(*bad));
+    for (d = 0; d < ndim; d++) {
+        if (d != class_dim) {
+            pixel_shape[k] = shape[d];
+            pixel_strides[k] = logits.strides[d];
+            k++;
+        }
+    }
+    status = mushin_walk_init(&walk, ndim - 1, pixel_shape, pixel_strides, target.strides,
+                              (int64_t)size, (int64_t)mushin_itemsize(target.type));
+    if (status != MUSHIN_OK || walk.size == 0) {
+        return status;
+    }
+    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
+    if (counts == NULL) {
+        mushin_plan_single(&plan, walk.size);
+    }
+    else {
+        status = mushin_plan_init(&plan, num_classes, walk.size, walk.size * num_classes,
+                                  num_threads);
+        if (status != MUSHIN_OK) {
+            return status;
+        }
+    }
+    job.rules = &rules;
+    job.walk = &walk;
+    job.logits = logits.data;
+    job.target = target.data;
+    job.logits_type = logits.type;
+    job.target_type = target.type;
+    job.class_stride = logits.strides[class_dim];
+    /* channels-last: a pixel's classes are one contiguous vector and the
+     * pixels are not, so scan each vector rather than gather rows */
+    job.classes_inner = job.class_stride == (int64_t)size && walk.sa[walk.k - 1] != (int64_t)size;
+    job.plan = &plan;
+    job.counts = counts;
+    mushin_parallel_for(plan.num_chunks, logits_chunk, &job);
+    return mushin_plan_finish(&plan, counts, bad);
+}
+
+int
+mushin_confusion_count_logits(int64_t *counts, int64_t num_classes, int has_ignore,
+                              int64_t ignore_index, int ndim, const int64_t *shape,
+                              int class_dim, mushin_float_view logits,
+                              mushin_index_view target, int num_threads,
+                              mushin_bad_values *bad)
+{
+    if (counts == NULL) {
+        return MUSHIN_EINVAL;
+    }
+    return logits_update(counts, num_classes, has_ignore, ignore_index, ndim, shape,
+                         class_dim, logits, target, num_threads, bad);
+}
+
+int
+mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ignore_index,
+                                 int ndim, const int64_t *shape, mushin_index_view target,
+                                 mushin_bad_values *bad)
+{
+    mushin_rules rules;
+    mushin_walk walk;
+    mushin_count_plan plan;
+    logits_job job;
+    int status;
+
+    if (bad == NULL || num_classes <= 0) {
+        return MUSHIN_EINVAL;
+    }
+    memset(bad, 0, sizeof(*bad));
+    /* the target walked as both views: only b is read */
+    status = mushin_walk_init(&walk, ndim, shape, target.strides, target.strides,
+                              (int64_t)mushin_itemsize(target.type),
+                              (int64_t)mushin_itemsize(target.type));
+    if (status != MUSHIN_OK || walk.size == 0) {
+        return status;
+    }
+    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
+    mushin_plan_single(&plan, walk.size);
+    memset(&job, 0, sizeof(job));
+    job.rules = &rules;
+    job.walk = &walk;
+    job.logits = target.data;
+    job.target = target.data;
+    job.target_type = target.type;
+    job.plan = &plan;
+    job.counts = NULL;
+    logits_chunk(&job, 0);
+    return mushin_plan_finish(&plan, NULL, bad);
+}
