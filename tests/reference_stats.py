@@ -283,7 +283,9 @@ def cohens_d(a, b) -> float:
     b = np.asarray(b, float)
     if a.size + b.size < 3:
         return math.nan
-    ss = np.sum((a - a.mean()) ** 2) + np.sum((b - b.mean()) ** 2)
+    # a constant sample has variance exactly 0 (the kernel's contract), even
+    # where the floating-point mean of equal values is off by an ulp
+    ss = sum(0.0 if np.all(x == x[0]) else np.sum((x - x.mean()) ** 2) for x in (a, b))
     pooled = ss / (a.size + b.size - 2)
     diff = a.mean() - b.mean()
     if pooled == 0:

@@ -1,0 +1,479 @@
+"""Multi-process evaluation: every rank returns what one process over all the data returns.
+
+The two-process tests spawn two CPU processes on the gloo backend; each runs
+the same compare() calls on its shard and writes its result, and the parent
+checks every rank's confusion counts and metric values for exact equality
+with a single-process run over all the data (and the counts against the
+NumPy twin).  The rest checks the pieces in this process.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import pickle
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+
+from mushin import compare
+from mushin._core import CalibrationBins, RocScores
+from mushin.distributed import KeptScores, PerRankData, RankShard, SingleProcessData, per_rank, rank_shard, single_process
+from mushin.distributed import _check_sampler, _distributed_sampler
+from mushin.tasks import StreamingMetric, miou
+
+import reference as ref
+
+pytestmark = pytest.mark.filterwarnings("ignore:method .* scored .* on every seed:UserWarning")
+
+WORLD_SIZE = 2
+SEG_CLASSES = 5
+CLS_CLASSES = 4
+
+
+# ------------------------------------------------- shared by every process --
+
+
+def _segmentation_methods():
+    torch.manual_seed(10)
+    return {"a": [nn.Conv2d(3, SEG_CLASSES, 1) for _ in range(2)], "b": [nn.Conv2d(3, SEG_CLASSES, 3, padding=1) for _ in range(2)]}
+
+
+def _classification_methods():
+    torch.manual_seed(20)
+    return {"a": [nn.Linear(6, CLS_CLASSES) for _ in range(2)], "b": [nn.Linear(6, CLS_CLASSES) for _ in range(2)]}
+
+
+def _segmentation_batches(n_batches=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(n_batches):
+        x = torch.randn(2, 3, 8, 8, generator=g)
+        y = torch.randint(0, SEG_CLASSES, (2, 8, 8), generator=g)
+        y[torch.rand(y.shape, generator=g) < 0.1] = 255
+        batches.append((x, y))
+    return batches
+
+
+def _classification_batches(n_batches=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(9, 6, generator=g), torch.randint(0, CLS_CLASSES, (9,), generator=g))
+        for _ in range(n_batches)
+    ]
+
+
+def _classification_dataset():
+    g = torch.Generator().manual_seed(2)
+    return TensorDataset(torch.randn(16, 6, generator=g), torch.randint(0, CLS_CLASSES, (16,), generator=g))
+
+
+def _custom_battery():
+    return {"miou": miou, "tm_accuracy": MulticlassAccuracy(SEG_CLASSES, average="micro", ignore_index=255)}
+
+
+def _summary(result):
+    return {
+        "confusion": result.confusion.values.copy(),
+        "metrics": {name: result.data[name].values.copy() for name in result.metrics},
+    }
+
+
+def _scenarios(rank):
+    """name -> a function of nothing returning a BenchmarkResult, run alike in every process.
+
+    ``rank`` is None in the single-process reference run.
+    """
+    seg, cls = _segmentation_batches(), _classification_batches()
+    dataset = _classification_dataset()
+    if rank is None:
+        loader = DataLoader(dataset, batch_size=4)
+        own_share = seg
+    else:
+        loader = DataLoader(dataset, batch_size=4, sampler=DistributedSampler(dataset, shuffle=False))
+        own_share = per_rank(seg[rank::WORLD_SIZE])
+    return {
+        "segmentation": lambda: compare(_segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255),
+        "classification": lambda: compare(_classification_methods(), cls, task="classification", num_classes=CLS_CLASSES),
+        "distributed_sampler": lambda: compare(
+            _classification_methods(), loader, task="classification", num_classes=CLS_CLASSES
+        ),
+        "per_rank": lambda: compare(_segmentation_methods(), own_share, num_classes=SEG_CLASSES, ignore_index=255),
+        "torchmetrics_object": lambda: compare(
+            _segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255, metrics=_custom_battery()
+        ),
+    }
+
+
+def _rank_main(rank, init_file, out_dir):
+    import importlib
+
+    torch.set_num_threads(1)  # two processes share the machine's cores
+    # the batches are tiny: hand them to the worker thread anyway, so that overlap is exercised
+    importlib.import_module("mushin.compare")._OVERLAP_MIN_ELEMENTS = 0
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=WORLD_SIZE,
+        timeout=datetime.timedelta(seconds=60),
+    )
+    out = {}
+    try:
+        for name, run in _scenarios(rank).items():
+            out[name] = _summary(run())
+        dataset = _classification_dataset()
+        sampled = DataLoader(dataset, batch_size=4, sampler=DistributedSampler(dataset, shuffle=False))
+        out["forward_batch_sizes"] = {
+            "plain": _forward_batch_sizes(_segmentation_batches(), "segmentation"),
+            "distributed_sampler": _forward_batch_sizes(sampled, "classification"),
+        }
+        bad = _segmentation_batches()
+        bad[3][1][0, 0, 0] = 17  # batch 3 goes to rank 1
+        for name, kwargs in (("error", {}), ("error_without_overlap", {"overlap": False})):
+            try:
+                _evaluate_everything(bad, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - recorded for the parent to check
+                out[name] = (type(exc).__name__, str(exc))
+        if rank == 0:  # rank 1 does not take part: a collective here would never return
+            seg = _segmentation_batches()
+            out["single_process"] = _summary(
+                compare(_segmentation_methods(), single_process(seg), num_classes=SEG_CLASSES, ignore_index=255)
+            )
+        dist.barrier()
+    finally:
+        with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as f:
+            pickle.dump(out, f)
+        dist.destroy_process_group()
+
+
+def _forward_batch_sizes(data, task_name):
+    """The size of every batch this rank's model was run on."""
+    from mushin.compare import evaluate_model
+    from mushin.tasks import get_task
+
+    sizes = []
+
+    def predict(model, x):
+        sizes.append(len(x))
+        return model(x).argmax(1), None
+
+    if task_name == "segmentation":
+        model, num_classes = _segmentation_methods()["a"][0], SEG_CLASSES
+    else:
+        model, num_classes = _classification_methods()["a"][0], CLS_CLASSES
+    evaluate_model(model, data, get_task(task_name), num_classes=num_classes, ignore_index=255, predict_fn=predict)
+    return sizes
+
+
+def _evaluate_everything(data, overlap=True):
+    from mushin.compare import evaluate_model
+    from mushin.tasks import get_task
+
+    model = _segmentation_methods()["a"][0]
+    return evaluate_model(
+        model, data, get_task("segmentation"), num_classes=SEG_CLASSES, ignore_index=255, overlap=overlap
+    )
+
+
+# ------------------------------------------------------------ two processes --
+
+
+@pytest.fixture(scope="module")
+def two_rank_results(tmp_path_factory):
+    import torch.multiprocessing as mp
+
+    out_dir = tmp_path_factory.mktemp("ranks")
+    init_file = out_dir / "init"
+    context = mp.spawn(_rank_main, args=(str(init_file), str(out_dir)), nprocs=WORLD_SIZE, join=False)
+    deadline = time.monotonic() + 180
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the two gloo ranks did not finish within 180 s")
+    results = []
+    for rank in range(WORLD_SIZE):
+        with open(out_dir / f"rank{rank}.pkl", "rb") as f:
+            results.append(pickle.load(f))
+    return results
+
+
+@pytest.fixture(scope="module")
+def single_process_results():
+    return {name: _summary(run()) for name, run in _scenarios(None).items()}
+
+
+SCENARIOS = ["segmentation", "classification", "distributed_sampler", "per_rank", "torchmetrics_object"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_rank_returns_the_single_process_result_exactly(scenario, two_rank_results, single_process_results):
+    expected = single_process_results[scenario]
+    for rank, results in enumerate(two_rank_results):
+        got = results[scenario]
+        np.testing.assert_array_equal(got["confusion"], expected["confusion"], err_msg=f"rank {rank}")
+        assert got["metrics"].keys() == expected["metrics"].keys()
+        for name, values in expected["metrics"].items():
+            np.testing.assert_array_equal(got["metrics"][name], values, err_msg=f"rank {rank}, {name}")
+
+
+def test_single_process_data_is_evaluated_whole_by_one_rank_alone(two_rank_results, single_process_results):
+    got, expected = two_rank_results[0]["single_process"], single_process_results["segmentation"]
+    np.testing.assert_array_equal(got["confusion"], expected["confusion"])
+    for name, values in expected["metrics"].items():
+        np.testing.assert_array_equal(got["metrics"][name], values)
+
+
+def test_classification_scenarios_include_auroc_and_ece(single_process_results):
+    for scenario in ("classification", "distributed_sampler"):
+        assert {"auroc", "ece"} <= set(single_process_results[scenario]["metrics"])
+
+
+def test_summed_counts_equal_the_numpy_twin_over_all_data(two_rank_results):
+    methods = _segmentation_methods()
+    with torch.no_grad():
+        expected = np.stack(
+            [
+                sum(ref.confusion_counts(model(x).argmax(1).numpy(), y.numpy(), SEG_CLASSES, 255) for x, y in _segmentation_batches())
+                for model in methods["a"]
+            ]
+        )
+    for results in two_rank_results:
+        np.testing.assert_array_equal(results["segmentation"]["confusion"][0], expected)
+
+
+def test_each_rank_runs_its_model_on_its_shard_only(two_rank_results):
+    rank0, rank1 = (results["forward_batch_sizes"] for results in two_rank_results)
+    assert rank0["plain"] == [2, 2, 2, 2] and rank1["plain"] == [2, 2, 2]  # batches 0, 2, 4, 6 | 1, 3, 5
+    # a DistributedSampler already shards: 8 samples per rank, not sharded again
+    assert rank0["distributed_sampler"] == [4, 4] and rank1["distributed_sampler"] == [4, 4]
+
+
+@pytest.mark.parametrize("scenario", ["error", "error_without_overlap"])
+def test_a_failure_on_one_rank_is_raised_on_every_rank(scenario, two_rank_results):
+    rank0, rank1 = (results[scenario] for results in two_rank_results)
+    assert rank1[0] == "ValueError"
+    assert rank1[1].startswith("target holds 1 value outside [0, 5) that is not ignore_index=255 (first: 17")
+    assert rank0[0] == "RuntimeError"
+    assert rank0[1] == f"rank 1 of 2 failed while evaluating this model, so every rank stops: ValueError: {rank1[1]}"
+
+
+# ------------------------------------------------------------ one process --
+
+
+def test_outside_a_process_group_nothing_is_sharded():
+    assert not dist.is_initialized()
+    assert rank_shard([(1, 2)]) is None
+
+
+def test_per_rank_and_single_process_pass_the_data_through():
+    batches = [(torch.zeros(1), torch.zeros(1, dtype=torch.long))] * 3
+    wrapped = per_rank(batches)
+    assert isinstance(wrapped, PerRankData) and per_rank(wrapped) is wrapped
+    assert len(wrapped) == 3 and list(wrapped) == batches and list(wrapped) == batches  # re-iterable
+    alone = single_process(wrapped)
+    assert isinstance(alone, SingleProcessData) and alone.data is batches and single_process(alone) is alone
+    assert per_rank(alone).data is batches
+    assert rank_shard(alone) is None
+
+
+@pytest.mark.parametrize("mark", [per_rank, single_process])
+def test_marking_a_one_shot_iterator_is_refused(mark):
+    with pytest.raises(TypeError, match="one-shot generator: it would be exhausted after the first model"):
+        mark((batch for batch in _segmentation_batches(2)))
+
+
+def test_batches_are_dealt_round_robin_unless_the_data_is_sharded():
+    by_batch = RankShard(1, 3, by_batch=True)
+    assert [i for i in range(8) if by_batch.owns(i)] == [1, 4, 7]
+    assert all(RankShard(1, 3, by_batch=False).owns(i) for i in range(8))
+
+
+def test_a_distributed_sampler_is_found_behind_a_dataloader():
+    dataset = _classification_dataset()
+    sampler = DistributedSampler(dataset, num_replicas=2, rank=0, shuffle=False)
+    assert _distributed_sampler(DataLoader(dataset, batch_size=4, sampler=sampler)) is sampler
+    from torch.utils.data import BatchSampler
+
+    batches = BatchSampler(sampler, batch_size=4, drop_last=False)
+    assert _distributed_sampler(DataLoader(dataset, batch_sampler=batches)) is sampler
+    assert _distributed_sampler(DataLoader(dataset, batch_size=4)) is None
+    assert _distributed_sampler(list(dataset)) is None
+
+
+def test_a_sampler_for_another_world_size_or_rank_is_refused():
+    dataset = _classification_dataset()
+    with pytest.raises(ValueError, match=r"DistributedSampler\(num_replicas=4, rank=0\) but this is rank 0 of 2"):
+        _check_sampler(DistributedSampler(dataset, num_replicas=4, rank=0), 0, 2)
+    with pytest.raises(ValueError, match=r"rank=1\) but this is rank 0 of 2"):
+        _check_sampler(DistributedSampler(dataset, num_replicas=2, rank=1), 0, 2)
+
+
+def test_a_sampler_that_repeats_or_drops_samples_warns():
+    uneven = TensorDataset(torch.zeros(15, 2))
+    with pytest.warns(UserWarning, match="pads 15 samples to 16 by repeating 1 of them"):
+        _check_sampler(DistributedSampler(uneven, num_replicas=2, rank=0), 0, 2)
+    with pytest.warns(UserWarning, match=r"drop_last=True\) leaves 1 of 15 samples out"):
+        _check_sampler(DistributedSampler(uneven, num_replicas=2, rank=0, drop_last=True), 0, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_sampler(DistributedSampler(_classification_dataset(), num_replicas=2, rank=0), 0, 2)
+
+
+class Unmergeable:
+    def update(self, preds, target):
+        pass
+
+    def compute(self):
+        return 0.0
+
+    def reset(self):
+        pass
+
+
+def test_prepare_swaps_roc_scores_and_refuses_what_cannot_be_summed():
+    shard = RankShard(0, 2, by_batch=True)
+    bins = CalibrationBins(3)
+    streams = {"auroc": (RocScores(3, 7), True), "ece": (bins, True)}
+    shard.prepare(streams)
+    assert isinstance(streams["auroc"][0], KeptScores) and streams["auroc"][0].ignore_index == 7
+    assert streams["ece"][0] is bins
+    with pytest.raises(TypeError, match=r"metric 'mine': its accumulator Unmergeable cannot be combined across the 2"):
+        shard.prepare({"mine": (Unmergeable(), False)})
+    with pytest.raises(ValueError, match=r"metric 'acc' was built with sync_on_compute=False"):
+        shard.prepare({"acc": (MulticlassAccuracy(3, sync_on_compute=False), False)})
+    shard.prepare({"acc": (MulticlassAccuracy(3), False)})  # synchronises itself
+
+
+def test_compare_refuses_an_unmergeable_stream_before_any_batch(monkeypatch):
+    import importlib
+
+    compare_module = importlib.import_module("mushin.compare")
+    monkeypatch.setattr(compare_module, "rank_shard", lambda data: RankShard(0, 2, by_batch=True))
+    seen = []
+
+    class Recording(Unmergeable):
+        def update(self, preds, target):
+            seen.append(1)
+
+    with pytest.raises(TypeError, match="cannot be combined across the 2 processes"):
+        compare(_segmentation_methods(), _segmentation_batches(), num_classes=SEG_CLASSES, ignore_index=255,
+                metrics={"miou": miou, "mine": StreamingMetric(lambda c, i: Recording())})
+    assert seen == []
+
+
+@pytest.mark.parametrize("ignore_index", [None, 2])
+def test_kept_scores_check_like_roc_scores_and_keep_only_counted_rows(ignore_index, rng):
+    probs = torch.from_numpy(rng.dirichlet(np.ones(3), size=20).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, 3, size=20))
+    kept = KeptScores(3, ignore_index)
+    kept.update(probs, labels)
+    (kept_probs, kept_labels), = kept.chunks
+    mask = np.ones(20, bool) if ignore_index is None else labels.numpy() != ignore_index
+    np.testing.assert_array_equal(kept_probs.numpy(), probs.numpy()[mask])
+    np.testing.assert_array_equal(kept_labels.numpy(), labels.numpy()[mask])
+    assert kept_probs.untyped_storage().data_ptr() != probs.untyped_storage().data_ptr()
+
+    bad = probs.clone()
+    bad[int(np.flatnonzero(labels.numpy() != 2)[0]), 1] = 1.5  # in a counted row
+    with pytest.raises(ValueError) as theirs:
+        RocScores(3, ignore_index).update(bad, labels)
+    with pytest.raises(ValueError) as ours:
+        kept.update(bad, labels)
+    assert str(ours.value) == str(theirs.value)
+    assert len(kept.chunks) == 1  # the bad batch was not kept
+
+
+def _softmax_batches(rng, n_batches, rows, num_classes):
+    for _ in range(n_batches):
+        logits = torch.from_numpy(rng.normal(size=(rows, num_classes)).astype(np.float32) * 3)
+        yield logits.softmax(-1), torch.from_numpy(rng.integers(0, num_classes, size=rows))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_merged_calibration_bins_equal_one_accumulator_over_all_rows(seed):
+    rng = np.random.default_rng(seed)
+    batches = list(_softmax_batches(rng, 6, 50, 5))
+    boundaries = torch.linspace(0, 1, 16).numpy()
+    whole = CalibrationBins(5, boundaries=boundaries)
+    parts = [CalibrationBins(5, boundaries=boundaries) for _ in range(2)]
+    for i, (p, y) in enumerate(batches):
+        whole.update(p, y)
+        parts[i % 2].update(p, y)
+    merged = CalibrationBins(5, boundaries=boundaries)
+    for part in parts:
+        merged.merge(part.counts, part.confidence_sums, part.accuracy_sums)
+    np.testing.assert_array_equal(merged.counts, whole.counts)
+    np.testing.assert_array_equal(merged.confidence_sums, whole.confidence_sums)
+    np.testing.assert_array_equal(merged.accuracy_sums, whole.accuracy_sums)
+    assert merged.compute() == whole.compute()
+    oracle = MulticlassCalibrationError(5, n_bins=15, norm="l1")
+    for p, y in batches:
+        oracle.update(p, y)
+    # torchmetrics sums the same float32 confidences in float32; see test_classification_oracle
+    assert merged.compute() == pytest.approx(float(oracle.compute()), abs=1e-6)
+
+
+def test_calibration_merge_rejects_bad_state_and_changes_nothing():
+    bins = CalibrationBins(2, n_bins=2)
+    bins.update(np.array([[0.75, 0.25]], dtype=np.float32), np.array([0]))
+    before = (bins.counts, bins.confidence_sums, bins.accuracy_sums)
+    cases = [
+        (([0, 1], [0, 0], [0, 0]), ValueError, r"needs counts, confidence_sums and accuracy_sums of 3 slots \(n_bins \+ 1\), got 2, 2 and 2"),
+        (([0, -1, 0], [0, 0, 0], [0, 0, 0]), ValueError, r"slot 1 holds count -1"),
+        (([0, 1, 0], [0, float("nan"), 0], [0, 0, 0]), ValueError, r"slot 1 holds count 1, confidence sum nan"),
+        (([0, 1, 0], [0, 0.5, 0], [0, 2, 0]), ValueError, r"accuracy sum 2.0; counts must be non-negative and each sum in \[0, count\]"),
+        (([0, 1, 0], [0, 1.5, 0], [0, 1, 0]), ValueError, r"confidence sum 1.5"),
+        (([0, 1, 0], [0, 0.5, 0]), TypeError, r"takes exactly 3 arguments"),
+    ]
+    for args, exc, text in cases:
+        with pytest.raises(exc, match=text):
+            bins.merge(*args)
+    for got, want in zip((bins.counts, bins.confidence_sums, bins.accuracy_sums), before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_reduce_in_a_one_process_group_rebuilds_the_accumulators():
+    # A group of one: the gather returns this rank's own state, so the
+    # rebuilt accumulators must equal the ones fed directly.
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        rng = np.random.default_rng(5)
+        batches = list(_softmax_batches(rng, 3, 40, 4))
+        shard = RankShard(0, 1, by_batch=True)
+        streams = {"auroc": (RocScores(4, 1), True), "ece": (CalibrationBins(4, 1), True)}
+        shard.prepare(streams)
+        direct_auroc, direct_ece = RocScores(4, 1), CalibrationBins(4, 1)
+        for p, y in batches:
+            for acc in (streams["auroc"][0], streams["ece"][0], direct_auroc, direct_ece):
+                acc.update(p, y)
+        counts = np.arange(16, dtype=np.int64).reshape(4, 4)
+        total = shard.reduce(counts, streams, None)
+        np.testing.assert_array_equal(total, counts)
+        assert isinstance(streams["auroc"][0], RocScores)
+        assert streams["auroc"][0].compute() == direct_auroc.compute()
+        assert streams["ece"][0].compute() == direct_ece.compute()
+        error = ValueError("batch 3 broke")
+        with pytest.raises(ValueError, match="batch 3 broke") as raised:
+            shard.reduce(None, streams, error)
+        assert raised.value is error
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_documented_examples_run():
+    import doctest
+
+    import mushin.distributed
+
+    assert doctest.testmod(mushin.distributed).failed == 0
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()
+    runner.run(parser.get_doctest(CalibrationBins.merge.__doc__, {}, "CalibrationBins.merge", None, 0))
+    assert runner.summarize(verbose=False).failed == 0
