@@ -39,7 +39,7 @@ test-all: test test-slow
 
 # The C kernels alone: no Python, no NumPy.
 ckernels:
-	$(CC) $(CFLAGS_KERNEL) -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/stats.c csrc/ranktests.c csrc/scores.c -lm -o csrc/test_kernels
+	$(CC) $(CFLAGS_KERNEL) -pthread -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/logits.c csrc/parallel.c csrc/stats.c csrc/ranktests.c csrc/scores.c -lm -o csrc/test_kernels
 	./csrc/test_kernels
 
 # AddressSanitizer + UBSan build of the extension, then the test suite under it.
@@ -51,6 +51,7 @@ sanitize: setup
 bench: build
 	$(PY) benchmarks/bench_confusion.py
 	$(PY) benchmarks/bench_classification.py --threads 1
+	$(PY) benchmarks/bench_fused.py
 
 clean:
 	rm -rf build dist *.egg-info mushin/*.so csrc/test_kernels

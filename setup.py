@@ -10,6 +10,10 @@ from setuptools import Extension, setup
 
 extra_compile_args = ["-O3", "-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
 extra_link_args = []
+if os.name == "posix":
+    # csrc/parallel.c splits large updates over POSIX threads
+    extra_compile_args.append("-pthread")
+    extra_link_args.append("-pthread")
 if os.environ.get("MUSHIN_SANITIZE"):
     extra_compile_args += ["-O1", "-g", "-fno-omit-frame-pointer",
                            "-fsanitize=address,undefined"]
@@ -17,7 +21,8 @@ if os.environ.get("MUSHIN_SANITIZE"):
 
 core = Extension(
     "mushin._core",
-    sources=["csrc/_core.c", "csrc/confusion.c", "csrc/stats.c", "csrc/ranktests.c", "csrc/scores.c"],
+    sources=["csrc/_core.c", "csrc/confusion.c", "csrc/logits.c", "csrc/parallel.c", "csrc/stats.c",
+             "csrc/ranktests.c", "csrc/scores.c"],
     include_dirs=["csrc", np.get_include()],
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,

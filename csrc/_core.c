@@ -292,6 +292,23 @@ dl_itype(const DLTensor *t, mushin_itype *out)
     return -1;
 }
 
+static int
+dl_ftype(const DLTensor *t, mushin_ftype *out)
+{
+    if (t->dtype.code == kDLFloat) {
+        switch (t->dtype.bits) {
+        case 16: *out = MUSHIN_FLOAT16; return 0;
+        case 32: *out = MUSHIN_FLOAT32; return 0;
+        case 64: *out = MUSHIN_FLOAT64; return 0;
+        }
+    }
+    else if (t->dtype.code == kDLBfloat && t->dtype.bits == 16) {
+        *out = MUSHIN_BFLOAT16;
+        return 0;
+    }
+    return -1;
+}
+
 static void
 format_shape(const DLTensor *t, char *buf, size_t len)
 {
@@ -322,7 +339,73 @@ typedef struct {
     int64_t ignore_index;
     int64_t *counts;            /* num_classes^2, row = target, col = prediction */
     PyThread_type_lock lock;    /* guards counts; taken without the GIL */
+    int num_threads;            /* 0: follow mushin.threads.get_num_threads() */
 } ConfusionMatrixObject;
+
+/* num_threads as given to the constructor or the setter: None or 1 ... 64. */
+static int
+parse_num_threads(PyObject *value, int *out)
+{
+    long n;
+    if (value == Py_None) {
+        *out = 0;
+        return 0;
+    }
+    if (!PyLong_Check(value) || PyBool_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "num_threads must be an int or None, got %.200s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    n = PyLong_AsLong(value);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n < 1 || n > MUSHIN_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and %d (or None), got %ld",
+                     MUSHIN_MAX_THREADS, n);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+/*
+ * The threads an update with `work` units may use: the matrix's own
+ * num_threads, else mushin.threads.get_num_threads() (which follows
+ * torch.get_num_threads() unless mushin.set_num_threads was called).  That
+ * is asked only when the work is large enough to use a second thread, so
+ * small updates never call back into Python.
+ */
+static int
+cm_thread_budget(ConfusionMatrixObject *self, int64_t work, int *out)
+{
+    PyObject *module, *value;
+    long n;
+    *out = 1;
+    if (self->num_threads > 0) {
+        *out = self->num_threads;
+        return 0;
+    }
+    if (work < 2 * MUSHIN_MIN_WORK_PER_THREAD) {
+        return 0;
+    }
+    module = PyImport_ImportModule("mushin.threads");
+    if (module == NULL) {
+        return -1;
+    }
+    value = PyObject_CallMethod(module, "get_num_threads", NULL);
+    Py_DECREF(module);
+    if (value == NULL) {
+        return -1;
+    }
+    n = PyLong_AsLong(value);
+    Py_DECREF(value);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = n < 1 ? 1 : (n > MUSHIN_MAX_THREADS ? MUSHIN_MAX_THREADS : (int)n);
+    return 0;
+}
 
 static void
 cm_lock(ConfusionMatrixObject *self)
@@ -339,14 +422,18 @@ cm_unlock(ConfusionMatrixObject *self)
 static PyObject *
 ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"num_classes", "ignore_index", NULL};
+    static char *kwlist[] = {"num_classes", "ignore_index", "num_threads", NULL};
     long long num_classes;
-    PyObject *ignore = Py_None;
+    PyObject *ignore = Py_None, *threads = Py_None;
     ConfusionMatrixObject *self;
     long long ignore_value = 0;
+    int num_threads = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|O:ConfusionMatrix", kwlist,
-                                     &num_classes, &ignore)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OO:ConfusionMatrix", kwlist,
+                                     &num_classes, &ignore, &threads)) {
+        return NULL;
+    }
+    if (parse_num_threads(threads, &num_threads) < 0) {
         return NULL;
     }
     if (num_classes < 1 || num_classes > (1LL << 16)) {
@@ -372,6 +459,7 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->num_classes = num_classes;
     self->has_ignore = ignore != Py_None;
     self->ignore_index = ignore_value;
+    self->num_threads = num_threads;
     self->counts = (int64_t *)calloc((size_t)(num_classes * num_classes), sizeof(int64_t));
     self->lock = PyThread_allocate_lock();
     if (self->counts == NULL || self->lock == NULL) {
@@ -446,7 +534,7 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
     char pdt[32], tdt[32], pshape[256], tshape[256];
     int64_t n = 1, nn = self->num_classes * self->num_classes;
     int64_t *scratch = NULL;
-    int status = MUSHIN_OK, i;
+    int status = MUSHIN_OK, i, num_threads = 1;
 
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd",
@@ -502,15 +590,18 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
     if (n >= nn / 4) {
         /* One pass into private scratch, merged only if every value was valid:
          * concurrent updates count in parallel and share only the merge. */
+        if (cm_thread_budget(self, n, &num_threads) < 0) {
+            goto error;
+        }
         scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
         if (scratch == NULL) {
             PyErr_NoMemory();
             goto error;
         }
         Py_BEGIN_ALLOW_THREADS
-        status = mushin_confusion_count(scratch, self->num_classes, self->has_ignore,
-                                        self->ignore_index, pv.t->ndim, pv.t->shape,
-                                        pview, tview, &bad);
+        status = mushin_confusion_count_threads(scratch, self->num_classes, self->has_ignore,
+                                                self->ignore_index, pv.t->ndim, pv.t->shape,
+                                                pview, tview, num_threads, &bad);
         if (status == MUSHIN_OK) {
             cm_lock(self);
             mushin_counts_add(self->counts, scratch, nn);
@@ -548,6 +639,178 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
     Py_RETURN_NONE;
 error:
     release_dlpack(&pv);
+    release_dlpack(&tv);
+    return NULL;
+}
+
+/* update_logits(): the fused path (csrc/logits.c). */
+
+PyDoc_STRVAR(update_logits_doc,
+"update_logits(logits, target, /, class_dim=1)\n--\n\n"
+"Count the argmax of ``logits`` over ``class_dim`` against ``target``.\n\n"
+"The same counts as ``update(logits.argmax(class_dim), target)`` -- the\n"
+"argmax is ``torch.argmax``'s: the first maximum wins ties, NaN counts as\n"
+"the largest value and the first NaN wins -- in one pass over the logits,\n"
+"without the GIL and without building the prediction tensor.\n\n"
+"``logits`` is a float16, bfloat16, float32 or float64 DLPack producer in\n"
+"CPU memory with ``num_classes`` entries in dimension ``class_dim`` (e.g.\n"
+"``(N, C, H, W)`` with ``class_dim=1``, channels-last ``(N, H, W, C)``\n"
+"with ``class_dim=-1``; any strides).  ``target`` holds integer labels of\n"
+"the logits' shape without ``class_dim``.  ``ignore_index`` and invalid\n"
+"labels are handled as by ``update``: a label outside ``[0, num_classes)``\n"
+"that is not ignored raises ``ValueError`` and leaves the counts as they\n"
+"were.  Large batches are split over ``num_threads`` threads.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin import ConfusionMatrix\n"
+">>> cm = ConfusionMatrix(3, ignore_index=255)\n"
+">>> logits = np.array([[[0.1, 2.0], [0.5, 0.5]],\n"
+"...                    [[0.9, 1.0], [0.2, 0.1]],\n"
+"...                    [[0.3, 0.0], [0.4, 9.0]]], dtype=np.float32)[None]\n"
+">>> cm.update_logits(logits, np.array([[[1, 0], [0, 255]]]))\n"
+">>> cm.counts.tolist()\n"
+"[[2, 0, 0], [0, 1, 0], [0, 0, 0]]\n");
+
+static PyObject *
+ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"", "", "class_dim", NULL};
+    PyObject *logits_obj, *target_obj;
+    int class_dim = 1, num_threads = 1, status = MUSHIN_OK, i, k;
+    dl_view lv, tv;
+    mushin_float_view lview;
+    mushin_index_view tview;
+    mushin_bad_values bad;
+    char ldt[32], tdt[32], lshape[256], tshape[256];
+    int64_t n = 1, nn = self->num_classes * self->num_classes;
+    int64_t *scratch = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
+                                     &target_obj, &class_dim)) {
+        return NULL;
+    }
+    if (acquire_dlpack(logits_obj, "logits", &lv) < 0) {
+        return NULL;
+    }
+    if (acquire_dlpack(target_obj, "target", &tv) < 0) {
+        release_dlpack(&lv);
+        return NULL;
+    }
+    dtype_name(lv.t->dtype, ldt, sizeof(ldt));
+    dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    format_shape(lv.t, lshape, sizeof(lshape));
+    format_shape(tv.t, tshape, sizeof(tshape));
+    if (!is_host_memory(lv.t) || !is_host_memory(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix.update_logits reads host memory, but logits is on "
+                     "%s:%d and target is on %s:%d; move both to the CPU",
+                     device_name(lv.t->device.device_type), (int)lv.t->device.device_id,
+                     device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+        goto error;
+    }
+    if (dl_ftype(lv.t, &lview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s%s",
+                     ldt, (lv.t->dtype.code == kDLInt || lv.t->dtype.code == kDLUInt)
+                              ? "; class indices go to update()" : "");
+        goto error;
+    }
+    if (dl_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "target must hold integer class indices (int8, int16, int32, int64, "
+                     "uint8, uint16, uint32 or bool), got %s", tdt);
+        goto error;
+    }
+    if (lv.t->ndim < 1 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=%d is out of range for logits of shape %s", class_dim, lshape);
+        goto error;
+    }
+    if (class_dim < 0) {
+        class_dim += lv.t->ndim;
+    }
+    if (lv.t->shape[class_dim] != self->num_classes) {
+        PyErr_Format(PyExc_ValueError,
+                     "logits of shape %s have %lld classes in dim %d, but num_classes=%lld",
+                     lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     (long long)self->num_classes);
+        goto error;
+    }
+    if (tv.t->ndim != lv.t->ndim - 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "target shape %s does not match logits shape %s without dim %d",
+                     tshape, lshape, class_dim);
+        goto error;
+    }
+    for (i = 0, k = 0; i < lv.t->ndim; i++) {
+        if (i == class_dim) {
+            continue;
+        }
+        if (tv.t->shape[k] != lv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError,
+                         "target shape %s does not match logits shape %s without dim %d",
+                         tshape, lshape, class_dim);
+            goto error;
+        }
+        n *= tv.t->shape[k];
+        k++;
+    }
+    lview.data = (const char *)lv.t->data + lv.t->byte_offset;
+    lview.strides = lv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+
+    if (n >= nn / 4) {
+        /* private scratch merged on success, as in update() */
+        if (cm_thread_budget(self, n * self->num_classes, &num_threads) < 0) {
+            goto error;
+        }
+        scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
+        if (scratch == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_count_logits(scratch, self->num_classes, self->has_ignore,
+                                               self->ignore_index, lv.t->ndim, lv.t->shape,
+                                               class_dim, lview, tview, num_threads, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            mushin_counts_add(self->counts, scratch, nn);
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        /* few pixels, a large matrix: check the labels, then count in place */
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_validate_target(self->num_classes, self->has_ignore,
+                                                  self->ignore_index, tv.t->ndim, tv.t->shape,
+                                                  tview, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            status = mushin_confusion_count_logits(self->counts, self->num_classes,
+                                                   self->has_ignore, self->ignore_index,
+                                                   lv.t->ndim, lv.t->shape, class_dim, lview,
+                                                   tview, 1, &bad);
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(scratch);
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "fused logits kernel failed with status %d", status);
+        goto error;
+    }
+    release_dlpack(&lv);
+    release_dlpack(&tv);
+    Py_RETURN_NONE;
+error:
+    release_dlpack(&lv);
     release_dlpack(&tv);
     return NULL;
 }
@@ -632,6 +895,31 @@ ConfusionMatrix_get_num_classes(ConfusionMatrixObject *self, void *Py_UNUSED(clo
 }
 
 static PyObject *
+ConfusionMatrix_get_num_threads(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
+{
+    if (self->num_threads == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLong(self->num_threads);
+}
+
+static int
+ConfusionMatrix_set_num_threads(ConfusionMatrixObject *self, PyObject *value,
+                                void *Py_UNUSED(closure))
+{
+    int n;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "num_threads cannot be deleted; set it to None");
+        return -1;
+    }
+    if (parse_num_threads(value, &n) < 0) {
+        return -1;
+    }
+    self->num_threads = n;
+    return 0;
+}
+
+static PyObject *
 ConfusionMatrix_get_ignore_index(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
 {
     if (!self->has_ignore) {
@@ -654,6 +942,8 @@ ConfusionMatrix_repr(ConfusionMatrixObject *self)
 
 static PyMethodDef ConfusionMatrix_methods[] = {
     {"update", (PyCFunction)(void (*)(void))ConfusionMatrix_update, METH_FASTCALL, update_doc},
+    {"update_logits", (PyCFunction)(void (*)(void))ConfusionMatrix_update_logits,
+     METH_VARARGS | METH_KEYWORDS, update_logits_doc},
     {"merge", (PyCFunction)ConfusionMatrix_merge, METH_O, merge_doc},
     {"reset", (PyCFunction)ConfusionMatrix_reset, METH_NOARGS, reset_doc},
     {NULL, NULL, 0, NULL}
@@ -666,12 +956,22 @@ static PyGetSetDef ConfusionMatrix_getset[] = {
     {"num_classes", (getter)ConfusionMatrix_get_num_classes, NULL, "Number of classes.", NULL},
     {"ignore_index", (getter)ConfusionMatrix_get_ignore_index, NULL,
      "The ignored target value, or None.", NULL},
+    {"num_threads", (getter)ConfusionMatrix_get_num_threads,
+     (setter)ConfusionMatrix_set_num_threads,
+     "Threads one large update may use (1 to 64), or None to follow\n"
+     "mushin.get_num_threads().", NULL},
     {NULL, NULL, NULL, NULL, NULL}
 };
 
 PyDoc_STRVAR(ConfusionMatrix_doc,
-"ConfusionMatrix(num_classes, ignore_index=None)\n--\n\n"
+"ConfusionMatrix(num_classes, ignore_index=None, num_threads=None)\n--\n\n"
 "Streaming int64 confusion matrix, rows = target class, columns = prediction.\n\n"
+"``update`` counts class indices, ``update_logits`` the argmax of logits.\n"
+"An update large enough to pay for threads (about 2^19 labels, or logit\n"
+"values) is split over ``num_threads`` threads, each counting a range into\n"
+"its own matrix; ``None`` follows :func:`mushin.get_num_threads`, which is\n"
+"``torch.get_num_threads()`` unless :func:`mushin.set_num_threads` was\n"
+"called.  Counts never depend on the thread count.\n\n"
 "Examples\n--------\n"
 ">>> import numpy as np\n"
 ">>> from mushin import ConfusionMatrix\n"
@@ -689,6 +989,64 @@ static PyType_Slot ConfusionMatrix_slots[] = {
     {Py_tp_doc, (void *)ConfusionMatrix_doc},
     {0, NULL}
 };
+
+PyDoc_STRVAR(confusion_thread_count_doc,
+"confusion_thread_count(num_classes, num_elements, work, num_threads, /)\n--\n\n"
+"How many threads one update uses: ``num_elements`` positions (labels, or\n"
+"pixels for update_logits), ``work`` units of work (num_elements, or\n"
+"num_elements * num_classes for update_logits), at most ``num_threads``.\n"
+"For tests and benchmarks.");
+
+static PyObject *
+py_confusion_thread_count(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    long long num_classes, num_elements, work;
+    int num_threads;
+    if (!PyArg_ParseTuple(args, "LLLi:confusion_thread_count", &num_classes, &num_elements,
+                          &work, &num_threads)) {
+        return NULL;
+    }
+    if (num_classes < 1 || num_classes > (1LL << 16) || num_elements < 0 || work < 0 ||
+        num_threads < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "confusion_thread_count needs 1 <= num_classes <= 65536, "
+                        "non-negative sizes and num_threads >= 1");
+        return NULL;
+    }
+    return PyLong_FromLong(mushin_confusion_thread_count(num_classes, num_elements, work,
+                                                         num_threads));
+}
+
+PyDoc_STRVAR(isa_level_doc,
+"isa_level()\n--\n\n"
+"The instruction-set level of the counting loops in use: 0 baseline\n"
+"x86-64 (or any other CPU), 1 AVX2, 2 AVX-512.");
+
+static PyObject *
+py_isa_level(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(mushin_isa_level());
+}
+
+PyDoc_STRVAR(set_isa_cap_doc,
+"set_isa_cap(cap, /)\n--\n\n"
+"Use at most instruction-set level ``cap`` (0, 1 or 2; see isa_level) and\n"
+"return the level now in use.  For tests and benchmarks: every level\n"
+"counts the same.  Not to be called while an update runs.");
+
+static PyObject *
+py_set_isa_cap(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    long cap = PyLong_AsLong(arg);
+    if (cap == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (cap < 0 || cap > 2) {
+        PyErr_Format(PyExc_ValueError, "set_isa_cap needs 0, 1 or 2, got %ld", cap);
+        return NULL;
+    }
+    return PyLong_FromLong(mushin_set_isa_cap((int)cap));
+}
 
 static PyType_Spec ConfusionMatrix_spec = {
     .name = "mushin._core.ConfusionMatrix",
@@ -1185,6 +1543,11 @@ static PyMethodDef core_methods[] = {
     {"pairwise_sum", py_pairwise_sum, METH_O, pairwise_sum_doc},
     {"norm_sf", py_norm_sf, METH_O, "norm_sf(z, /)\n--\n\nStandard normal upper tail P(Z > z)."},
     {"norm_ppf", py_norm_ppf, METH_O, "norm_ppf(q, /)\n--\n\nStandard normal quantile."},
+    /* ConfusionMatrix threads and instruction sets */
+    {"confusion_thread_count", py_confusion_thread_count, METH_VARARGS,
+     confusion_thread_count_doc},
+    {"isa_level", py_isa_level, METH_NOARGS, isa_level_doc},
+    {"set_isa_cap", py_set_isa_cap, METH_O, set_isa_cap_doc},
     {NULL, NULL, 0, NULL}
 };
 
@@ -1231,23 +1594,6 @@ parse_num_classes(long long num_classes)
         return -1;
     }
     return 0;
-}
-
-static int
-dl_ftype(const DLTensor *t, mushin_ftype *out)
-{
-    if (t->dtype.code == kDLFloat) {
-        switch (t->dtype.bits) {
-        case 16: *out = MUSHIN_FLOAT16; return 0;
-        case 32: *out = MUSHIN_FLOAT32; return 0;
-        case 64: *out = MUSHIN_FLOAT64; return 0;
-        }
-    }
-    else if (t->dtype.code == kDLBfloat && t->dtype.bits == 16) {
-        *out = MUSHIN_BFLOAT16;
-        return 0;
-    }
-    return -1;
 }
 
 /* One (probs, target) batch, acquired and checked for device, dtype and
@@ -1726,6 +2072,106 @@ CalibrationBins_repr(CalibrationBinsObject *self)
                                 (long long)self->num_classes, (long long)self->n_bins);
 }
 
+/* merge(): adding another process's bins (torch.distributed evaluation).
+ * The sums of two accumulators over disjoint rows are the sums over their
+ * union, so the state travels as three arrays and is added slot by slot. */
+
+PyDoc_STRVAR(CalibrationBins_merge_doc,
+"merge(counts, confidence_sums, accuracy_sums, /)\n--\n\n"
+"Add the bins of another accumulator with the same boundaries, given as\n"
+"its ``counts``, ``confidence_sums`` and ``accuracy_sums`` (each of\n"
+"``n_bins + 1`` slots), e.g. gathered from the other processes of a\n"
+"distributed evaluation.  Counts must be non-negative and every sum lie\n"
+"in ``[0, count]`` of its slot; otherwise ``ValueError`` and nothing\n"
+"changes.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin._core import CalibrationBins\n"
+">>> a, b = CalibrationBins(2, n_bins=2), CalibrationBins(2, n_bins=2)\n"
+">>> a.update(np.array([[0.75, 0.25]], dtype=np.float32), np.array([0]))\n"
+">>> b.update(np.array([[0.5, 0.5]], dtype=np.float32), np.array([1]))\n"
+">>> a.merge(b.counts, b.confidence_sums, b.accuracy_sums)\n"
+">>> a.counts.tolist(), a.compute()\n"
+"([0, 2, 0], 0.125)\n");
+
+static PyObject *
+CalibrationBins_merge(CalibrationBinsObject *self, PyObject *args)
+{
+    PyObject *counts_obj, *confidence_obj, *accuracy_obj;
+    PyArrayObject *counts = NULL, *confidence = NULL, *accuracy = NULL;
+    const npy_intp slots = (npy_intp)self->n_bins + 1;
+    const int64_t *n;
+    const double *conf, *acc;
+    npy_intp b;
+
+    if (!PyArg_ParseTuple(args, "OOO:merge", &counts_obj, &confidence_obj, &accuracy_obj)) {
+        return NULL;
+    }
+    counts = (PyArrayObject *)PyArray_FROMANY(counts_obj, NPY_INT64, 1, 1,
+                                              NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (counts == NULL) {
+        goto error;
+    }
+    confidence = (PyArrayObject *)PyArray_FROMANY(confidence_obj, NPY_DOUBLE, 1, 1,
+                                                  NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (confidence == NULL) {
+        goto error;
+    }
+    accuracy = (PyArrayObject *)PyArray_FROMANY(accuracy_obj, NPY_DOUBLE, 1, 1,
+                                                NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (accuracy == NULL) {
+        goto error;
+    }
+    if (PyArray_DIM(counts, 0) != slots || PyArray_DIM(confidence, 0) != slots ||
+        PyArray_DIM(accuracy, 0) != slots) {
+        PyErr_Format(PyExc_ValueError,
+                     "merge() needs counts, confidence_sums and accuracy_sums of %zd slots "
+                     "(n_bins + 1), got %zd, %zd and %zd", (Py_ssize_t)slots,
+                     (Py_ssize_t)PyArray_DIM(counts, 0), (Py_ssize_t)PyArray_DIM(confidence, 0),
+                     (Py_ssize_t)PyArray_DIM(accuracy, 0));
+        goto error;
+    }
+    n = (const int64_t *)PyArray_DATA(counts);
+    conf = (const double *)PyArray_DATA(confidence);
+    acc = (const double *)PyArray_DATA(accuracy);
+    for (b = 0; b < slots; b++) {
+        /* the negated comparisons also catch NaN */
+        if (n[b] < 0 || !(conf[b] >= 0.0 && conf[b] <= (double)n[b]) ||
+            !(acc[b] >= 0.0 && acc[b] <= (double)n[b])) {
+            PyObject *conf_value = PyFloat_FromDouble(conf[b]);
+            PyObject *acc_value = PyFloat_FromDouble(acc[b]);
+            if (conf_value != NULL && acc_value != NULL) {
+                PyErr_Format(PyExc_ValueError,
+                             "merge(): slot %zd holds count %lld, confidence sum %R and "
+                             "accuracy sum %R; counts must be non-negative and each sum "
+                             "in [0, count]", (Py_ssize_t)b, (long long)n[b], conf_value,
+                             acc_value);
+            }
+            Py_XDECREF(conf_value);
+            Py_XDECREF(acc_value);
+            goto error;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    for (b = 0; b < slots; b++) {
+        self->count[b] += n[b];
+        self->confidence_sum[b] += conf[b];
+        self->accuracy_sum[b] += acc[b];
+    }
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(counts);
+    Py_DECREF(confidence);
+    Py_DECREF(accuracy);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(counts);
+    Py_XDECREF(confidence);
+    Py_XDECREF(accuracy);
+    return NULL;
+}
+
 static PyMethodDef CalibrationBins_methods[] = {
     {"update", (PyCFunction)(void (*)(void))CalibrationBins_update, METH_FASTCALL,
      CalibrationBins_update_doc},
@@ -1734,6 +2180,7 @@ static PyMethodDef CalibrationBins_methods[] = {
      "reset()\n--\n\nEmpty every bin."},
     {"__deepcopy__", (PyCFunction)CalibrationBins_deepcopy, METH_O,
      "__deepcopy__(memo, /)\n--\n\nAn independent copy, bins included."},
+    {"merge", (PyCFunction)CalibrationBins_merge, METH_VARARGS, CalibrationBins_merge_doc},
     {NULL, NULL, 0, NULL}
 };
 

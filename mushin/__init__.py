@@ -11,6 +11,7 @@ from .compare import compare
 from .result import BenchmarkResult
 from .study import IncompleteSweepError, Study
 from .tasks import Task, get_task, list_tasks, register_task
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -24,5 +25,7 @@ __all__ = [
     "register_task",
     "get_task",
     "list_tasks",
+    "set_num_threads",
+    "get_num_threads",
     "__version__",
 ]

@@ -8,13 +8,17 @@ there with torch, and only the ``C x C`` counts come back to the host.
 """
 from __future__ import annotations
 
+import functools
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
 from . import stats
 from ._core import ConfusionMatrix
+from .distributed import KeptScores, rank_shard
 from .result import BenchmarkResult, build_result, check_class_names
 from .tasks import DefaultPredict, Task, get_task, metric_kind, resolve_battery
 
@@ -109,8 +113,13 @@ class DeviceConfusionMatrix:
         self.ignore_index = ignore_index
         self.device = torch.device(device)
         self._counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=self.device)
-        # per batch: [bad targets, bad preds]; kept on the device
-        self._bad: List[Any] = []
+        # Kept on the device, in O(1) memory however many batches come:
+        # [bad targets, bad preds] over all batches, how many batches were
+        # bad, and the numbers of the first 10 (slot 10 takes the rest).
+        self._bad_total = torch.zeros(2, dtype=torch.int64, device=self.device)
+        self._bad_batch_count = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self._bad_batches = torch.full((11,), -1, dtype=torch.int64, device=self.device)
+        self._batches = 0
 
     def update(self, preds: Any, target: Any) -> None:
         import torch
@@ -133,25 +142,29 @@ class DeviceConfusionMatrix:
         flat = torch.where(valid, t * C + p, torch.full_like(t, C * C))
         batch = torch.bincount(flat, minlength=C * C + 1)[: C * C]
         n_bad = torch.stack([bad_t.sum(), bad_p.sum()])
-        self._counts += batch * (n_bad.sum() == 0)
-        self._bad.append(n_bad)
+        is_bad = n_bad.sum().reshape(1) > 0
+        self._counts += batch * ~is_bad
+        self._bad_total += n_bad
+        slot = self._bad_batch_count.clamp(max=10)
+        number = torch.full((1,), self._batches, dtype=torch.int64, device=self.device)
+        self._bad_batches.scatter_(0, slot, torch.where(is_bad, number, self._bad_batches.gather(0, slot)))
+        self._bad_batch_count += is_bad
+        self._batches += 1
 
     def check(self) -> None:
         """Raise ``ValueError`` if any batch held invalid values (one sync)."""
-        if not self._bad:
+        if not self._batches:
             return
-        import torch
-
-        bad = torch.stack(self._bad).cpu().numpy()
-        rows = np.flatnonzero(bad.sum(axis=1))
-        if rows.size:
+        totals = self._bad_total.cpu().numpy()
+        if totals.any():
+            count = min(int(self._bad_batch_count.item()), 10)
+            rows = self._bad_batches[:count].cpu().numpy()
             parts = []
-            for which, col in (("target", 0), ("preds", 1)):
-                total = int(bad[:, col].sum())
+            for which, total in (("target", int(totals[0])), ("preds", int(totals[1]))):
                 if total:
                     parts.append(f"{which} held {total} value(s) outside [0, {self.num_classes})")
             raise ValueError(
-                f"{'; '.join(parts)} in batch(es) {rows.tolist()[:10]}"
+                f"{'; '.join(parts)} in batch(es) {rows.tolist()}"
                 + (f" (not ignore_index={self.ignore_index})" if self.ignore_index is not None else "")
                 + "; those batches were not counted"
             )
@@ -210,7 +223,12 @@ def _as_labels(y: Any, index: int) -> Any:
 
 
 def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int) -> Any:
-    """Turn predict_fn output into class indices with y's shape."""
+    """Check predict_fn output: class indices with y's shape, or logits.
+
+    Floating predictions with one more dimension than ``y`` are logits with
+    classes in ``task.class_dim``; they are returned as they are, to be
+    counted by their argmax (see :func:`_count_batch`).
+    """
     import torch
 
     if not isinstance(preds, torch.Tensor):
@@ -218,6 +236,8 @@ def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int
             f"batch {index}: predict_fn returned predictions of type {type(preds).__name__}; "
             "expected a tensor of class indices"
         )
+    shape = tuple(preds.shape)
+    logits_note = ""
     if preds.is_floating_point():
         if preds.ndim == y.ndim + 1:
             if preds.shape[task.class_dim] != num_classes:
@@ -226,19 +246,50 @@ def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int
                     f"{preds.shape[task.class_dim]} classes in dim {task.class_dim}, "
                     f"but num_classes={num_classes}"
                 )
-            preds = preds.argmax(dim=task.class_dim)
+            dim = task.class_dim % preds.ndim
+            shape = shape[:dim] + shape[dim + 1 :]
+            logits_note = f" (the argmax of logits of shape {tuple(preds.shape)} over dim {task.class_dim})"
         else:
             raise TypeError(
                 f"batch {index}: predictions have dtype {preds.dtype} and shape "
                 f"{tuple(preds.shape)} for labels of shape {tuple(y.shape)}; return class "
                 "indices (e.g. logits.argmax(dim=1)) as the first element of predict_fn's tuple"
             )
-    if tuple(preds.shape) != tuple(y.shape):
+    if shape != tuple(y.shape):
         raise ValueError(
-            f"batch {index}: predictions of shape {tuple(preds.shape)} do not match labels "
-            f"of shape {tuple(y.shape)}"
+            f"batch {index}: predictions of shape {shape} do not match labels "
+            f"of shape {tuple(y.shape)}{logits_note}"
         )
     return preds
+
+
+def _count_batch(
+    cpu_counts: ConfusionMatrix, preds: Any, y: Any, task: Task, labels_needed: bool
+) -> Any:
+    """Count CPU logits with the fused C kernel, or return class indices to count.
+
+    Logits in host memory are counted by ``update_logits`` (argmax and
+    counting in one pass, no prediction tensor) and ``None`` is returned,
+    unless ``labels_needed`` (a streamed metric takes class indices): then,
+    as for logits on another device, their argmax is returned.  Class
+    indices are returned as they are.  The counts are identical either way.
+    """
+    import torch
+
+    if not preds.is_floating_point():
+        return preds
+    # the logit dtypes ConfusionMatrix.update_logits reads
+    fused_dtypes = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+    fused = (
+        not labels_needed
+        and preds.device.type == "cpu"
+        and y.device.type == "cpu"
+        and preds.dtype in fused_dtypes
+    )
+    if fused:
+        cpu_counts.update_logits(preds.detach(), y, class_dim=task.class_dim)
+        return None
+    return preds.argmax(dim=task.class_dim)
 
 
 def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[Any, Any]:
@@ -318,7 +369,7 @@ def update_streams(
         try:
             if not takes_probs:
                 accumulator.update(preds, _to_device(y, preds.device))
-            elif isinstance(accumulator, (RocScores, CalibrationBins)):
+            elif isinstance(accumulator, (RocScores, CalibrationBins, KeptScores)):
                 if flat_probs is None:
                     # the C accumulators read (N, C) rows in host memory
                     flat_probs = probs.detach().movedim(task.class_dim, -1).reshape(-1, num_classes)
@@ -364,9 +415,140 @@ def _checked_default_predict(default: DefaultPredict, num_classes: int, with_pro
                 f"the model returned logits of shape {tuple(logits.shape)} with "
                 f"{logits.shape[dim]} classes in dim {dim}, but num_classes={num_classes}"
             )
-        return logits.argmax(dim=dim), (logits.softmax(dim=dim) if with_probs else None)
+        # the logits themselves: _count_batch counts their argmax
+        return logits, (logits.softmax(dim=dim) if with_probs else None)
 
     return predict
+
+
+# -------------------------------------------------------------- overlap --
+# The C updates release the GIL, so a batch's accumulation (confusion counts
+# and streamed metrics) can run on a worker thread while this thread computes
+# the next batch's forward pass.
+
+# Handing a batch to the worker costs about 50 us; counting predictions (or
+# logits) of 2**15 elements takes longer than that, fewer are counted inline.
+_OVERLAP_MIN_ELEMENTS = 1 << 15
+
+
+def _storage_pointers(tensors: Tuple[Any, ...]) -> Set[int]:
+    import torch
+
+    return {
+        t.untyped_storage().data_ptr()
+        for t in tensors
+        if isinstance(t, torch.Tensor) and t.numel() > 0
+    }
+
+
+def _on_cpu(tensors: Tuple[Any, ...]) -> bool:
+    import torch
+
+    return all(t.device.type == "cpu" for t in tensors if isinstance(t, torch.Tensor))
+
+
+class _AccumulationPipeline:
+    """Runs each batch's accumulation on one worker thread, at most one batch behind.
+
+    :meth:`submit` first waits for the previous batch's job, re-raising its
+    error, so a failure surfaces before any later batch is accumulated and
+    the state holds exactly the batches before the failing one.  The worker
+    drops its job before reporting it done, so once :meth:`wait` returns no
+    reference to that batch is left here; the thread is joined on exit,
+    error or not.  Jobs run inline (after the previous one finished) when
+    ``overlap`` is off, for tensors off the CPU (torch streams are per
+    thread), for predictions (or logits) of fewer than
+    ``_OVERLAP_MIN_ELEMENTS`` elements, for the first batch, and for every
+    batch when the second batch's tensors reuse the first one's memory: a
+    source that refills one buffer in place would otherwise overwrite a
+    batch while it is counted.
+    """
+
+    def __init__(self, overlap: bool, progress: Any = None):
+        self._overlap = overlap
+        self._progress = progress
+        self._thread: Optional[threading.Thread] = None
+        self._jobs: "queue.Queue[Optional[Callable[[], None]]]" = queue.Queue(maxsize=1)
+        self._idle = threading.Event()
+        self._in_flight = False
+        self._error: Optional[BaseException] = None
+        self._batches = 0
+        self._first_pointers: Set[int] = set()
+
+    def submit(self, job: Callable[[], None], tensors: Tuple[Any, ...]) -> None:
+        """Accumulate a batch with ``job``; ``tensors`` are its (predictions or logits, ...)."""
+        self.wait()
+        self._batches += 1
+        if self._overlap and self._batches <= 2:
+            pointers = _storage_pointers(tensors)
+            if self._batches == 1:
+                self._first_pointers = pointers
+            elif pointers & self._first_pointers:
+                self._overlap = False
+        small = tensors[0].numel() < _OVERLAP_MIN_ELEMENTS
+        if not self._overlap or self._batches == 1 or small or not _on_cpu(tensors):
+            job()
+            self._done()
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="mushin-accumulate", daemon=True)
+            self._thread.start()
+        self._idle.clear()
+        self._in_flight = True
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        import torch
+
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                with torch.no_grad():  # grad mode is per thread
+                    job()
+            except BaseException as exc:  # handed to the main thread by wait()
+                self._error = exc
+            job = None  # drop the batch before reporting it done
+            self._idle.set()
+
+    def wait(self) -> None:
+        """Block until the batch in flight is accumulated; raise its error."""
+        if not self._in_flight:
+            return
+        self._idle.wait()
+        self._in_flight = False
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        self._done()
+
+    def _done(self) -> None:
+        if self._progress is not None:
+            self._progress.update(1)
+
+    def __enter__(self) -> "_AccumulationPipeline":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+            elif issubclass(exc_type, Exception):
+                # an error of the batch in flight came first: raise it instead
+                try:
+                    self.wait()
+                except Exception as earlier:
+                    raise earlier from earlier.__cause__
+            elif self._in_flight:  # KeyboardInterrupt and the like win
+                self._idle.wait()
+                self._in_flight = False
+                self._error = None
+        finally:
+            if self._thread is not None:
+                self._jobs.put(None)
+                self._thread.join()
+                self._thread = None
 
 
 def evaluate_model(
@@ -380,12 +562,20 @@ def evaluate_model(
     device: Any = None,
     progress: Any = None,
     streams: Optional[Streams] = None,
+    overlap: bool = True,
 ) -> np.ndarray:
     """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
 
     ``progress``, if given, is advanced by ``progress.update(1)`` after each
     batch (e.g. a tqdm bar).  ``streams`` (from :func:`make_streams`) are
     fed every batch as well; read them afterwards with :func:`stream_values`.
+
+    With ``overlap`` (the default) a batch's accumulation runs on one worker
+    thread while the next batch's forward pass runs on this one; counts,
+    metrics and errors are the same as with ``overlap=False``.  When
+    ``torch.distributed`` is initialised, this rank evaluates its shard of
+    ``data`` and the counts and ``streams`` returned are summed over all
+    ranks (see :mod:`mushin.distributed`).
     """
     import torch
 
@@ -405,34 +595,60 @@ def evaluate_model(
     else:
         predict = predict_fn
 
+    shard = rank_shard(data)
+    if shard is not None:
+        shard.prepare(streams)
+
     cpu_counts = ConfusionMatrix(num_classes, ignore_index)
     device_counts: Optional[DeviceConfusionMatrix] = None
+
+    labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
+
+    def accumulate(preds: Any, probs: Any, y: Any, index: int) -> None:
+        nonlocal device_counts
+        labels = _count_batch(cpu_counts, preds, y, task, labels_needed)
+        if labels is None:
+            pass  # logits counted by the fused kernel; no stream takes class indices
+        elif labels.device.type == "cpu" and y.device.type == "cpu":
+            cpu_counts.update(labels, y)
+        else:
+            if device_counts is None:
+                device_counts = DeviceConfusionMatrix(num_classes, ignore_index, labels.device)
+            device_counts.update(labels, _to_device(y, labels.device))
+        if streams:
+            update_streams(streams, preds if labels is None else labels, probs, y, index, task, num_classes)
+
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
+    counts: Optional[np.ndarray] = None
+    error: Optional[Exception] = None
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _AccumulationPipeline(overlap, progress) as pipeline:
             for index, batch in enumerate(data):
+                if shard is not None and not shard.owns(index):
+                    if progress is not None:
+                        progress.update(1)
+                    continue
                 x, y = _split_batch(batch, index)
                 y = _as_labels(y, index)
                 preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
                 preds = _as_predictions(preds, y, index, task, num_classes)
-                if preds.device.type == "cpu" and y.device.type == "cpu":
-                    cpu_counts.update(preds, y)
-                else:
-                    if device_counts is None:
-                        device_counts = DeviceConfusionMatrix(num_classes, ignore_index, preds.device)
-                    device_counts.update(preds, _to_device(y, preds.device))
-                if streams:
-                    update_streams(streams, preds, probs, y, index, task, num_classes)
-                if progress is not None:
-                    progress.update(1)
+                job = functools.partial(accumulate, preds, probs, y, index)
+                pipeline.submit(job, (preds, probs, y))
+        counts = cpu_counts.counts
+        if device_counts is not None:
+            counts = counts + device_counts.counts
+    except Exception as exc:
+        if shard is None:
+            raise
+        error = exc  # raised on every rank by reduce(), so none waits for the others
     finally:
         if was_training is not None and hasattr(model, "train"):
             model.train(was_training)
-    counts = cpu_counts.counts
-    if device_counts is not None:
-        counts = counts + device_counts.counts
+    if shard is not None:
+        counts = shard.reduce(counts, streams, error)
+    assert counts is not None
     return counts
 
 
@@ -507,6 +723,14 @@ def compare(
     Returns
     -------
     BenchmarkResult
+
+    Notes
+    -----
+    A batch's metric update runs on a worker thread while the next batch's
+    forward pass runs (the C core releases the GIL); results do not change.
+    When ``torch.distributed`` is initialised, every rank evaluates a shard
+    of ``data`` and gets the result of one process over all of it; see
+    :mod:`mushin.distributed` for who shards what.
 
     Examples
     --------

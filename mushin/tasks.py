@@ -179,8 +179,11 @@ class DefaultPredict:
     """A task's default ``predict_fn``: softmax and argmax over ``class_dim``.
 
     ``labels_only`` gives the same predictions without computing the
-    softmax; compare() uses it when no metric needs probabilities.  Both take
-    the argmax of the logits themselves, so they agree exactly.
+    softmax.  Both take the argmax of the logits themselves, so they agree
+    exactly.  compare() calls :meth:`logits` and hands the logits to the C
+    core, which counts their argmax without building a prediction tensor
+    (``ConfusionMatrix.update_logits``); the softmax is computed only when a
+    metric needs probabilities.
     """
 
     def __init__(self, class_dim: int, min_ndim: int):
