@@ -6,12 +6,15 @@ reference; tests bind their arguments with functools.partial.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import signal
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -136,3 +139,47 @@ def return_missing_path(seed: int) -> str:
 
 def load(path: str) -> nn.Module:
     return torch.load(path, weights_only=False)
+
+
+# ------------------------------------------------ shared by the test files --
+# (imported by tests/test_study.py and tests/test_study_executors.py)
+
+
+def calls(log: Path) -> collections.Counter:
+    if not log.exists():
+        return collections.Counter()
+    return collections.Counter(log.read_text().split())
+
+
+def seg_methods(tmp_path: Path, log: Path) -> dict:
+    out = str(tmp_path / "out")
+    return {
+        "fcn": functools.partial(train_fcn, out_dir=out, log=str(log)),
+        "deeplab": functools.partial(train_deeplab, out_dir=out, log=str(log)),
+    }
+
+
+def make_study(methods, working_dir, **kwargs) -> "Study":
+    from mushin import Study
+
+    options = dict(
+        load_fn=load,
+        seeds=[0, 1, 2],
+        data=val_loader(),
+        task="segmentation",
+        num_classes=NUM_CLASSES,
+        ignore_index=IGNORE_INDEX,
+        working_dir=working_dir,
+    )
+    options.update(kwargs)
+    return Study(methods, **options)
+
+
+def assert_same_result(a, b) -> None:
+    assert a.methods == b.methods
+    assert a.data["seed"].values.tolist() == b.data["seed"].values.tolist()
+    np.testing.assert_array_equal(a.confusion.values, b.confusion.values)
+    for metric in a.metrics:
+        np.testing.assert_array_equal(a.data[metric].values, b.data[metric].values)
+    cols = ["metric", "method_a", "method_b", "p_value", "significant"]
+    assert a.comparisons[cols].astype(str).values.tolist() == b.comparisons[cols].astype(str).values.tolist()

@@ -1,7 +1,6 @@
 """Study: the guide's snippet, resume after SIGKILL, failures, bad input, manifest."""
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import os
@@ -19,48 +18,11 @@ import torch
 from torch import nn
 
 import _study_helpers as h
+from _study_helpers import assert_same_result, calls, make_study, seg_methods
 from mushin import IncompleteSweepError, Study, compare
 from mushin.study import StaleCheckpointError, train_fn_fingerprint, write_json_atomic
 
 TESTS_DIR = Path(__file__).resolve().parent
-
-
-def calls(log: Path) -> collections.Counter:
-    if not log.exists():
-        return collections.Counter()
-    return collections.Counter(log.read_text().split())
-
-
-def seg_methods(tmp_path: Path, log: Path) -> dict:
-    out = str(tmp_path / "out")
-    return {
-        "fcn": functools.partial(h.train_fcn, out_dir=out, log=str(log)),
-        "deeplab": functools.partial(h.train_deeplab, out_dir=out, log=str(log)),
-    }
-
-
-def make_study(methods, working_dir, **kwargs) -> Study:
-    options = dict(
-        load_fn=h.load,
-        seeds=[0, 1, 2],
-        data=h.val_loader(),
-        task="segmentation",
-        num_classes=h.NUM_CLASSES,
-        ignore_index=h.IGNORE_INDEX,
-        working_dir=working_dir,
-    )
-    options.update(kwargs)
-    return Study(methods, **options)
-
-
-def assert_same_result(a, b) -> None:
-    assert a.methods == b.methods
-    assert a.data["seed"].values.tolist() == b.data["seed"].values.tolist()
-    np.testing.assert_array_equal(a.confusion.values, b.confusion.values)
-    for metric in a.metrics:
-        np.testing.assert_array_equal(a.data[metric].values, b.data[metric].values)
-    cols = ["metric", "method_a", "method_b", "p_value", "significant"]
-    assert a.comparisons[cols].astype(str).values.tolist() == b.comparisons[cols].astype(str).values.tolist()
 
 
 # ------------------------------------------------------------- the guide --

@@ -1,51 +1,18 @@
 """Study training jobs on executors: ProcessPoolExecutor, a Dask cluster, job-like futures."""
 from __future__ import annotations
 
-import collections
 import functools
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import _study_helpers as h
+from _study_helpers import assert_same_result, calls, make_study, seg_methods
 from mushin import IncompleteSweepError, Study
 
 
-def calls(log: Path) -> collections.Counter:
-    return collections.Counter(log.read_text().split()) if log.exists() else collections.Counter()
-
-
-def seg_methods(root: Path, log: Path) -> dict:
-    out = str(root / "out")
-    return {
-        "fcn": functools.partial(h.train_fcn, out_dir=out, log=str(log)),
-        "deeplab": functools.partial(h.train_deeplab, out_dir=out, log=str(log)),
-    }
-
-
-def make_study(methods, working_dir, **kwargs) -> Study:
-    options = dict(
-        load_fn=h.load,
-        seeds=[0, 1, 2],
-        data=h.val_loader(),
-        task="segmentation",
-        num_classes=h.NUM_CLASSES,
-        ignore_index=h.IGNORE_INDEX,
-        working_dir=working_dir,
-    )
-    options.update(kwargs)
-    return Study(methods, **options)
-
-
-def assert_same_result(a, b) -> None:
-    assert a.methods == b.methods
-    assert a.data["seed"].values.tolist() == b.data["seed"].values.tolist()
-    np.testing.assert_array_equal(a.confusion.values, b.confusion.values)
-    for metric in a.metrics:
-        np.testing.assert_array_equal(a.data[metric].values, b.data[metric].values)
 
 
 @pytest.fixture(scope="module")
