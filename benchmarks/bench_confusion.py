@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from _rivals import torchmetrics_segmentation_battery
 from mushin import ConfusionMatrix
 
 
@@ -58,25 +59,6 @@ def bincount_update(state, preds, target):
     keep = target != 255
     C = state["C"]
     state["counts"] += torch.bincount(target[keep] * C + preds[keep], minlength=C * C)
-
-
-def torchmetrics_state(num_classes):
-    from torchmetrics.classification import (
-        MulticlassAccuracy,
-        MulticlassF1Score,
-        MulticlassJaccardIndex,
-        MulticlassPrecision,
-        MulticlassRecall,
-    )
-
-    kw = dict(num_classes=num_classes, ignore_index=255)
-    return [
-        MulticlassJaccardIndex(average="macro", **kw),
-        MulticlassF1Score(average="macro", **kw),
-        MulticlassAccuracy(average="micro", **kw),
-        MulticlassPrecision(average="macro", **kw),
-        MulticlassRecall(average="macro", **kw),
-    ]
 
 
 def torchmetrics_update(metrics, preds, target):
@@ -119,7 +101,7 @@ def main() -> None:
     assert np.array_equal(st["counts"].reshape(C, C).numpy(), reference), "bincount disagrees"
 
     best, med, metrics = time_update(
-        "torchmetrics", lambda: torchmetrics_state(C), torchmetrics_update, batches, args.repeats
+        "torchmetrics", lambda: torchmetrics_segmentation_battery(C), torchmetrics_update, batches, args.repeats
     )
     results["torchmetrics battery (5 metrics)"] = best
     tm_miou = float(metrics[0].compute())

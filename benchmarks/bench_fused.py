@@ -33,6 +33,7 @@ import time
 import numpy as np
 import torch
 
+from _rivals import torchmetrics_segmentation_battery
 from mushin import ConfusionMatrix
 from mushin.tasks import dice, macro_precision, macro_recall, miou, pixel_accuracy
 
@@ -58,25 +59,6 @@ def make_batches(n_batches, batch, classes, size, void, labels="uniform", seed=0
         target[torch.rand(target.shape, generator=g) < void] = 255
         out.append((logits, logits.argmax(1), target))
     return out
-
-
-def torchmetrics_battery(classes):
-    from torchmetrics.classification import (
-        MulticlassAccuracy,
-        MulticlassF1Score,
-        MulticlassJaccardIndex,
-        MulticlassPrecision,
-        MulticlassRecall,
-    )
-
-    kw = dict(num_classes=classes, ignore_index=255)
-    return [
-        MulticlassJaccardIndex(average="macro", **kw),
-        MulticlassF1Score(average="macro", **kw),
-        MulticlassAccuracy(average="micro", **kw),
-        MulticlassPrecision(average="macro", **kw),
-        MulticlassRecall(average="macro", **kw),
-    ]
 
 
 def upstream_update(metrics, logits, target):
@@ -125,12 +107,12 @@ def run(batches, classes, threads, repeats, upstream_repeats, with_torchmetrics=
     }
     if with_torchmetrics:
         contenders["upstream default"] = (
-            lambda: torchmetrics_battery(classes),
+            lambda: torchmetrics_segmentation_battery(classes),
             lambda metrics, logits, preds, target: upstream_update(metrics, logits, target),
         )
         # for scale: the five updates alone, given the argmax (no softmax, no argmax)
         contenders["torchmetrics only"] = (
-            lambda: torchmetrics_battery(classes),
+            lambda: torchmetrics_segmentation_battery(classes),
             lambda metrics, logits, preds, target: [m.update(preds, target) for m in metrics],
         )
     times, states = {}, {}
