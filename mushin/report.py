@@ -24,7 +24,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -151,6 +151,22 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
+def _text_row(table: Any, method: str, digits: int, escape: Callable[[str], str],
+              bold: str, plus_minus: str, dagger: str) -> list:
+    """One method's cells for a text table: name, then mean (bold if best) ± half-CI, dagger."""
+    row = [escape(method) + (" (ref)" if method == table.reference else "")]
+    for metric in table.metrics:
+        cell = table.cells[method][metric]
+        mean = _number(cell.mean, digits)
+        text = bold.format(mean) if cell.best else mean
+        if math.isfinite(cell.half):
+            text += f"{plus_minus}{cell.half:.{digits}f}"
+        if cell.significant:
+            text += dagger
+        row.append(text)
+    return row
+
+
 def to_markdown(result: Any, reference: Optional[str] = None, digits: int = 3) -> str:
     """Methods x metrics as a GitHub-flavoured markdown table with a caption line.
 
@@ -171,17 +187,7 @@ def to_markdown(result: Any, reference: Optional[str] = None, digits: int = 3) -
     head = ["method"] + [f"{_md_escape(m)} {_arrow(m, '↑', '↓')}" for m in table.metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":---"] + ["---:"] * len(table.metrics)) + "|"]
     for method in table.methods:
-        name = _md_escape(method) + (" (ref)" if method == table.reference else "")
-        row = [name]
-        for metric in table.metrics:
-            cell = table.cells[method][metric]
-            mean = _number(cell.mean, digits)
-            text = f"**{mean}**" if cell.best else mean
-            if math.isfinite(cell.half):
-                text += f" ± {cell.half:.{digits}f}"
-            if cell.significant:
-                text += " †"
-            row.append(text)
+        row = _text_row(table, method, digits, _md_escape, "**{}**", " ± ", " †")
         lines.append("| " + " | ".join(row) + " |")
     caption = _caption(table, "†", _md_escape(table.reference), "α", "±")
     return "\n".join(lines) + "\n\n" + caption + "\n"
@@ -241,17 +247,7 @@ def to_latex(
     ]
     rows = []
     for method in table.methods:
-        name = _tex_escape(method) + (" (ref)" if method == table.reference else "")
-        row = [name]
-        for metric in table.metrics:
-            cell = table.cells[method][metric]
-            mean = _number(cell.mean, digits)
-            text = f"\\textbf{{{mean}}}" if cell.best else mean
-            if math.isfinite(cell.half):
-                text += f" $\\pm$ {cell.half:.{digits}f}"
-            if cell.significant:
-                text += "$^\\dagger$"
-            row.append(text)
+        row = _text_row(table, method, digits, _tex_escape, "\\textbf{{{}}}", " $\\pm$ ", "$^\\dagger$")
         rows.append(" & ".join(row) + r" \\")
     generated = _caption(
         table, "$^\\dagger$", _tex_escape(table.reference), "$\\alpha$", "$\\pm$", percent=r"\%"
