@@ -29,8 +29,22 @@ build: setup
 demo: build
 	$(PY) -m mushin demo
 
+# Tests whose answers must be bit-identical on every machine.  `make test` runs
+# them again under each instruction-set path below the best one this CPU has
+# (MUSHIN_ISA caps the C core's dispatch), so a kernel path that only some CI
+# machines take cannot hide a difference.
+ISA_TESTS := tests/test_exactness.py tests/test_logits_kernel.py tests/test_confusion_matrix.py \
+             tests/test_scores_kernels.py tests/test_threads.py tests/test_distributed.py \
+             tests/test_classification_oracle.py tests/test_segmentation_metrics.py tests/test_overlap.py
+# every level below the best the CPU supports, e.g. "baseline avx2" on an AVX-512 machine
+LOWER_ISAS = $$(env -u MUSHIN_ISA $(PY) -c "from mushin import _core; print(*['baseline', 'avx2', 'avx512'][:_core.isa_level()])")
+
 test: build ckernels
 	$(PY) -m pytest -q
+	@for isa in $(LOWER_ISAS); do \
+	    echo "== exactness tests again with MUSHIN_ISA=$$isa"; \
+	    MUSHIN_ISA=$$isa $(PY) -m pytest -q $(ISA_TESTS) || exit 1; \
+	done
 
 test-slow: build
 	$(PY) -m pytest -q -m slow
@@ -38,15 +52,88 @@ test-slow: build
 test-all: test test-slow
 
 # The C kernels alone: no Python, no NumPy.
+# ... once per instruction set: MUSHIN_ISA caps the level (test_kernels.c reads it)
 ckernels:
 	$(CC) $(CFLAGS_KERNEL) -pthread -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/logits.c csrc/parallel.c csrc/stats.c csrc/ranktests.c csrc/scores.c -lm -o csrc/test_kernels
-	./csrc/test_kernels
+	for isa in avx512 avx2 baseline; do MUSHIN_ISA=$$isa ./csrc/test_kernels || exit 1; done
 
-# AddressSanitizer + UBSan build of the extension, then the test suite under it.
+# AddressSanitizer + UBSan build of the extension, then the whole default
+# test suite under it.  Both sanitizers stop the process at their first
+# report (setup.py), so a report fails its test, or the run; pytest captures
+# only Python-level output (--capture=sys) so that reports written to fd 2
+# reach $(SAN_LOG)/pytest.log, and ASan also logs to $(SAN_LOG)/asan.*; the
+# target fails if any report is found there.  libstdc++ is preloaded with
+# libasan: otherwise ASan's __cxa_throw interceptor finds no C++ runtime when
+# torch throws, and the interpreter aborts.  tests/test_memory.py runs on
+# its own with ASan's quarantine off: the quarantine holds freed memory back
+# on purpose, which those tests would read as growth.  The normal extension
+# is rebuilt afterwards either way.
+SAN_CC  ?= gcc
+SAN_LOG ?= build/sanitize-logs
+SAN_ENV  = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+           LD_PRELOAD="$$($(SAN_CC) -print-file-name=libasan.so) $$($(SAN_CC) -print-file-name=libstdc++.so)"
+SAN_ASAN = detect_leaks=0:log_path=$(CURDIR)/$(SAN_LOG)/asan
 sanitize: setup
-	MUSHIN_SANITIZE=1 $(PY) setup.py --quiet build_ext --inplace --force
-	ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) $(PY) -m pytest -q -x -p no:cacheprovider
-	$(PY) setup.py --quiet build_ext --inplace --force
+	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
+	CC=$(SAN_CC) MUSHIN_SANITIZE=1 $(PY) setup.py --quiet build_ext --inplace --force --build-temp build/sanitize
+	@status=0; \
+	$(SAN_ENV) ASAN_OPTIONS=$(SAN_ASAN) $(PY) -m pytest -q -p no:cacheprovider --capture=sys \
+	    --ignore=tests/test_memory.py > $(SAN_LOG)/pytest.log 2>&1 || status=$$?; \
+	$(SAN_ENV) ASAN_OPTIONS=$(SAN_ASAN):quarantine_size_mb=0:thread_local_quarantine_size_kb=0 \
+	    $(PY) -m pytest -q -p no:cacheprovider --capture=sys tests/test_memory.py >> $(SAN_LOG)/pytest.log 2>&1 || status=$$?; \
+	grep -E '(passed|failed|error)' $(SAN_LOG)/pytest.log | grep -E ' in [0-9.]+s' ; \
+	$(PY) setup.py --quiet build_ext --inplace --force || exit 1; \
+	reports=$$(cat $(SAN_LOG)/* 2>/dev/null | grep -c -E 'ERROR: AddressSanitizer|runtime error:'); \
+	echo "sanitizer reports: $$reports (logs in $(SAN_LOG))"; \
+	if [ "$$reports" != 0 ]; then grep -h -A 30 -E 'ERROR: AddressSanitizer|runtime error:' $(SAN_LOG)/* | head -200; exit 1; fi; \
+	if [ $$status != 0 ]; then grep -E '^(FAILED|ERROR)' $(SAN_LOG)/pytest.log | head -50; fi; \
+	exit $$status
+
+# libFuzzer harnesses (csrc/fuzz/) over the plain-C kernels, built with clang
+# and ASan + UBSan, each run for FUZZ_SECONDS from the committed seed corpus
+# (csrc/fuzz/corpus/<harness>/); what they add goes to $(FUZZ_BUILD)/corpus.
+# The harness files are built without coverage instrumentation and the
+# kernels without comparison tracing: both cost more time per position than
+# they give back, and the large inputs that start threads have 2^19 of them.
+# A finding leaves a crash-* file in $(FUZZ_BUILD) and fails the target.
+CLANG        ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_HARNESSES := confusion scores stats
+FUZZ_KERNELS := confusion logits parallel stats ranktests scores
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -O2 -g -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer -Icsrc
+.PHONY: fuzz fuzz-corpus
+fuzz:
+	@command -v $(CLANG) >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; \
+	    else echo "make fuzz needs clang (Debian: apt-get install clang)" >&2; exit 1; fi; }
+	mkdir -p $(FUZZ_BUILD)
+	@for k in $(FUZZ_KERNELS); do \
+	    $(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -fno-sanitize-coverage=trace-cmp \
+	        -c csrc/$$k.c -o $(FUZZ_BUILD)/$$k.o || exit 1; done
+	@for h in $(FUZZ_HARNESSES); do \
+	    $(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c csrc/fuzz/fuzz_$$h.c -o $(FUZZ_BUILD)/fuzz_$$h.o && \
+	    $(CLANG) -pthread $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_BUILD)/fuzz_$$h.o \
+	        $(patsubst %,$(FUZZ_BUILD)/%.o,$(FUZZ_KERNELS)) -lm -o $(FUZZ_BUILD)/fuzz_$$h || exit 1; done
+	@for h in $(FUZZ_HARNESSES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$h csrc/fuzz/corpus/$$h; \
+	    echo "== fuzz_$$h for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -len_control=10 -timeout=30 \
+	        -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$h- \
+	        $(FUZZ_BUILD)/corpus/$$h csrc/fuzz/corpus/$$h 2>$(FUZZ_BUILD)/$$h.log; \
+	    status=$$?; grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec)' $(FUZZ_BUILD)/$$h.log; \
+	    if [ $$status != 0 ]; then tail -60 $(FUZZ_BUILD)/$$h.log; exit 1; fi; done
+
+# Shrink the committed seed corpus to the inputs that keep the coverage of
+# it and of what the last `make fuzz` found (after `make fuzz`).
+fuzz-corpus:
+	for h in $(FUZZ_HARNESSES); do \
+	    mkdir -p $(FUZZ_BUILD)/merged/$$h && \
+	    $(FUZZ_BUILD)/fuzz_$$h -merge=1 -max_len=4096 $(FUZZ_BUILD)/merged/$$h \
+	        csrc/fuzz/corpus/$$h $(FUZZ_BUILD)/corpus/$$h 2>/dev/null || exit 1; \
+	    rm -rf csrc/fuzz/corpus/$$h && mv $(FUZZ_BUILD)/merged/$$h csrc/fuzz/corpus/$$h; done
 
 bench: build
 	$(PY) benchmarks/bench_confusion.py

@@ -1,12 +1,14 @@
 """Build mushin's C extension (``mushin._core``) from ``csrc/``.
 
 Only the extension lives here; all metadata is in ``pyproject.toml``.
-Set ``MUSHIN_SANITIZE=1`` for an AddressSanitizer/UBSan build (see README).
+Set ``MUSHIN_SANITIZE=1`` for an AddressSanitizer/UBSan build (``make
+sanitize`` builds it and runs the test suite under it; see README).
 """
 import os
 
 import numpy as np
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 extra_compile_args = ["-O3", "-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
 extra_link_args = []
@@ -15,9 +17,31 @@ if os.name == "posix":
     extra_compile_args.append("-pthread")
     extra_link_args.append("-pthread")
 if os.environ.get("MUSHIN_SANITIZE"):
+    # -O1 keeps stack traces readable.  UBSan stops the process at its first
+    # report, as ASan does: with ASan loaded, gcc's UBSan ignores log_path
+    # and writes to stderr, which pytest or a test's subprocess may swallow,
+    # so a report that only printed could pass unseen.
     extra_compile_args += ["-O1", "-g", "-fno-omit-frame-pointer",
-                           "-fsanitize=address,undefined"]
+                           "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     extra_link_args += ["-fsanitize=address,undefined"]
+
+
+class build_ext_without_fwrapv(build_ext):
+    """build_ext minus CPython's ``-fwrapv``.
+
+    CPython is built with -fwrapv and sysconfig hands that flag to every
+    extension.  The kernels must not rely on signed overflow wrapping, and
+    with -fwrapv UBSan cannot see it (it is then defined behaviour), so the
+    flag is dropped for mushin's own code.
+    """
+
+    def build_extensions(self):
+        for attr in ("compiler_so", "compiler", "compiler_cxx"):
+            args = getattr(self.compiler, attr, None)
+            if isinstance(args, list):
+                setattr(self.compiler, attr, [a for a in args if a != "-fwrapv"])
+        super().build_extensions()
+
 
 core = Extension(
     "mushin._core",
@@ -29,4 +53,4 @@ core = Extension(
     libraries=["m"] if os.name == "posix" else [],
 )
 
-setup(ext_modules=[core])
+setup(ext_modules=[core], cmdclass={"build_ext": build_ext_without_fwrapv})

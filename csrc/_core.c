@@ -194,6 +194,131 @@ error:
     return capsule;
 }
 
+/*
+ * A producer's DLTensor is foreign memory that the kernels will index with
+ * shape x strides, so it is checked before anything reads through it: a
+ * NULL shape, negative extents, element counts or byte extents that do not
+ * fit in int64 (or the address space), and NULL data with elements would
+ * each make a kernel read out of bounds.  Sets BufferError naming `what`.
+ */
+static int
+check_dltensor(const DLTensor *t, const char *what)
+{
+    int64_t elements = 1, span = 0, itemsize;
+    uint64_t below = 0, above = 0; /* bytes reached before / after the first element */
+    int i, empty = 0;
+    if (t->ndim < 0 || t->ndim > MUSHIN_MAX_NDIM) {
+        PyErr_Format(PyExc_ValueError, "%s has %d dimensions; at most %d are supported",
+                     what, (int)t->ndim, MUSHIN_MAX_NDIM);
+        return -1;
+    }
+    if (t->dtype.lanes != 1) {
+        PyErr_Format(PyExc_TypeError, "%s has vector dtype lanes=%u; only scalar "
+                     "elements are supported", what, t->dtype.lanes);
+        return -1;
+    }
+    if (t->dtype.bits == 0 || t->dtype.bits % 8 != 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s: the DLPack producer reports %u-bit elements; only whole bytes "
+                     "are supported", what, (unsigned)t->dtype.bits);
+        return -1;
+    }
+    itemsize = t->dtype.bits / 8;
+    if (t->ndim > 0 && t->shape == NULL) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s: the DLPack producer's tensor has %d dimensions but a NULL shape "
+                     "pointer; the producer is broken (pass a NumPy array or torch tensor "
+                     "instead)", what, (int)t->ndim);
+        return -1;
+    }
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0) {
+            PyErr_Format(PyExc_BufferError,
+                         "%s: the DLPack producer's tensor has a negative extent %lld in "
+                         "dimension %d", what, (long long)t->shape[i], i);
+            return -1;
+        }
+        if (t->shape[i] == 0) {
+            empty = 1;
+        }
+    }
+    for (i = 0; i < t->ndim; i++) {
+        int64_t stride = t->strides != NULL ? t->strides[i] : 1, extent, abs_stride;
+        if (!empty && __builtin_mul_overflow(elements, t->shape[i], &elements)) {
+            PyErr_Format(PyExc_BufferError,
+                         "%s: the DLPack producer's tensor has more elements than fit in "
+                         "int64 (overflow at dimension %d of extent %lld)",
+                         what, i, (long long)t->shape[i]);
+            return -1;
+        }
+        if (stride == INT64_MIN) {
+            stride = INT64_MAX; /* caught as an overflow just below */
+        }
+        abs_stride = stride < 0 ? -stride : stride;
+        /* the furthest element from the start, in bytes; the kernels add
+         * such offsets to the data pointer, so they must stay far from any
+         * int64 / size_t overflow */
+        if (t->shape[i] > 0 &&
+            (__builtin_mul_overflow(abs_stride, itemsize, &abs_stride) ||
+             __builtin_mul_overflow(abs_stride, t->shape[i] - 1, &extent) ||
+             __builtin_add_overflow(span, extent, &span) ||
+             (uint64_t)span > (uint64_t)(SIZE_MAX / 2))) {
+            PyErr_Format(PyExc_BufferError,
+                         "%s: the DLPack producer's tensor spans more bytes than fit in "
+                         "the address space (shape and strides overflow at dimension %d)",
+                         what, i);
+            return -1;
+        }
+    }
+    if (empty) {
+        elements = 0;
+    }
+    else if (t->strides != NULL) {
+        /* span bounds each sum below, so none of them overflows */
+        for (i = 0; i < t->ndim; i++) {
+            const uint64_t reach = (uint64_t)(t->strides[i] < 0 ? -t->strides[i] : t->strides[i]) *
+                                   (uint64_t)itemsize * (uint64_t)(t->shape[i] - 1);
+            if (t->strides[i] < 0) below += reach; else above += reach;
+        }
+    }
+    if (t->strides == NULL && !empty &&
+        (__builtin_mul_overflow(elements, itemsize, &span) ||
+         (uint64_t)span > (uint64_t)(SIZE_MAX / 2))) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s: the DLPack producer's tensor holds %lld elements of %lld bytes, "
+                     "more than fit in the address space", what, (long long)elements,
+                     (long long)itemsize);
+        return -1;
+    }
+    if (t->byte_offset > (uint64_t)(SIZE_MAX / 2)) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s: the DLPack producer's byte_offset %llu is beyond the address space",
+                     what, (unsigned long long)t->byte_offset);
+        return -1;
+    }
+    if (elements > 0 && t->data != NULL) {
+        /* the addresses the kernels form, data + byte_offset +- reach, must
+         * not wrap around the address space */
+        const uint64_t start = (uint64_t)(uintptr_t)t->data;
+        const uint64_t extent = t->strides == NULL ? (uint64_t)(elements * itemsize) : above;
+        if (start > UINT64_MAX - t->byte_offset || start + t->byte_offset < below ||
+            start + t->byte_offset > UINT64_MAX - extent) {
+            PyErr_Format(PyExc_BufferError,
+                         "%s: the DLPack producer's data pointer, byte_offset %llu and strides "
+                         "reach outside the address space", what,
+                         (unsigned long long)t->byte_offset);
+            return -1;
+        }
+    }
+    if (t->data == NULL && elements > 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s: the DLPack producer's tensor has %lld elements but a NULL data "
+                     "pointer", what, (long long)elements);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fill v from obj; on failure sets an exception and leaves v released. */
 static int
 acquire_dlpack(PyObject *obj, const char *what, dl_view *v)
@@ -237,28 +362,26 @@ acquire_dlpack(PyObject *obj, const char *what, dl_view *v)
                      what, Py_TYPE(v->capsule)->tp_name);
         goto error;
     }
-    if (v->t->ndim < 0 || v->t->ndim > MUSHIN_MAX_NDIM) {
-        PyErr_Format(PyExc_ValueError, "%s has %d dimensions; at most %d are supported",
-                     what, (int)v->t->ndim, MUSHIN_MAX_NDIM);
+    if (check_dltensor(v->t, what) < 0) {
         goto error;
     }
-    if (v->t->dtype.lanes != 1) {
-        PyErr_Format(PyExc_TypeError, "%s has vector dtype lanes=%u; only scalar "
-                     "elements are supported", what, v->t->dtype.lanes);
-        goto error;
-    }
-    for (i = 0; i < v->t->ndim; i++) {
+    {
         const int64_t bytes = v->t->dtype.bits / 8;
         if (v->t->strides != NULL) {
-            v->strides[i] = v->t->strides[i] * bytes;
+            /* check_dltensor proved every |stride| * itemsize fits */
+            for (i = 0; i < v->t->ndim; i++) {
+                v->strides[i] = v->t->strides[i] * bytes;
+            }
         }
-    }
-    if (v->t->strides == NULL) {
-        /* compact row-major */
-        int64_t s = v->t->dtype.bits / 8;
-        for (i = v->t->ndim - 1; i >= 0; i--) {
-            v->strides[i] = s;
-            s *= v->t->shape[i];
+        else {
+            /* compact row-major; products bounded by check_dltensor */
+            int64_t s = bytes;
+            for (i = v->t->ndim - 1; i >= 0; i--) {
+                v->strides[i] = s;
+                if (v->t->shape[i] > 0) {
+                    s *= v->t->shape[i];
+                }
+            }
         }
     }
     return 0;
@@ -338,7 +461,8 @@ typedef struct {
     int has_ignore;
     int64_t ignore_index;
     int64_t *counts;            /* num_classes^2, row = target, col = prediction */
-    PyThread_type_lock lock;    /* guards counts; taken without the GIL */
+    int64_t total_bound;        /* >= sum(counts): exact after merge/reset, + batch sizes */
+    PyThread_type_lock lock;    /* guards counts and total_bound; taken without the GIL */
     int num_threads;            /* 0: follow mushin.threads.get_num_threads() */
 } ConfusionMatrixObject;
 
@@ -419,18 +543,53 @@ cm_unlock(ConfusionMatrixObject *self)
     PyThread_release_lock(self->lock);
 }
 
+/* An update adds at most n counts.  Refuse one that could carry the total
+ * past INT64_MAX -- reachable only after merging counts near 2^63 -- so no
+ * cell and no sum a metric takes can wrap.  Call with the lock held. */
+static int
+cm_reserve(ConfusionMatrixObject *self, int64_t n)
+{
+    if (self->total_bound > INT64_MAX - n) {
+        return MUSHIN_EOVERFLOW;
+    }
+    self->total_bound += n;
+    return MUSHIN_OK;
+}
+
 static PyObject *
 ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"num_classes", "ignore_index", "num_threads", NULL};
     long long num_classes;
-    PyObject *ignore = Py_None, *threads = Py_None;
+    PyObject *classes_obj, *ignore = Py_None, *threads = Py_None;
     ConfusionMatrixObject *self;
     long long ignore_value = 0;
     int num_threads = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OO:ConfusionMatrix", kwlist,
-                                     &num_classes, &ignore, &threads)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:ConfusionMatrix", kwlist,
+                                     &classes_obj, &ignore, &threads)) {
+        return NULL;
+    }
+    /* bool is an int subclass, and NumPy's bool_ has __index__: both would
+     * silently build a 0- or 1-class matrix */
+    if (PyBool_Check(classes_obj) || PyArray_IsScalar(classes_obj, Bool) ||
+        !PyIndex_Check(classes_obj)) {
+        PyErr_Format(PyExc_TypeError,
+                     "ConfusionMatrix: num_classes must be an int (the number of classes), "
+                     "got %.200s", Py_TYPE(classes_obj)->tp_name);
+        return NULL;
+    }
+    num_classes = PyLong_AsLongLong(classes_obj);
+    if (num_classes == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        num_classes = -1; /* out of range: reported below */
+    }
+    if (ignore != Py_None && PyArray_IsScalar(ignore, Bool)) {
+        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
+                     Py_TYPE(ignore)->tp_name);
         return NULL;
     }
     if (parse_num_threads(threads, &num_threads) < 0) {
@@ -438,7 +597,8 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (num_classes < 1 || num_classes > (1LL << 16)) {
         PyErr_Format(PyExc_ValueError,
-                     "num_classes must be between 1 and 65536, got %lld", num_classes);
+                     "ConfusionMatrix: num_classes must be between 1 and 65536, got %R",
+                     classes_obj);
         return NULL;
     }
     if (ignore != Py_None) {
@@ -604,7 +764,10 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
                                                 pview, tview, num_threads, &bad);
         if (status == MUSHIN_OK) {
             cm_lock(self);
-            mushin_counts_add(self->counts, scratch, nn);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                mushin_counts_add(self->counts, scratch, nn);
+            }
             cm_unlock(self);
         }
         Py_END_ALLOW_THREADS
@@ -618,9 +781,13 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
                                            pview, tview, &bad);
         if (status == MUSHIN_OK) {
             cm_lock(self);
-            status = mushin_confusion_count(self->counts, self->num_classes,
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                status = mushin_confusion_count(self->counts, self->num_classes,
                                             self->has_ignore, self->ignore_index,
-                                            pv.t->ndim, pv.t->shape, pview, tview, &bad);
+                                                pv.t->ndim, pv.t->shape, pview, tview,
+                                                &bad);
+            }
             cm_unlock(self);
         }
         Py_END_ALLOW_THREADS
@@ -628,6 +795,13 @@ ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
     free(scratch);
     if (status == MUSHIN_EBADVALUE) {
         bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "update(): adding this batch could carry the int64 counts past 2**63 - 1; "
+                        "nothing was added (the matrix already holds close to 2**63 samples: "
+                        "were corrupted counts merged?)");
         goto error;
     }
     if (status != MUSHIN_OK) {
@@ -776,7 +950,10 @@ ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObj
                                                class_dim, lview, tview, num_threads, &bad);
         if (status == MUSHIN_OK) {
             cm_lock(self);
-            mushin_counts_add(self->counts, scratch, nn);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                mushin_counts_add(self->counts, scratch, nn);
+            }
             cm_unlock(self);
         }
         Py_END_ALLOW_THREADS
@@ -789,10 +966,13 @@ ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObj
                                                   tview, &bad);
         if (status == MUSHIN_OK) {
             cm_lock(self);
-            status = mushin_confusion_count_logits(self->counts, self->num_classes,
-                                                   self->has_ignore, self->ignore_index,
-                                                   lv.t->ndim, lv.t->shape, class_dim, lview,
-                                                   tview, 1, &bad);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                status = mushin_confusion_count_logits(self->counts, self->num_classes,
+                                                       self->has_ignore, self->ignore_index,
+                                                       lv.t->ndim, lv.t->shape, class_dim,
+                                                       lview, tview, 1, &bad);
+            }
             cm_unlock(self);
         }
         Py_END_ALLOW_THREADS
@@ -800,6 +980,13 @@ ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObj
     free(scratch);
     if (status == MUSHIN_EBADVALUE) {
         bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "update_logits(): adding this batch could carry the int64 counts past "
+                        "2**63 - 1; nothing was added (the matrix already holds close to 2**63 "
+                        "samples: were corrupted counts merged?)");
         goto error;
     }
     if (status != MUSHIN_OK) {
@@ -817,43 +1004,131 @@ error:
 
 PyDoc_STRVAR(merge_doc,
 "merge(counts, /)\n--\n\n"
-"Add a (num_classes, num_classes) array of non-negative int64 counts,\n"
-"e.g. another accumulator's ``counts`` or an all-reduced sum.");
+"Add a (num_classes, num_classes) array of non-negative integer counts,\n"
+"e.g. another accumulator's ``counts`` or an all-reduced sum.\n\n"
+"``counts`` must have an integer dtype (floats, bools and objects are\n"
+"refused even when their values are whole: a float count is a sign that\n"
+"something upstream averaged or rescaled), every entry must be >= 0, and\n"
+"the merged counts -- each cell and their total -- must fit in int64.\n"
+"Otherwise ``TypeError``/``ValueError`` and the counts stay as they were.");
+
+/* merge()'s argument as a C-contiguous int64 (rows, rows) array, or NULL
+ * with TypeError/ValueError naming `counts` and what to do. */
+static PyArrayObject *
+merge_counts_array(PyObject *arg, int64_t rows)
+{
+    PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(arg);
+    PyArrayObject *out = NULL;
+    if (given == NULL) {
+        return NULL;
+    }
+    if (!PyArray_ISINTEGER(given)) {
+        PyErr_Format(PyExc_TypeError,
+                     "merge(): counts must be an array of integers, got dtype %S; pass "
+                     "another accumulator's .counts (int64), not normalised or averaged values",
+                     (PyObject *)PyArray_DESCR(given));
+        goto done;
+    }
+    if (PyArray_NDIM(given) != 2 || PyArray_DIM(given, 0) != rows ||
+        PyArray_DIM(given, 1) != rows) {
+        char shape[128];
+        size_t used = (size_t)PyOS_snprintf(shape, sizeof(shape), "(");
+        int i;
+        for (i = 0; i < PyArray_NDIM(given) && i < 8 && used < sizeof(shape); i++) {
+            used += (size_t)PyOS_snprintf(shape + used, sizeof(shape) - used, i ? ", %lld" : "%lld",
+                                          (long long)PyArray_DIM(given, i));
+        }
+        if (used < sizeof(shape)) {
+            PyOS_snprintf(shape + used, sizeof(shape) - used,
+                          PyArray_NDIM(given) == 1 ? ",)" : (PyArray_NDIM(given) > 8 ? ", ...)" : ")"));
+        }
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts (num_classes x num_classes) needs a (%lld, %lld) array, "
+                     "got %s", (long long)rows, (long long)rows, shape);
+        goto done;
+    }
+    if (PyArray_ISUNSIGNED(given) && PyArray_ITEMSIZE(given) >= 8) {
+        /* uint64 above INT64_MAX would wrap to a negative int64 in the cast */
+        PyArrayObject *contig = (PyArrayObject *)PyArray_FROMANY(
+            (PyObject *)given, NPY_UINT64, 2, 2, NPY_ARRAY_IN_ARRAY);
+        npy_intp i, nn;
+        const uint64_t *u;
+        if (contig == NULL) {
+            goto done;
+        }
+        u = (const uint64_t *)PyArray_DATA(contig);
+        nn = PyArray_SIZE(contig);
+        for (i = 0; i < nn; i++) {
+            if (u[i] > (uint64_t)INT64_MAX) {
+                PyErr_Format(PyExc_ValueError,
+                             "merge(): counts[%lld, %lld] = %llu does not fit in int64; a "
+                             "confusion matrix cannot hold that many samples",
+                             (long long)(i / rows), (long long)(i % rows),
+                             (unsigned long long)u[i]);
+                Py_DECREF(contig);
+                goto done;
+            }
+        }
+        Py_DECREF(contig);
+    }
+    out = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, NPY_INT64, 2, 2,
+                                           NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+done:
+    Py_DECREF(given);
+    return out;
+}
 
 static PyObject *
 ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
 {
     PyArrayObject *arr;
     const int64_t *data;
-    npy_intp i, nn;
-    arr = (PyArrayObject *)PyArray_FROMANY(arg, NPY_INT64, 2, 2,
-                                           NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    int64_t where = -1, current = 0, total = 0;
+    npy_intp nn;
+    int status;
+    arr = merge_counts_array(arg, self->num_classes);
     if (arr == NULL) {
-        return NULL;
-    }
-    if (PyArray_DIM(arr, 0) != self->num_classes || PyArray_DIM(arr, 1) != self->num_classes) {
-        PyErr_Format(PyExc_ValueError, "merge() needs a (%lld, %lld) array, got (%lld, %lld)",
-                     (long long)self->num_classes, (long long)self->num_classes,
-                     (long long)PyArray_DIM(arr, 0), (long long)PyArray_DIM(arr, 1));
-        Py_DECREF(arr);
         return NULL;
     }
     data = (const int64_t *)PyArray_DATA(arr);
     nn = PyArray_SIZE(arr);
-    for (i = 0; i < nn; i++) {
-        if (data[i] < 0) {
-            PyErr_Format(PyExc_ValueError, "merge() counts must be non-negative, "
-                         "got %lld at flat index %lld", (long long)data[i], (long long)i);
-            Py_DECREF(arr);
-            return NULL;
-        }
-    }
+    /* check and add under one lock: a concurrent update cannot slip in
+     * between the overflow check and the addition */
     Py_BEGIN_ALLOW_THREADS
     cm_lock(self);
-    mushin_counts_add(self->counts, data, nn);
+    status = mushin_counts_add_checked(self->counts, data, nn, &where, &total);
+    if (status == MUSHIN_OK) {
+        self->total_bound = total;
+    }
+    else if (status == MUSHIN_EOVERFLOW && where >= 0) {
+        current = self->counts[where];
+    }
     cm_unlock(self);
     Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EBADVALUE) {
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts must be non-negative, got %lld at flat index %lld "
+                     "(counts[%lld, %lld]); nothing was added",
+                     (long long)data[where], (long long)where,
+                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
+    }
+    else if (status == MUSHIN_EOVERFLOW && where >= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts[%lld, %lld] = %lld plus the %lld already counted there "
+                     "overflows int64; nothing was added (are these counts corrupted, or "
+                     "merged more than once?)",
+                     (long long)(where / self->num_classes), (long long)(where % self->num_classes),
+                     (long long)data[where], (long long)current);
+    }
+    else if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "merge(): the total of the merged counts would overflow int64; nothing "
+                        "was added (are these counts corrupted, or merged more than once?)");
+    }
     Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -865,6 +1140,7 @@ ConfusionMatrix_reset(ConfusionMatrixObject *self, PyObject *Py_UNUSED(ignored))
     Py_BEGIN_ALLOW_THREADS
     cm_lock(self);
     memset(self->counts, 0, (size_t)(self->num_classes * self->num_classes) * sizeof(int64_t));
+    self->total_bound = 0;
     cm_unlock(self);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -1028,6 +1304,47 @@ py_isa_level(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(mushin_isa_level());
 }
 
+static const char *const isa_names[] = {"baseline", "avx2", "avx512"};
+
+PyDoc_STRVAR(isa_name_doc,
+"isa_name()\n--\n\n"
+"The instruction-set level in use by name: \"baseline\", \"avx2\" or\n"
+"\"avx512\" (see isa_level and the MUSHIN_ISA environment variable).");
+
+static PyObject *
+py_isa_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(isa_names[mushin_isa_level()]);
+}
+
+/*
+ * MUSHIN_ISA=baseline|avx2|avx512, read once at import, caps the level so
+ * that a test run (or a user chasing a machine-dependent result) can force
+ * each kernel path.  A level the CPU lacks is capped to what it has; the
+ * level actually used is what isa_level()/isa_name() report.  A typo must
+ * not silently run the default path, hence ImportError.
+ */
+static int
+apply_isa_environment(void)
+{
+    const char *value = getenv("MUSHIN_ISA");
+    int i;
+    if (value == NULL || value[0] == '\0') {
+        return 0;
+    }
+    for (i = 0; i < 3; i++) {
+        if (strcmp(value, isa_names[i]) == 0) {
+            mushin_set_isa_cap(i);
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_ImportError,
+                 "MUSHIN_ISA=%.100s is not an instruction-set level; use baseline, avx2 "
+                 "or avx512, or unset MUSHIN_ISA to use the best this CPU supports",
+                 value);
+    return -1;
+}
+
 PyDoc_STRVAR(set_isa_cap_doc,
 "set_isa_cap(cap, /)\n--\n\n"
 "Use at most instruction-set level ``cap`` (0, 1 or 2; see isa_level) and\n"
@@ -1158,24 +1475,60 @@ error:
     return NULL;
 }
 
-#define SCALAR2(pyname, cfunc, doc)                                          \
-    static PyObject *pyname(PyObject *Py_UNUSED(m), PyObject *args)          \
-    {                                                                        \
-        double x, y, r;                                                      \
-        if (!PyArg_ParseTuple(args, "dd:" #cfunc, &x, &y)) return NULL;      \
-        r = cfunc(x, y);                                                     \
-        return PyFloat_FromDouble(r);                                        \
+/* A real-number argument of the scalar helpers, refused with a message that
+ * names the function and the argument (PyArg_ParseTuple's "d" names
+ * neither in 3.11). */
+static int
+parse_real(PyObject *obj, const char *func, const char *name, double *out)
+{
+    if (PyComplex_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj) ||
+                                  PyNumber_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *out = PyFloat_AsDouble(obj);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+#define SCALAR2(pyname, cfunc, fname, name1)                                        \
+    static PyObject *pyname(PyObject *Py_UNUSED(m), PyObject *args)                 \
+    {                                                                               \
+        PyObject *o1, *o2;                                                          \
+        double x, y;                                                                \
+        if (!PyArg_ParseTuple(args, "OO:" fname, &o1, &o2) ||                       \
+            parse_real(o1, fname, name1, &x) < 0 || parse_real(o2, fname, "df", &y) < 0) { \
+            return NULL;                                                            \
+        }                                                                           \
+        return PyFloat_FromDouble(cfunc(x, y));                                     \
     }
 
-SCALAR2(py_t_cdf, mushin_t_cdf, "")
-SCALAR2(py_t_sf, mushin_t_sf, "")
-SCALAR2(py_t_ppf, mushin_t_ppf, "")
+/* What the Student-t helpers do outside their domain, shared by the three
+ * docstrings: NaN, as scipy.stats.t does, so that a vectorised caller is not
+ * interrupted by one degenerate df. */
+#define T_DOMAIN_DOC                                                             \
+    "\n\nAccurate to a few ulp for any df > 0 (relative 1e-12 in the tails);\n" \
+    "from df = 1e25 on, and for df = inf, the normal distribution (exact\n"      \
+    "there in double).  df <= 0 or NaN gives NaN, as scipy.stats.t does."
+
+SCALAR2(py_t_cdf, mushin_t_cdf, "t_cdf", "t")
+SCALAR2(py_t_sf, mushin_t_sf, "t_sf", "t")
+SCALAR2(py_t_ppf, mushin_t_ppf, "t_ppf", "q")
 
 static PyObject *
 py_betainc(PyObject *Py_UNUSED(m), PyObject *args)
 {
+    PyObject *oa, *ob, *ox;
     double a, b, x;
-    if (!PyArg_ParseTuple(args, "ddd:betainc", &a, &b, &x)) {
+    if (!PyArg_ParseTuple(args, "OOO:betainc", &oa, &ob, &ox) ||
+        parse_real(oa, "betainc", "a", &a) < 0 || parse_real(ob, "betainc", "b", &b) < 0 ||
+        parse_real(ox, "betainc", "x", &x) < 0) {
         return NULL;
     }
     return PyFloat_FromDouble(mushin_betainc(a, b, x, 1.0 - x));
@@ -1396,7 +1749,9 @@ error:
 PyDoc_STRVAR(signed_rank_counts_doc,
 "signed_rank_counts(n, /)\n--\n\n"
 "Exact null distribution of the Wilcoxon signed-rank statistic for n\n"
-"differences: counts of each sum 0 .. n(n+1)/2 out of 2**n sign patterns.");
+"differences: counts of each sum 0 .. n(n+1)/2 out of 2**n sign patterns.\n\n"
+"n is capped at 1000 (ValueError beyond): scipy's exact test stops at\n"
+"n = 50, and from n ~ 1030 the counts exceed the largest double.");
 
 static PyObject *
 py_signed_rank_counts(PyObject *Py_UNUSED(module), PyObject *args)
@@ -1407,8 +1762,11 @@ py_signed_rank_counts(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "n:signed_rank_counts", &n)) {
         return NULL;
     }
-    if (n < 0 || n > 20000) {
-        PyErr_Format(PyExc_ValueError, "n must be in [0, 20000], got %zd", n);
+    if (n < 0 || n > MUSHIN_SIGNED_RANK_MAX_N) {
+        PyErr_Format(PyExc_ValueError,
+                     "signed_rank_counts: n must be in [0, %d], got %zd; beyond that use the "
+                     "normal approximation (scipy's exact test stops at n = 50)",
+                     MUSHIN_SIGNED_RANK_MAX_N, n);
         return NULL;
     }
     size = (npy_intp)(n * (n + 1) / 2 + 1);
@@ -1425,7 +1783,11 @@ py_signed_rank_counts(PyObject *Py_UNUSED(module), PyObject *args)
 PyDoc_STRVAR(rank_sum_counts_doc,
 "rank_sum_counts(n1, n2, kmax=-1, /)\n--\n\n"
 "Exact null distribution of the Mann-Whitney U statistic for samples of n1\n"
-"and n2: counts of U = 0 .. kmax (default n1 * n2) out of C(n1 + n2, n1).");
+"and n2: counts of U = 0 .. kmax (default n1 * n2) out of C(n1 + n2, n1).\n\n"
+"Capped (ValueError beyond): kmax + 1 <= 2**24 entries,\n"
+"min(n1, n2) * (kmax + 1) <= 2**28 steps, and C(n1 + n2, n1) < 2**1000\n"
+"so no count overflows a double.  scipy's exact test needs\n"
+"min(n1, n2) <= 8, far inside these.");
 
 static PyObject *
 py_rank_sum_counts(PyObject *Py_UNUSED(module), PyObject *args)
@@ -1434,17 +1796,40 @@ py_rank_sum_counts(PyObject *Py_UNUSED(module), PyObject *args)
     npy_intp size;
     PyObject *out;
     int status;
+    Py_ssize_t kmax_given_value;
+    int kmax_given;
     if (!PyArg_ParseTuple(args, "nn|n:rank_sum_counts", &n1, &n2, &kmax)) {
         return NULL;
     }
-    if (n1 < 0 || n2 < 0 || n1 > 100000000 || n2 > 100000000 ||
-        (double)n1 * (double)n2 > 1e9) {
+    kmax_given = kmax >= 0;
+    kmax_given_value = kmax;
+    if (n1 < 0 || n2 < 0) {
         PyErr_Format(PyExc_ValueError,
-                     "n1 and n2 must be non-negative with n1 * n2 <= 1e9, got %zd and %zd", n1, n2);
+                     "rank_sum_counts: n1 and n2 must be non-negative, got %zd and %zd", n1, n2);
         return NULL;
     }
-    if (kmax < 0 || kmax > n1 * n2) {
-        kmax = n1 * n2;
+    if (kmax < 0 || (double)kmax > (double)n1 * (double)n2) {
+        /* n1 * n2 as a double: the product of two huge sizes must not wrap
+         * before the cap below refuses it */
+        const double full = (double)n1 * (double)n2;
+        kmax = full > (double)MUSHIN_RANK_SUM_MAX_KMAX ? MUSHIN_RANK_SUM_MAX_KMAX + 1
+                                                       : (Py_ssize_t)full;
+    }
+    if (!mushin_rank_sum_within_caps(n1, n2, kmax)) {
+        char kmax_text[48];
+        if (kmax_given) {
+            PyOS_snprintf(kmax_text, sizeof(kmax_text), "%zd", kmax_given_value);
+        }
+        else {
+            PyOS_snprintf(kmax_text, sizeof(kmax_text), "n1 * n2");
+        }
+        PyErr_Format(PyExc_ValueError,
+                     "rank_sum_counts(%zd, %zd, kmax=%s) is past the caps of the exact "
+                     "distribution (kmax + 1 <= 2**24, min(n1, n2) * (kmax + 1) <= 2**28, "
+                     "C(n1 + n2, n1) < 2**1000); at these sizes use the normal approximation, "
+                     "or ask for fewer counts with kmax",
+                     n1, n2, kmax_text);
+        return NULL;
     }
     size = (npy_intp)(kmax + 1);
     out = PyArray_SimpleNew(1, &size, NPY_DOUBLE);
@@ -1527,11 +1912,15 @@ static PyMethodDef core_methods[] = {
     {"cohens_d", py_cohens_d, METH_VARARGS, cohens_d_doc},
     {"mean_ci", py_mean_ci, METH_VARARGS, mean_ci_doc},
     {"holm", py_holm, METH_O, holm_doc},
-    {"t_cdf", py_t_cdf, METH_VARARGS, "t_cdf(t, df, /)\n--\n\nStudent-t CDF."},
-    {"t_sf", py_t_sf, METH_VARARGS, "t_sf(t, df, /)\n--\n\nStudent-t survival function."},
-    {"t_ppf", py_t_ppf, METH_VARARGS, "t_ppf(q, df, /)\n--\n\nStudent-t quantile."},
+    {"t_cdf", py_t_cdf, METH_VARARGS, "t_cdf(t, df, /)\n--\n\nStudent-t CDF." T_DOMAIN_DOC},
+    {"t_sf", py_t_sf, METH_VARARGS,
+     "t_sf(t, df, /)\n--\n\nStudent-t survival function." T_DOMAIN_DOC},
+    {"t_ppf", py_t_ppf, METH_VARARGS, "t_ppf(q, df, /)\n--\n\nStudent-t quantile." T_DOMAIN_DOC},
     {"betainc", py_betainc, METH_VARARGS,
-     "betainc(a, b, x, /)\n--\n\nRegularized incomplete beta function I_x(a, b)."},
+     "betainc(a, b, x, /)\n--\n\nRegularized incomplete beta function I_x(a, b).\n\n"
+     "Relative accuracy about 1e-12 for any a, b > 0 up to 1e300 (TOMS 708's\n"
+     "expansion near the mean when both are large, its continued fraction\n"
+     "elsewhere).  a or b <= 0 or NaN, or x outside [0, 1], gives NaN."},
     /* statistics: tests and corrections */
     {"two_sample_test", py_two_sample_test, METH_VARARGS, two_sample_test_doc},
     {"bonferroni", py_bonferroni, METH_O, bonferroni_doc},
@@ -1547,6 +1936,7 @@ static PyMethodDef core_methods[] = {
     {"confusion_thread_count", py_confusion_thread_count, METH_VARARGS,
      confusion_thread_count_doc},
     {"isa_level", py_isa_level, METH_NOARGS, isa_level_doc},
+    {"isa_name", py_isa_name, METH_NOARGS, isa_name_doc},
     {"set_isa_cap", py_set_isa_cap, METH_O, set_isa_cap_doc},
     {NULL, NULL, 0, NULL}
 };
@@ -1740,9 +2130,9 @@ typedef struct {
     int64_t ignore_index;
     int64_t n_bins;
     float *boundaries;      /* n_bins + 1 */
-    int64_t *count;         /* n_bins + 1 slots (confidence == 1 has its own) */
-    double *confidence_sum; /* n_bins + 1 */
-    double *accuracy_sum;   /* n_bins + 1 */
+    int64_t *count;             /* n_bins + 1 slots (confidence == 1 has its own) */
+    uint64_t *confidence_fixed; /* (n_bins + 1) * MUSHIN_FIXED_LIMBS, exact (scores.h) */
+    int64_t *correct;           /* n_bins + 1 */
     PyThread_type_lock lock;
 } CalibrationBinsObject;
 
@@ -1839,11 +2229,11 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     slots = (size_t)n_bins + 1;
     self->boundaries = (float *)malloc(slots * sizeof(float));
     self->count = (int64_t *)calloc(slots, sizeof(int64_t));
-    self->confidence_sum = (double *)calloc(slots, sizeof(double));
-    self->accuracy_sum = (double *)calloc(slots, sizeof(double));
+    self->confidence_fixed = (uint64_t *)calloc(slots * MUSHIN_FIXED_LIMBS, sizeof(uint64_t));
+    self->correct = (int64_t *)calloc(slots, sizeof(int64_t));
     self->lock = PyThread_allocate_lock();
-    if (self->boundaries == NULL || self->count == NULL || self->confidence_sum == NULL ||
-        self->accuracy_sum == NULL || self->lock == NULL) {
+    if (self->boundaries == NULL || self->count == NULL || self->confidence_fixed == NULL ||
+        self->correct == NULL || self->lock == NULL) {
         PyErr_NoMemory();
         goto error;
     }
@@ -1867,8 +2257,8 @@ CalibrationBins_dealloc(CalibrationBinsObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     free(self->boundaries);
     free(self->count);
-    free(self->confidence_sum);
-    free(self->accuracy_sum);
+    free(self->confidence_fixed);
+    free(self->correct);
     if (self->lock != NULL) {
         PyThread_free_lock(self->lock);
     }
@@ -1902,7 +2292,7 @@ CalibrationBins_update(CalibrationBinsObject *self, PyObject *const *args,
         status = mushin_calibration_update(b.rows, self->num_classes, self->has_ignore,
                                            self->ignore_index, b.probs, b.labels,
                                            self->boundaries, self->n_bins, self->count,
-                                           self->confidence_sum, self->accuracy_sum);
+                                           self->confidence_fixed, self->correct);
         PyThread_release_lock(self->lock);
     }
     Py_END_ALLOW_THREADS
@@ -1934,8 +2324,8 @@ CalibrationBins_compute(CalibrationBinsObject *self, PyObject *Py_UNUSED(ignored
     double ece;
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    ece = mushin_calibration_error_l1(self->n_bins + 1, self->count, self->confidence_sum,
-                                      self->accuracy_sum);
+    ece = mushin_calibration_error_l1(self->n_bins + 1, self->count, self->confidence_fixed,
+                                      self->correct);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(ece);
@@ -1948,8 +2338,8 @@ CalibrationBins_reset(CalibrationBinsObject *self, PyObject *Py_UNUSED(ignored))
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
     memset(self->count, 0, slots * sizeof(int64_t));
-    memset(self->confidence_sum, 0, slots * sizeof(double));
-    memset(self->accuracy_sum, 0, slots * sizeof(double));
+    memset(self->confidence_fixed, 0, slots * MUSHIN_FIXED_LIMBS * sizeof(uint64_t));
+    memset(self->correct, 0, slots * sizeof(int64_t));
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
@@ -1976,8 +2366,9 @@ CalibrationBins_deepcopy(CalibrationBinsObject *self, PyObject *Py_UNUSED(memo))
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
     memcpy(copy->boundaries, self->boundaries, slots * sizeof(float));
     memcpy(copy->count, self->count, slots * sizeof(int64_t));
-    memcpy(copy->confidence_sum, self->confidence_sum, slots * sizeof(double));
-    memcpy(copy->accuracy_sum, self->accuracy_sum, slots * sizeof(double));
+    memcpy(copy->confidence_fixed, self->confidence_fixed,
+           slots * MUSHIN_FIXED_LIMBS * sizeof(uint64_t));
+    memcpy(copy->correct, self->correct, slots * sizeof(int64_t));
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     return (PyObject *)copy;
@@ -2012,15 +2403,45 @@ CalibrationBins_get_counts(CalibrationBinsObject *self, void *Py_UNUSED(closure)
 static PyObject *
 CalibrationBins_get_confidence_sums(CalibrationBinsObject *self, void *Py_UNUSED(closure))
 {
-    return locked_vector_copy(self->lock, self->confidence_sum, (npy_intp)self->n_bins + 1,
-                              NPY_DOUBLE);
+    const npy_intp slots = (npy_intp)self->n_bins + 1;
+    PyObject *out = PyArray_SimpleNew(1, (npy_intp *)&slots, NPY_DOUBLE);
+    double *dst;
+    npy_intp b;
+    if (out == NULL) {
+        return NULL;
+    }
+    dst = (double *)PyArray_DATA((PyArrayObject *)out);
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    for (b = 0; b < slots; b++) {
+        dst[b] = mushin_fixed_to_double(self->confidence_fixed + b * MUSHIN_FIXED_LIMBS);
+    }
+    PyThread_release_lock(self->lock);
+    return out;
+}
+
+static PyObject *
+CalibrationBins_get_confidence_fixed(CalibrationBinsObject *self, void *Py_UNUSED(closure))
+{
+    npy_intp dims[2];
+    PyObject *out;
+    dims[0] = (npy_intp)self->n_bins + 1;
+    dims[1] = MUSHIN_FIXED_LIMBS;
+    out = PyArray_SimpleNew(2, dims, NPY_UINT64);
+    if (out == NULL) {
+        return NULL;
+    }
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    memcpy(PyArray_DATA((PyArrayObject *)out), self->confidence_fixed,
+           (size_t)dims[0] * MUSHIN_FIXED_LIMBS * sizeof(uint64_t));
+    PyThread_release_lock(self->lock);
+    return out;
 }
 
 static PyObject *
 CalibrationBins_get_accuracy_sums(CalibrationBinsObject *self, void *Py_UNUSED(closure))
 {
-    return locked_vector_copy(self->lock, self->accuracy_sum, (npy_intp)self->n_bins + 1,
-                              NPY_DOUBLE);
+    return locked_vector_copy(self->lock, self->correct, (npy_intp)self->n_bins + 1,
+                              NPY_INT64);
 }
 
 static PyObject *
@@ -2073,16 +2494,55 @@ CalibrationBins_repr(CalibrationBinsObject *self)
 }
 
 /* merge(): adding another process's bins (torch.distributed evaluation).
- * The sums of two accumulators over disjoint rows are the sums over their
- * union, so the state travels as three arrays and is added slot by slot. */
+ * The state of two accumulators over disjoint rows sums to the state over
+ * their union, and every part of it is an integer, so merging is exact and
+ * its order never matters. */
+
+/* `obj` as an aligned array of `typenum` with `ndim` dimensions, or NULL with
+ * an error naming `what`.  Only integer input that converts to `typenum`
+ * without loss is taken: floats (even integral ones), bools and wider
+ * integer types are refused rather than cast. */
+static PyArrayObject *
+exact_integer_array(PyObject *obj, int typenum, int ndim, const char *what)
+{
+    PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(obj);
+    PyArrayObject *out;
+    PyArray_Descr *want;
+    if (given == NULL) {
+        return NULL;
+    }
+    if (!PyArray_ISINTEGER(given) || !PyArray_CanCastSafely(PyArray_TYPE(given), typenum)) {
+        want = PyArray_DescrFromType(typenum);
+        PyErr_Format(PyExc_TypeError,
+                     "merge(): %s must be an array of integers that convert to %S without "
+                     "loss, got dtype %S; pass the accumulator's own state (e.g. "
+                     "other.%s)", what, (PyObject *)want, (PyObject *)PyArray_DESCR(given), what);
+        Py_XDECREF(want);
+        Py_DECREF(given);
+        return NULL;
+    }
+    if (PyArray_NDIM(given) != ndim) {
+        PyErr_Format(PyExc_ValueError, "merge(): %s must have %d dimension(s), got %d", what,
+                     ndim, PyArray_NDIM(given));
+        Py_DECREF(given);
+        return NULL;
+    }
+    out = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, typenum, ndim, ndim,
+                                           NPY_ARRAY_IN_ARRAY);
+    Py_DECREF(given);
+    return out;
+}
 
 PyDoc_STRVAR(CalibrationBins_merge_doc,
-"merge(counts, confidence_sums, accuracy_sums, /)\n--\n\n"
+"merge(counts, confidence_fixed, accuracy_sums, /)\n--\n\n"
 "Add the bins of another accumulator with the same boundaries, given as\n"
-"its ``counts``, ``confidence_sums`` and ``accuracy_sums`` (each of\n"
-"``n_bins + 1`` slots), e.g. gathered from the other processes of a\n"
-"distributed evaluation.  Counts must be non-negative and every sum lie\n"
-"in ``[0, count]`` of its slot; otherwise ``ValueError`` and nothing\n"
+"its ``counts`` (int64), ``confidence_fixed`` (uint64, exact sums) and\n"
+"``accuracy_sums`` (int64), e.g. gathered from the other processes of a\n"
+"distributed evaluation.  The state is integer, so merging is exact and\n"
+"does not depend on order.  Each array must hold integers (no floats),\n"
+"counts must be non-negative, every slot's correct count lie in\n"
+"``[0, count]`` and its confidence sum be at most ``count``, and the sums\n"
+"must not overflow; otherwise ``TypeError``/``ValueError`` and nothing\n"
 "changes.\n\n"
 "Examples\n--------\n"
 ">>> import numpy as np\n"
@@ -2090,7 +2550,7 @@ PyDoc_STRVAR(CalibrationBins_merge_doc,
 ">>> a, b = CalibrationBins(2, n_bins=2), CalibrationBins(2, n_bins=2)\n"
 ">>> a.update(np.array([[0.75, 0.25]], dtype=np.float32), np.array([0]))\n"
 ">>> b.update(np.array([[0.5, 0.5]], dtype=np.float32), np.array([1]))\n"
-">>> a.merge(b.counts, b.confidence_sums, b.accuracy_sums)\n"
+">>> a.merge(b.counts, b.confidence_fixed, b.accuracy_sums)\n"
 ">>> a.counts.tolist(), a.compute()\n"
 "([0, 2, 0], 0.125)\n");
 
@@ -2100,67 +2560,83 @@ CalibrationBins_merge(CalibrationBinsObject *self, PyObject *args)
     PyObject *counts_obj, *confidence_obj, *accuracy_obj;
     PyArrayObject *counts = NULL, *confidence = NULL, *accuracy = NULL;
     const npy_intp slots = (npy_intp)self->n_bins + 1;
-    const int64_t *n;
-    const double *conf, *acc;
+    const int64_t *n, *acc;
+    const uint64_t *conf;
+    int64_t total = 0, merged_total = 0;
     npy_intp b;
+    int overflow = 0;
 
     if (!PyArg_ParseTuple(args, "OOO:merge", &counts_obj, &confidence_obj, &accuracy_obj)) {
         return NULL;
     }
-    counts = (PyArrayObject *)PyArray_FROMANY(counts_obj, NPY_INT64, 1, 1,
-                                              NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    counts = exact_integer_array(counts_obj, NPY_INT64, 1, "counts");
     if (counts == NULL) {
         goto error;
     }
-    confidence = (PyArrayObject *)PyArray_FROMANY(confidence_obj, NPY_DOUBLE, 1, 1,
-                                                  NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    confidence = exact_integer_array(confidence_obj, NPY_UINT64, 2, "confidence_fixed");
     if (confidence == NULL) {
         goto error;
     }
-    accuracy = (PyArrayObject *)PyArray_FROMANY(accuracy_obj, NPY_DOUBLE, 1, 1,
-                                                NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    accuracy = exact_integer_array(accuracy_obj, NPY_INT64, 1, "accuracy_sums");
     if (accuracy == NULL) {
         goto error;
     }
     if (PyArray_DIM(counts, 0) != slots || PyArray_DIM(confidence, 0) != slots ||
-        PyArray_DIM(accuracy, 0) != slots) {
+        PyArray_DIM(confidence, 1) != MUSHIN_FIXED_LIMBS || PyArray_DIM(accuracy, 0) != slots) {
         PyErr_Format(PyExc_ValueError,
-                     "merge() needs counts, confidence_sums and accuracy_sums of %zd slots "
-                     "(n_bins + 1), got %zd, %zd and %zd", (Py_ssize_t)slots,
-                     (Py_ssize_t)PyArray_DIM(counts, 0), (Py_ssize_t)PyArray_DIM(confidence, 0),
-                     (Py_ssize_t)PyArray_DIM(accuracy, 0));
+                     "merge() needs counts (%zd,), confidence_fixed (%zd, %d) and "
+                     "accuracy_sums (%zd,) for n_bins + 1 = %zd slots, got (%zd,), (%zd, %zd) "
+                     "and (%zd,)", (Py_ssize_t)slots, (Py_ssize_t)slots, MUSHIN_FIXED_LIMBS,
+                     (Py_ssize_t)slots, (Py_ssize_t)slots, (Py_ssize_t)PyArray_DIM(counts, 0),
+                     (Py_ssize_t)PyArray_DIM(confidence, 0),
+                     (Py_ssize_t)PyArray_DIM(confidence, 1), (Py_ssize_t)PyArray_DIM(accuracy, 0));
         goto error;
     }
     n = (const int64_t *)PyArray_DATA(counts);
-    conf = (const double *)PyArray_DATA(confidence);
-    acc = (const double *)PyArray_DATA(accuracy);
+    conf = (const uint64_t *)PyArray_DATA(confidence);
+    acc = (const int64_t *)PyArray_DATA(accuracy);
     for (b = 0; b < slots; b++) {
-        /* the negated comparisons also catch NaN */
-        if (n[b] < 0 || !(conf[b] >= 0.0 && conf[b] <= (double)n[b]) ||
-            !(acc[b] >= 0.0 && acc[b] <= (double)n[b])) {
-            PyObject *conf_value = PyFloat_FromDouble(conf[b]);
-            PyObject *acc_value = PyFloat_FromDouble(acc[b]);
-            if (conf_value != NULL && acc_value != NULL) {
-                PyErr_Format(PyExc_ValueError,
-                             "merge(): slot %zd holds count %lld, confidence sum %R and "
-                             "accuracy sum %R; counts must be non-negative and each sum "
-                             "in [0, count]", (Py_ssize_t)b, (long long)n[b], conf_value,
-                             acc_value);
-            }
-            Py_XDECREF(conf_value);
-            Py_XDECREF(acc_value);
+        uint64_t most[MUSHIN_FIXED_LIMBS] = {0};
+        if (n[b] < 0 || acc[b] < 0 || acc[b] > n[b]) {
+            PyErr_Format(PyExc_ValueError,
+                         "merge(): slot %zd holds count %lld and accuracy sum %lld; counts "
+                         "must be non-negative and each accuracy sum in [0, count]",
+                         (Py_ssize_t)b, (long long)n[b], (long long)acc[b]);
+            goto error;
+        }
+        /* every confidence is at most 1, i.e. 2^149 units */
+        most[MUSHIN_FIXED_FRAC_BITS / 64] = (uint64_t)n[b] << (MUSHIN_FIXED_FRAC_BITS % 64);
+        most[MUSHIN_FIXED_FRAC_BITS / 64 + 1] = (uint64_t)n[b] >> (64 - MUSHIN_FIXED_FRAC_BITS % 64);
+        if (mushin_fixed_cmp(conf + b * MUSHIN_FIXED_LIMBS, most) > 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "merge(): slot %zd holds a confidence sum above its count %lld; each "
+                         "confidence is at most 1, so confidence_fixed is not a CalibrationBins "
+                         "state", (Py_ssize_t)b, (long long)n[b]);
             goto error;
         }
     }
-    Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    for (b = 0; b < slots; b++) {
-        self->count[b] += n[b];
-        self->confidence_sum[b] += conf[b];
-        self->accuracy_sum[b] += acc[b];
+    for (b = 0; b < slots && !overflow; b++) {
+        int64_t slot_sum;
+        overflow = __builtin_add_overflow(self->count[b], n[b], &slot_sum) ||
+                   __builtin_add_overflow(total, self->count[b], &total) ||
+                   __builtin_add_overflow(merged_total, slot_sum, &merged_total);
+    }
+    if (!overflow) {
+        for (b = 0; b < slots; b++) {
+            self->count[b] += n[b];
+            self->correct[b] += acc[b];
+            (void)mushin_fixed_add(self->confidence_fixed + b * MUSHIN_FIXED_LIMBS,
+                                   conf + b * MUSHIN_FIXED_LIMBS);
+        }
     }
     PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
+    if (overflow) {
+        PyErr_SetString(PyExc_ValueError,
+                        "merge(): counts: the merged counts would overflow int64; nothing was "
+                        "added");
+        goto error;
+    }
     Py_DECREF(counts);
     Py_DECREF(confidence);
     Py_DECREF(accuracy);
@@ -2188,9 +2664,14 @@ static PyGetSetDef CalibrationBins_getset[] = {
     {"counts", (getter)CalibrationBins_get_counts, NULL,
      "Rows per slot, int64 (n_bins + 1,); the last slot holds confidence == 1.", NULL},
     {"confidence_sums", (getter)CalibrationBins_get_confidence_sums, NULL,
-     "Sum of float32 confidences per slot, float64 (n_bins + 1,).", NULL},
+     "Sum of float32 confidences per slot, float64 (n_bins + 1,), correctly rounded\n"
+     "from the exact sum held in ``confidence_fixed``.", NULL},
+    {"confidence_fixed", (getter)CalibrationBins_get_confidence_fixed, NULL,
+     "The exact confidence sums, uint64 (n_bins + 1, 4): per slot an integer in\n"
+     "units of 2**-149, four 64-bit limbs, least significant first.  This is the\n"
+     "state merge() takes.", NULL},
     {"accuracy_sums", (getter)CalibrationBins_get_accuracy_sums, NULL,
-     "Correct top-1 predictions per slot, float64 (n_bins + 1,).", NULL},
+     "Correct top-1 predictions per slot, int64 (n_bins + 1,).", NULL},
     {"boundaries", (getter)CalibrationBins_get_boundaries, NULL,
      "Bin boundaries, float32 (n_bins + 1,), equal to torch.linspace(0, 1, n_bins + 1).",
      NULL},
@@ -2601,6 +3082,9 @@ core_exec(PyObject *module)
 {
     core_state *st = (core_state *)PyModule_GetState(module);
     if (PyArray_ImportNumPyAPI() < 0) {
+        return -1;
+    }
+    if (apply_isa_environment() < 0) {
         return -1;
     }
     st->confusion_type = PyType_FromModuleAndSpec(module, &ConfusionMatrix_spec, NULL);

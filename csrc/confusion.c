@@ -27,41 +27,78 @@
 /* ------------------------------------------------------------- shared -- */
 
 #ifdef MUSHIN_ISA_DISPATCH
+#include <cpuid.h>
+
 static int isa_cap = MUSHIN_ISA_AVX512;
+static int isa_detected = -1; /* the CPU's level, found once */
+
+/* F16C from cpuid (leaf 1, ECX bit 29): clang 14 rejects
+ * __builtin_cpu_supports("f16c"), and gcc and clang agree on cpuid. */
+static int
+cpu_has_f16c(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+        return 0;
+    }
+    return (ecx & (1u << 29)) != 0;
+}
 
 static int
 isa_supported(void)
 {
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                     __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
-    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
-        return MUSHIN_ISA_AVX512;
+    /* relaxed atomics: threads that race here compute the same value */
+    int level = __atomic_load_n(&isa_detected, __ATOMIC_RELAXED);
+    if (level >= 0) {
+        return level;
     }
-    if (avx2) {
-        return MUSHIN_ISA_AVX2;
+    {
+        const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("bmi2") && cpu_has_f16c();
+        if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+            level = MUSHIN_ISA_AVX512;
+        }
+        else {
+            level = avx2 ? MUSHIN_ISA_AVX2 : MUSHIN_ISA_BASELINE;
+        }
     }
-    return MUSHIN_ISA_BASELINE;
+    __atomic_store_n(&isa_detected, level, __ATOMIC_RELAXED);
+    return level;
 }
 
 int
 mushin_isa_level(void)
 {
     const int supported = isa_supported();
-    return supported < isa_cap ? supported : isa_cap;
+    const int cap = __atomic_load_n(&isa_cap, __ATOMIC_RELAXED);
+    return supported < cap ? supported : cap;
+}
+
+int
+mushin_isa_supported(void)
+{
+    return isa_supported();
 }
 
 int
 mushin_set_isa_cap(int cap)
 {
-    isa_cap = cap < MUSHIN_ISA_BASELINE ? MUSHIN_ISA_BASELINE
-            : cap > MUSHIN_ISA_AVX512  ? MUSHIN_ISA_AVX512
-                                       : cap;
+    cap = cap < MUSHIN_ISA_BASELINE ? MUSHIN_ISA_BASELINE
+        : cap > MUSHIN_ISA_AVX512  ? MUSHIN_ISA_AVX512
+                                   : cap;
+    __atomic_store_n(&isa_cap, cap, __ATOMIC_RELAXED);
     return mushin_isa_level();
 }
 #else
 int
 mushin_isa_level(void)
+{
+    return MUSHIN_ISA_BASELINE;
+}
+
+int
+mushin_isa_supported(void)
 {
     return MUSHIN_ISA_BASELINE;
 }
@@ -638,6 +675,38 @@ mushin_confusion_validate(int64_t num_classes, int has_ignore, int64_t ignore_in
 {
     return index_update(NULL, num_classes, has_ignore, ignore_index, ndim, shape, preds,
                         target, 1, bad);
+}
+
+int
+mushin_counts_add_checked(int64_t *counts, const int64_t *add, int64_t n, int64_t *where,
+                          int64_t *merged_total)
+{
+    int64_t i, total = 0, sum;
+    *where = -1;
+    for (i = 0; i < n; i++) {
+        if (add[i] < 0) {
+            *where = i;
+            return MUSHIN_EBADVALUE;
+        }
+    }
+    /* Every count is non-negative, so if the merged grand total fits in
+     * int64 every cell does, and so does any sum a metric takes later
+     * (counts.sum(), a row or column total).  A cell that overflows on its
+     * own is named; otherwise the total is what overflowed (*where = -1). */
+    for (i = 0; i < n; i++) {
+        if (__builtin_add_overflow(counts[i], add[i], &sum)) {
+            *where = i;
+            return MUSHIN_EOVERFLOW;
+        }
+        if (__builtin_add_overflow(total, sum, &total)) {
+            return MUSHIN_EOVERFLOW;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        counts[i] += add[i];
+    }
+    *merged_total = total;
+    return MUSHIN_OK;
 }
 
 void

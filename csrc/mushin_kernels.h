@@ -24,7 +24,8 @@ enum {
     MUSHIN_EBADVALUE = 1,  /* an index outside [0, num_classes) that is not ignored */
     MUSHIN_EINVAL = 2,     /* an argument the caller should have rejected */
     MUSHIN_ENOMEM = 3,
-    MUSHIN_EDEGENERATE = 4 /* statistics undefined for these inputs (result is NaN) */
+    MUSHIN_EDEGENERATE = 4, /* statistics undefined for these inputs (result is NaN) */
+    MUSHIN_EOVERFLOW = 5    /* a count would not fit in int64 */
 };
 
 #define MUSHIN_MAX_NDIM 32
@@ -84,6 +85,15 @@ int mushin_confusion_validate(int64_t num_classes, int has_ignore,
 
 /* counts[i] += add[i] for n entries. */
 void mushin_counts_add(int64_t *counts, const int64_t *add, int64_t n);
+
+/* counts[i] += add[i] for n entries, or nothing at all: MUSHIN_EBADVALUE
+ * if some add[i] < 0 (*where = i, the first), MUSHIN_EOVERFLOW if a merged
+ * count (*where = its index) or the grand total of the merged counts
+ * (*where = -1) would exceed INT64_MAX.  `counts` must hold non-negative
+ * counts whose total fits in int64 (what this function keeps true).  On
+ * MUSHIN_OK, *merged_total is that grand total. */
+int mushin_counts_add_checked(int64_t *counts, const int64_t *add, int64_t n,
+                              int64_t *where, int64_t *merged_total);
 
 /* ------------------------------------------- threads, fused logits path -- */
 
@@ -169,6 +179,8 @@ int mushin_confusion_validate_target(int64_t num_classes, int has_ignore,
  * must not be called while an update runs. */
 int mushin_isa_level(void);
 int mushin_set_isa_cap(int cap);
+/* The best level this CPU and OS support, whatever the cap. */
+int mushin_isa_supported(void);
 
 /* Run fn(arg, 0) ... fn(arg, num_chunks - 1), on up to num_chunks threads
  * (chunk 0 on the calling thread), and return when all have finished.  A
@@ -179,11 +191,14 @@ void mushin_parallel_for(int num_chunks, mushin_chunk_fn fn, void *arg);
 /* ---------------------------------------------------------------- stats -- */
 
 /* Regularized incomplete beta I_x(a, b); y must equal 1 - x (passed
- * separately so callers that know 1 - x exactly do not lose digits). */
+ * separately so callers that know 1 - x exactly do not lose digits; the
+ * smaller of the two is taken as exact).  About 1e-12 relative for any
+ * a, b > 0 up to 1e300; NaN for a or b <= 0, NaN, or x, y < 0. */
 double mushin_betainc(double a, double b, double x, double y);
 
 /* Student-t distribution with `df` degrees of freedom (df > 0, may be
- * non-integer or infinite). */
+ * non-integer or infinite; from 1e25 on, where it is exact in double, the
+ * normal distribution).  df <= 0 or NaN gives NaN, as scipy.stats.t. */
 double mushin_t_cdf(double t, double df);
 double mushin_t_sf(double t, double df);
 double mushin_t_ppf(double q, double df);
@@ -313,6 +328,28 @@ int mushin_fdr_bh(const double *p, int64_t n, double *out, int64_t *order);
  * u}, u = 0 .. kmax, for samples of n1 and n2 (array of kmax + 1). */
 int mushin_signed_rank_counts(int64_t n, double *counts);
 int mushin_rank_sum_counts(int64_t n1, int64_t n2, int64_t kmax, double *counts);
+
+/*
+ * Caps on the exact distributions (MUSHIN_EINVAL beyond them, nothing
+ * written).  The tests only need small sizes -- scipy's exact Wilcoxon
+ * stops at n = 50, its exact Mann-Whitney needs min(n1, n2) <= 8 -- and
+ * past the caps the counts stop being useful while time and memory grow
+ * without bound:
+ *   - signed rank: n <= 1000.  The table has n(n+1)/2 + 1 doubles (4 MB at
+ *     the cap) and takes ~n^3/6 additions (0.2 s); from n ~ 1030 on the
+ *     largest counts exceed DBL_MAX and the table would hold inf.
+ *   - rank sum: kmax + 1 <= 2^24 entries (128 MB of counts, as much
+ *     scratch), min(n1, n2) * (kmax + 1) <= 2^28 additions (~0.3 s), and
+ *     C(n1 + n2, min(n1, n2)) < 2^1000 so that no count overflows a double.
+ * Internal callers that would exceed them use the normal approximation
+ * instead (see ranktests.c), never an error.
+ */
+#define MUSHIN_SIGNED_RANK_MAX_N 1000
+#define MUSHIN_RANK_SUM_MAX_KMAX (((int64_t)1 << 24) - 1)
+#define MUSHIN_RANK_SUM_MAX_WORK ((int64_t)1 << 28)
+
+/* 1 if mushin_rank_sum_counts(n1, n2, kmax, .) is within the caps. */
+int mushin_rank_sum_within_caps(int64_t n1, int64_t n2, int64_t kmax);
 
 /* The smallest two-sided p-value test `kind` can return for samples of na
  * and nb values without ties (0 for the t-tests once df > 0; NaN when the

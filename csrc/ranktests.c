@@ -18,6 +18,13 @@
  */
 #include "mushin_kernels.h"
 
+/* No fused multiply-add contraction: sums must round exactly as NumPy's do
+ * (bit-equal means and variances), and clang contracts a * b + c by default
+ * where gcc -std=c11 does not. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +100,7 @@ int
 mushin_signed_rank_counts(int64_t n, double *counts)
 {
     int64_t k, s, top;
-    if (n < 0) {
+    if (n < 0 || n > MUSHIN_SIGNED_RANK_MAX_N) {
         return MUSHIN_EINVAL;
     }
     top = n * (n + 1) / 2;
@@ -122,6 +129,26 @@ binomial(int64_t n, int64_t k)
     return c;
 }
 
+int
+mushin_rank_sum_within_caps(int64_t n1, int64_t n2, int64_t kmax)
+{
+    const int64_t m = n1 < n2 ? n1 : n2, n = n1 < n2 ? n2 : n1;
+    double log2_total = 0.0;
+    int64_t i;
+    if (n1 < 0 || n2 < 0 || kmax < 0 || kmax > MUSHIN_RANK_SUM_MAX_KMAX) {
+        return 0;
+    }
+    if (m > 0 && kmax + 1 > MUSHIN_RANK_SUM_MAX_WORK / m) {
+        return 0;
+    }
+    /* log2 C(n + m, m) = sum log2((n + i) / i); each term is >= 1 since
+     * n >= m >= i, so this stops within 1000 steps */
+    for (i = 1; i <= m && log2_total < 1000.0; i++) {
+        log2_total += log2((double)(n + i) / (double)i);
+    }
+    return log2_total < 1000.0;
+}
+
 /*
  * Counts of U = 0..kmax for samples of n1 and n2: the coefficients of the
  * Gaussian binomial [n1 + n2 choose m]_q = prod_{i=1..m} (1 - q^(n+i)) /
@@ -136,7 +163,7 @@ mushin_rank_sum_counts(int64_t n1, int64_t n2, int64_t kmax, double *counts)
 {
     const int64_t m = n1 < n2 ? n1 : n2, n = n1 < n2 ? n2 : n1;
     int64_t i, u;
-    if (n1 < 0 || n2 < 0 || kmax < 0) {
+    if (!mushin_rank_sum_within_caps(n1, n2, kmax)) {
         return MUSHIN_EINVAL;
     }
     if (binomial(n + m, m) < 1.8e19) {
@@ -153,11 +180,22 @@ mushin_rank_sum_counts(int64_t n1, int64_t n2, int64_t kmax, double *counts)
         free(c);
         return MUSHIN_OK;
     }
-    memset(counts, 0, (size_t)(kmax + 1) * sizeof(double));
-    counts[0] = 1.0;
-    for (i = 1; i <= m; i++) {
-        for (u = kmax; u >= n + i; u--) counts[u] -= counts[u - n - i];
-        for (u = i; u <= kmax; u++) counts[u] += counts[u - i];
+    {
+        /* In double, the multiply-by-(1 - q^(n+i)) step subtracts numbers
+         * near C(n + m, m) in the upper half, and the running sums that
+         * follow leave absolute errors there far above the small upper-tail
+         * counts (even negative ones).  The lower half has no such
+         * cancellation, and the distribution is symmetric, so compute up to
+         * the centre -- truncating the polynomial product there is exact,
+         * each step reads only lower degrees -- and mirror the rest. */
+        const int64_t top_u = m * n, half = top_u / 2, low = kmax < half ? kmax : half;
+        memset(counts, 0, (size_t)(kmax + 1) * sizeof(double));
+        counts[0] = 1.0;
+        for (i = 1; i <= m; i++) {
+            for (u = low; u >= n + i; u--) counts[u] -= counts[u - n - i];
+            for (u = i; u <= low; u++) counts[u] += counts[u - i];
+        }
+        for (u = low + 1; u <= kmax && u <= top_u; u++) counts[u] = counts[top_u - u];
     }
     return MUSHIN_OK;
 }
@@ -384,7 +422,7 @@ mannwhitney_interval(const double *a, int64_t na, const double *b, int64_t nb, d
     if (diffs == NULL) {
         return MUSHIN_ENOMEM;
     }
-    if (m <= 8) {
+    if (m <= 8 && mushin_rank_sum_within_caps(na, nb, pairs / 2)) {
         double *counts = (double *)malloc((size_t)(pairs / 2 + 1) * sizeof(double));
         int status = counts == NULL ? MUSHIN_ENOMEM
                                     : mushin_rank_sum_counts(na, nb, pairs / 2, counts);
@@ -450,7 +488,11 @@ mushin_mannwhitney_test(const double *a, int64_t na, const double *b, int64_t nb
     big = u1 > u2 ? u1 : u2;
     out->statistic = u1;
 
-    if ((na > 8 && nb > 8) || has_ties) {
+    /* Past the caps of the exact counts (e.g. 8 scores against millions)
+     * the normal approximation is used: at such sizes it agrees with the
+     * exact p-value to many digits, and the table would cost gigabytes. */
+    if ((na > 8 && nb > 8) || has_ties ||
+        !mushin_rank_sum_within_caps(na, nb, (int64_t)((double)(na * nb) - big))) {
         const double mu = (double)(na * nb) / 2.0;
         const double s = sqrt((double)(na * nb) / 12.0 *
                               ((double)(total + 1) - tie_term / (double)(total * (total - 1))));

@@ -185,16 +185,130 @@ calibration_slot(float confidence, const float *boundaries, int64_t n_bins)
     return lo > 0 ? lo - 1 : 0;
 }
 
+/* --------------------------------------------------- fixed-point sums -- */
+
+int
+mushin_fixed_add(uint64_t *dst, const uint64_t *src)
+{
+    uint64_t carry = 0;
+    int i;
+    for (i = 0; i < MUSHIN_FIXED_LIMBS; i++) {
+        const uint64_t s = dst[i] + src[i];
+        const uint64_t c1 = s < dst[i];
+        dst[i] = s + carry;
+        carry = c1 | (dst[i] < s);
+    }
+    return (int)carry;
+}
+
+/* dst -= src, for dst >= src. */
+static void
+fixed_sub(uint64_t *dst, const uint64_t *src)
+{
+    uint64_t borrow = 0;
+    int i;
+    for (i = 0; i < MUSHIN_FIXED_LIMBS; i++) {
+        const uint64_t d = dst[i] - src[i];
+        const uint64_t b1 = dst[i] < src[i];
+        const uint64_t r = d - borrow;
+        borrow = b1 | (d < borrow);
+        dst[i] = r;
+    }
+}
+
+int
+mushin_fixed_cmp(const uint64_t *a, const uint64_t *b)
+{
+    int i;
+    for (i = MUSHIN_FIXED_LIMBS - 1; i >= 0; i--) {
+        if (a[i] != b[i]) {
+            return a[i] < b[i] ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+/* limbs = value << shift, for value < 2^64 and shift + 64 <= 256. */
+static void
+fixed_shifted(uint64_t *limbs, uint64_t value, int shift)
+{
+    const int word = shift / 64, bit = shift % 64;
+    memset(limbs, 0, MUSHIN_FIXED_LIMBS * sizeof(uint64_t));
+    limbs[word] = value << bit;
+    if (bit != 0 && word + 1 < MUSHIN_FIXED_LIMBS) {
+        limbs[word + 1] = value >> (64 - bit);
+    }
+}
+
+void
+mushin_fixed_add_float(uint64_t *limbs, float value)
+{
+    uint32_t bits;
+    uint64_t add[MUSHIN_FIXED_LIMBS];
+    uint32_t mantissa, exponent;
+    memcpy(&bits, &value, sizeof bits);
+    exponent = (bits >> 23) & 0xffu;
+    mantissa = bits & 0x7fffffu;
+    if (exponent != 0) {
+        mantissa |= 0x800000u; /* the implicit leading 1 */
+    }
+    /* value = mantissa * 2^(max(exponent, 1) - 150) = mantissa << (max(exponent, 1) - 1)
+     * units of 2^-149; a value in [0, 1] has exponent <= 127 */
+    fixed_shifted(add, mantissa, exponent == 0 ? 0 : (int)exponent - 1);
+    (void)mushin_fixed_add(limbs, add);
+}
+
+double
+mushin_fixed_to_double(const uint64_t *limbs)
+{
+    int top = MUSHIN_FIXED_LIMBS - 1, lead, shift, i;
+    uint64_t head, sticky = 0;
+    while (top >= 0 && limbs[top] == 0) {
+        top--;
+    }
+    if (top < 0) {
+        return 0.0;
+    }
+    lead = 63;
+    while (!((limbs[top] >> lead) & 1u)) {
+        lead--;
+    }
+    /* the 64 bits from the leading one down; everything below folds into
+     * the lowest bit ("round to odd"), so the one rounding of the uint64 to
+     * double below is the correct rounding of the whole number */
+    shift = top * 64 + lead - 63; /* value ~ head * 2^shift */
+    if (shift <= 0) {
+        return ldexp((double)limbs[0], -MUSHIN_FIXED_FRAC_BITS);
+    }
+    {
+        const int word = shift / 64, bit = shift % 64;
+        head = limbs[word] >> bit;
+        if (bit != 0 && word + 1 < MUSHIN_FIXED_LIMBS) {
+            head |= limbs[word + 1] << (64 - bit);
+        }
+        if (bit != 0) {
+            sticky |= limbs[word] & ((UINT64_C(1) << bit) - 1u);
+        }
+        for (i = 0; i < word; i++) {
+            sticky |= limbs[i];
+        }
+    }
+    if (sticky) {
+        head |= 1u;
+    }
+    return ldexp((double)head, shift - MUSHIN_FIXED_FRAC_BITS);
+}
+
 int
 mushin_calibration_update(int64_t rows, int64_t num_classes, int has_ignore,
                           int64_t ignore_index, mushin_prob_view probs,
                           mushin_label_view labels, const float *boundaries,
                           int64_t n_bins, int64_t *count,
-                          double *confidence_sum, double *accuracy_sum)
+                          uint64_t *confidence_fixed, int64_t *correct)
 {
     int64_t r;
     if (rows < 0 || num_classes < 1 || n_bins < 1 || boundaries == NULL ||
-        count == NULL || confidence_sum == NULL || accuracy_sum == NULL ||
+        count == NULL || confidence_fixed == NULL || correct == NULL ||
         !valid_ftype(probs.type)) {
         return MUSHIN_EINVAL;
     }
@@ -219,8 +333,8 @@ mushin_calibration_update(int64_t rows, int64_t num_classes, int has_ignore,
             confidence = (float)best;
             slot = calibration_slot(confidence, boundaries, n_bins);
             count[slot]++;
-            confidence_sum[slot] += (double)confidence;
-            accuracy_sum[slot] += best_class == label ? 1.0 : 0.0;
+            mushin_fixed_add_float(confidence_fixed + slot * MUSHIN_FIXED_LIMBS, confidence);
+            correct[slot] += best_class == label;
         }
     })
     return MUSHIN_OK;
@@ -228,17 +342,28 @@ mushin_calibration_update(int64_t rows, int64_t num_classes, int has_ignore,
 
 double
 mushin_calibration_error_l1(int64_t n_slots, const int64_t *count,
-                            const double *confidence_sum,
-                            const double *accuracy_sum)
+                            const uint64_t *confidence_fixed, const int64_t *correct)
 {
-    /* sum_b |acc_b / n_b - conf_b / n_b| * n_b / n = sum_b |acc_b - conf_b| / n */
+    /* sum_b |acc_b / n_b - conf_b / n_b| * n_b / n = sum_b |acc_b - conf_b| / n,
+     * with acc_b = correct_b << 149 units: every term and the sum are exact */
+    uint64_t numerator[MUSHIN_FIXED_LIMBS] = {0};
     int64_t b, total = 0;
-    double err = 0.0;
     for (b = 0; b < n_slots; b++) {
+        uint64_t acc[MUSHIN_FIXED_LIMBS], diff[MUSHIN_FIXED_LIMBS];
+        const uint64_t *conf = confidence_fixed + b * MUSHIN_FIXED_LIMBS;
         total += count[b];
-        err += fabs(accuracy_sum[b] - confidence_sum[b]);
+        fixed_shifted(acc, (uint64_t)correct[b], MUSHIN_FIXED_FRAC_BITS);
+        if (mushin_fixed_cmp(acc, conf) >= 0) {
+            memcpy(diff, acc, sizeof diff);
+            fixed_sub(diff, conf);
+        }
+        else {
+            memcpy(diff, conf, sizeof diff);
+            fixed_sub(diff, acc);
+        }
+        (void)mushin_fixed_add(numerator, diff);
     }
-    return total ? err / (double)total : NAN;
+    return total ? mushin_fixed_to_double(numerator) / (double)total : NAN;
 }
 
 /* ---------------------------------------------------------- the store -- */

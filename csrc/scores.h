@@ -20,7 +20,8 @@
  *    boundaries <= confidence) - 1, as torch.bucketize(right=True) - 1 does;
  *    a confidence of exactly 1 lands in an extra slot n_bins, so there are
  *    n_bins + 1 slots.
- *    ECE = sum over slots |accuracy sum - confidence sum| / rows.
+ *    ECE = sum over slots |correct rows - confidence sum| / rows, with the
+ *    confidence sums kept exactly in fixed point (see below).
  *  - AUROC of class c: the trapezoid over the exact ROC curve of scores[:, c]
  *    against (label == c), i.e. the Mann-Whitney statistic with ties counted
  *    half.  A class without positives or without negatives scores 0 (its ROC
@@ -89,21 +90,55 @@ int mushin_scores_check(int64_t rows, int64_t num_classes, int has_ignore,
 void mushin_calibration_boundaries(int64_t n_bins, float *boundaries);
 
 /*
+ * Exact confidence sums.  A confidence is a float32 in [0, 1], i.e. an
+ * integer multiple of 2^-149 (the smallest float32 subnormal) below 2^149
+ * units, so a slot's sum over up to 2^63 rows is an integer below 2^212 in
+ * those units: four 64-bit limbs, least significant first.  Integer sums do
+ * not depend on the order of the rows, so the state -- and the ECE computed
+ * from it -- is bit-identical for any batch split, thread count, rank count
+ * or instruction set.
+ */
+#define MUSHIN_FIXED_LIMBS 4
+#define MUSHIN_FIXED_FRAC_BITS 149
+
+/* dst += src (both MUSHIN_FIXED_LIMBS limbs); returns 1 on a carry out of
+ * the top limb (dst then holds the sum modulo 2^256), else 0. */
+int mushin_fixed_add(uint64_t *dst, const uint64_t *src);
+
+/* Compare two fixed values: -1, 0 or 1. */
+int mushin_fixed_cmp(const uint64_t *a, const uint64_t *b);
+
+/* The value of a fixed number (units of 2^-149), correctly rounded to the
+ * nearest double (ties to even). */
+double mushin_fixed_to_double(const uint64_t *limbs);
+
+/* Add a float32 confidence in [0, 1] (not NaN) to a fixed sum. */
+void mushin_fixed_add_float(uint64_t *limbs, float value);
+
+/*
  * Add one checked batch to the n_bins + 1 slots of `count`,
- * `confidence_sum` and `accuracy_sum`.  The batch must have passed
- * mushin_scores_check; MUSHIN_EINVAL (nothing written) for bad arguments.
+ * `confidence_fixed` (MUSHIN_FIXED_LIMBS limbs per slot) and `correct`
+ * (rows whose top-1 prediction equals the label).  The batch must have
+ * passed mushin_scores_check; MUSHIN_EINVAL (nothing written) for bad
+ * arguments.
  */
 int mushin_calibration_update(int64_t rows, int64_t num_classes,
                               int has_ignore, int64_t ignore_index,
                               mushin_prob_view probs, mushin_label_view labels,
                               const float *boundaries, int64_t n_bins,
-                              int64_t *count, double *confidence_sum,
-                              double *accuracy_sum);
+                              int64_t *count, uint64_t *confidence_fixed,
+                              int64_t *correct);
 
-/* L1 calibration error of the slots; NaN when they are all empty. */
+/*
+ * L1 calibration error of the slots: sum over slots |correct - confidence
+ * sum| / rows, with the numerator summed exactly and rounded once; NaN
+ * when every slot is empty.  Slots must be consistent (count >= 0, correct
+ * in [0, count], confidence sum at most count), which update and the
+ * glue's merge() guarantee.
+ */
 double mushin_calibration_error_l1(int64_t n_slots, const int64_t *count,
-                                   const double *confidence_sum,
-                                   const double *accuracy_sum);
+                                   const uint64_t *confidence_fixed,
+                                   const int64_t *correct);
 
 /* ----------------------------------------------------------- AUROC ---- */
 

@@ -9,7 +9,9 @@
 #include "mushin_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef M_PI
@@ -756,9 +758,156 @@ test_holm(void)
     CHECK(mushin_holm(p, 0, out, order) == MUSHIN_OK);
 }
 
+/* ------------------------------------------------ hardening (issue 10) -- */
+
+static void
+test_counts_add_checked(void)
+{
+    int64_t where = 7, total = -1;
+    {
+        /* a negative count is refused and nothing changes */
+        int64_t a[3] = {1, 2, 3};
+        const int64_t b[3] = {10, -1, 5};
+        CHECK(mushin_counts_add_checked(a, b, 3, &where, &total) == MUSHIN_EBADVALUE);
+        CHECK(where == 1);
+        CHECK(a[0] == 1 && a[1] == 2 && a[2] == 3);
+    }
+    {
+        /* one cell past INT64_MAX: named, nothing changes */
+        int64_t a[2] = {5, INT64_MAX - 1};
+        const int64_t b[2] = {1, 2};
+        CHECK(mushin_counts_add_checked(a, b, 2, &where, &total) == MUSHIN_EOVERFLOW);
+        CHECK(where == 1);
+        CHECK(a[0] == 5 && a[1] == INT64_MAX - 1);
+    }
+    {
+        /* the issue's case: four cells of 2^62 fit, their total does not */
+        int64_t a[4] = {0, 0, 0, 0};
+        const int64_t b[4] = {(int64_t)1 << 62, (int64_t)1 << 62, (int64_t)1 << 62,
+                              (int64_t)1 << 62};
+        CHECK(mushin_counts_add_checked(a, b, 4, &where, &total) == MUSHIN_EOVERFLOW);
+        CHECK(where == -1);
+        CHECK(a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0);
+    }
+    {
+        /* exactly INT64_MAX in total is still fine */
+        int64_t a[2] = {INT64_MAX - 10, 0};
+        const int64_t b[2] = {4, 6};
+        CHECK(mushin_counts_add_checked(a, b, 2, &where, &total) == MUSHIN_OK);
+        CHECK(a[0] == INT64_MAX - 6 && a[1] == 6);
+        CHECK(total == INT64_MAX);
+    }
+}
+
+static void
+test_exact_distribution_caps(void)
+{
+    double *counts = (double *)malloc((size_t)(1000 * 1001 / 2 + 1) * sizeof(double));
+    double sentinel = -1.0;
+    CHECK(counts != NULL);
+    if (counts == NULL) {
+        return;
+    }
+    CHECK(mushin_signed_rank_counts(MUSHIN_SIGNED_RANK_MAX_N, counts) == MUSHIN_OK);
+    CHECK(counts[0] == 1.0 && isfinite(counts[1000 * 1001 / 4]));
+    /* past the cap: refused before anything is written */
+    CHECK(mushin_signed_rank_counts(MUSHIN_SIGNED_RANK_MAX_N + 1, &sentinel) == MUSHIN_EINVAL);
+    CHECK(mushin_signed_rank_counts(20000, &sentinel) == MUSHIN_EINVAL);
+    CHECK(mushin_rank_sum_counts(22360, 22360, (int64_t)22360 * 22360, &sentinel) ==
+          MUSHIN_EINVAL);
+    CHECK(mushin_rank_sum_counts(-1, 3, 0, &sentinel) == MUSHIN_EINVAL);
+    CHECK(sentinel == -1.0);
+    CHECK(mushin_rank_sum_within_caps(8, 60, 480));
+    CHECK(mushin_rank_sum_within_caps(8, 1000000, 4000000));
+    CHECK(!mushin_rank_sum_within_caps(8, 10000000, 40000000));    /* kmax */
+    CHECK(!mushin_rank_sum_within_caps(5000, 5000, 100000));       /* work */
+    CHECK(!mushin_rank_sum_within_caps(600, 600, 10));             /* C(1200, 600) > 2^1000 */
+    CHECK(mushin_rank_sum_within_caps(400, 400, 10));              /* C(800, 400) < 2^1000 */
+    /* a caller past the caps gets the normal approximation, not an error */
+    {
+        enum { NB = 3000000 };
+        double a[3] = {-3.0, -2.0, -1.0};
+        double *b = (double *)malloc((size_t)NB * sizeof(double));
+        mushin_test_result r;
+        int64_t i;
+        CHECK(b != NULL);
+        if (b != NULL) {
+            for (i = 0; i < NB; i++) b[i] = (double)i;
+            CHECK(mushin_two_sample_test(MUSHIN_TEST_MANNWHITNEY, a, 3, b, NB, 0.95, &r) ==
+                  MUSHIN_OK);
+            CHECK(r.pvalue_method == MUSHIN_PVALUE_EXACT); /* 3 x 3e6: within the caps */
+            free(b);
+        }
+    }
+    free(counts);
+}
+
+/* The normal upper tail from libm, the limit the t tests must reach. */
+static double
+normal_sf(double z)
+{
+    return 0.5 * erfc(z / sqrt(2.0));
+}
+
+static void
+test_numerics_huge_parameters(void)
+{
+    const double huge[5] = {1e8, 1e20, 1e100, 1e200, 1e300};
+    int i;
+    /* symmetric beta: the median is 1/2 exactly */
+    for (i = 0; i < 5; i++) {
+        CHECK_REL(mushin_betainc(huge[i], huge[i], 0.5, 0.5), 0.5, 1e-14);
+    }
+    /* I_x(a, b) + I_y(b, a) = 1 near and away from the mean */
+    {
+        const double a = 3e20, b = 1e20, mean = 0.75, sd = sqrt(a * b / (a + b) / (a + b) / (a + b));
+        const double ks[5] = {-30.0, -2.0, 0.0, 1.5, 9.0};
+        for (i = 0; i < 5; i++) {
+            const double x = mean + ks[i] * sd, y = 1.0 - x;
+            const double lower = mushin_betainc(a, b, x, y), upper = mushin_betainc(b, a, y, x);
+            CHECK(lower >= 0.0 && lower <= 1.0 && upper >= 0.0 && upper <= 1.0);
+            CHECK_REL(lower + upper, 1.0, 1e-13);
+        }
+    }
+    /* the issue's cases: a huge df is the normal distribution */
+    CHECK_REL(mushin_t_sf(2.0, 1e18), normal_sf(2.0), 1e-13);
+    CHECK_REL(mushin_t_cdf(-2.0, 1e18), normal_sf(2.0), 1e-13);
+    CHECK_REL(mushin_t_sf(-2.0, 1e18), 1.0 - normal_sf(2.0), 1e-15);
+    CHECK_REL(mushin_t_ppf(0.975, 1e18), 1.959963984540054, 1e-13);
+    for (i = 0; i < 5; i++) {
+        const double df = huge[i] >= 1e100 ? huge[i] : huge[i] * 1e10;
+        CHECK_REL(mushin_t_sf(5.0, df), normal_sf(5.0), 1e-12);
+        CHECK_REL(mushin_t_sf(30.0, df), normal_sf(30.0), 1e-12);
+        CHECK_REL(mushin_t_ppf(0.025, df), -1.959963984540054, 1e-13);
+    }
+    CHECK_REL(mushin_t_sf(3.0, INFINITY), normal_sf(3.0), 1e-15);
+    /* df that is not a positive number: NaN, like scipy.stats.t */
+    CHECK(isnan(mushin_t_sf(1.0, 0.0)));
+    CHECK(isnan(mushin_t_sf(1.0, -3.0)));
+    CHECK(isnan(mushin_t_cdf(1.0, -INFINITY)));
+    CHECK(isnan(mushin_t_ppf(0.3, NAN)));
+    CHECK(isnan(mushin_betainc(-1.0, 2.0, 0.5, 0.5)));
+    CHECK(isnan(mushin_betainc(INFINITY, INFINITY, 0.5, 0.5)));
+}
+
+/* MUSHIN_ISA=baseline|avx2|avx512 caps the levels tested, as it caps the
+ * Python module, so `make ckernels` can run once per level. */
+static int
+isa_cap_from_environment(void)
+{
+    const char *value = getenv("MUSHIN_ISA");
+    if (value == NULL || value[0] == '\0' || strcmp(value, "avx512") == 0) return 2;
+    if (strcmp(value, "avx2") == 0) return 1;
+    if (strcmp(value, "baseline") == 0) return 0;
+    fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
+    exit(2);
+}
+
 int
 main(void)
 {
+    static const char *const isa_names[3] = {"baseline", "avx2", "avx512"};
+    const int isa_top = mushin_set_isa_cap(isa_cap_from_environment());
     test_confusion_contiguous_int64();
     test_confusion_every_type_pair();
     test_confusion_strided_2d();
@@ -771,7 +920,7 @@ main(void)
     {
         /* every instruction-set level this CPU has (each counts the same) */
         int cap;
-        for (cap = 2; cap >= 0; cap--) {
+        for (cap = isa_top; cap >= 0; cap--) {
             if (mushin_set_isa_cap(cap) != cap) {
                 continue;
             }
@@ -782,8 +931,11 @@ main(void)
             test_fused_bad_targets_and_invalid_arguments();
             test_threaded_counts_and_bad_values();
         }
-        mushin_set_isa_cap(2);
+        mushin_set_isa_cap(isa_top);
     }
+    test_counts_add_checked();
+    test_exact_distribution_caps();
+    test_numerics_huge_parameters();
     test_betainc_closed_forms();
     test_t_cdf_closed_forms();
     test_t_ppf_closed_forms();
@@ -794,6 +946,8 @@ main(void)
     test_cohens_d();
     test_mean_ci();
     test_holm();
+    printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
+           isa_names[mushin_isa_supported()]);
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }

@@ -395,7 +395,7 @@ def _export_streams(streams: Optional[Mapping[str, Tuple[Any, bool]]]) -> Dict[s
         if isinstance(accumulator, KeptScores):
             state[name] = accumulator.chunks
         elif isinstance(accumulator, CalibrationBins):
-            state[name] = (accumulator.counts, accumulator.confidence_sums, accumulator.accuracy_sums)
+            state[name] = (accumulator.counts, accumulator.confidence_fixed, accumulator.accuracy_sums)
         else:  # torchmetrics: synchronised by its own compute()
             state[name] = None
     return state

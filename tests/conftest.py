@@ -14,3 +14,10 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pytest_report_header(config):
+    from mushin import _core
+
+    names = ["baseline", "avx2", "avx512"]
+    return f"mushin C core: instruction-set path {names[_core.isa_level()]} (MUSHIN_ISA={os.environ.get('MUSHIN_ISA', 'unset')})"

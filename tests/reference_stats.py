@@ -278,9 +278,19 @@ def min_pvalue(test: str, na: int, nb: int) -> float:
 # --------------------------------------------------------- effect sizes --
 
 
+def _unit_scale(*samples):
+    """Scale every sample by the same power of two (exact) so the largest
+    magnitude is near 1: d and d_z are unit-free, but squares of values
+    below ~1e-154 are subnormal and lose digits."""
+    big = max((float(np.max(np.abs(x))) for x in samples if x.size), default=0.0)
+    if big == 0.0 or 2.0**-200 < big < 2.0**200:
+        return samples
+    shift = -math.frexp(big)[1]
+    return tuple(np.ldexp(x, shift) for x in samples)
+
+
 def cohens_d(a, b) -> float:
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
+    a, b = _unit_scale(np.asarray(a, float), np.asarray(b, float))
     if a.size + b.size < 3:
         return math.nan
     # a constant sample has variance exactly 0 (the kernel's contract), even
@@ -294,7 +304,8 @@ def cohens_d(a, b) -> float:
 
 
 def cohens_dz(a, b) -> float:
-    d = np.asarray(a, float) - np.asarray(b, float)
+    a, b = _unit_scale(np.asarray(a, float), np.asarray(b, float))
+    d = a - b
     if d.size < 2:
         return math.nan
     sd = np.std(d, ddof=1)

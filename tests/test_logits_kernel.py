@@ -44,7 +44,7 @@ ISA_NAMES = ["baseline", "avx2", "avx512"]
 def isa(request):
     assert _core.set_isa_cap(request.param) == request.param
     yield request.param
-    _core.set_isa_cap(2)
+    _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 # ---------------------------------------------------- oracles, layouts --
@@ -462,7 +462,7 @@ def test_fused_equals_torch_argmax_and_twin_on_generated_batches(case):
     try:
         _check_generated_case(num_classes, shape, dtype, layout, values, ignore_index, seed)
     finally:
-        _core.set_isa_cap(2)
+        _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _check_generated_case(num_classes, shape, dtype, layout, values, ignore_index, seed):

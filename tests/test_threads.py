@@ -33,7 +33,7 @@ ISA_LEVELS = [level for level in (0, 1, 2) if level <= _core.isa_level()]
 def isa(request):
     assert _core.set_isa_cap(request.param) == request.param
     yield request.param
-    _core.set_isa_cap(2)
+    _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _index_batch(n, num_classes, ignore_index=255, seed=0):
@@ -238,7 +238,7 @@ def test_threaded_equals_serial_on_generated_batches(
     try:
         _check_threaded_case(num_classes, pixels, fused, channels_last, dtype, ignore_index, num_threads, seed)
     finally:
-        _core.set_isa_cap(2)
+        _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _check_threaded_case(num_classes, pixels, fused, channels_last, dtype, ignore_index, num_threads, seed):

@@ -120,7 +120,10 @@ def test_welch_matches_scipy_on_hypothesis_samples(a, b):
     a = np.array(a)
     b = np.array(b)
     # two constant groups are undefined for mushin (NaN, test_two_constant_groups_give_nan_p)
-    assume(np.var(a) > 0 or np.var(b) > 0)
+    # exactly constant on both sides is a documented departure (NaN; see
+    # test_stats_oracle.documented_departure): NumPy's variance of equal values can
+    # round above zero, so test the values themselves
+    assume(len(set(a)) > 1 or len(set(b)) > 1)
     with np.errstate(all="ignore"):
         want = scipy.stats.ttest_ind(a, b, equal_var=False)
     got = stats.welch(a, b)
