@@ -22,7 +22,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mushin import BenchmarkResult, compare
-from mushin.result import higher_is_better
 
 NUM_CLASSES = 10
 EPOCHS_AT_FULL_BUDGET = 20
@@ -128,8 +127,11 @@ def verdict(result: BenchmarkResult, metric: str = "accuracy") -> str:
     """One sentence: which method is better on ``metric`` and whether it is significant."""
     row = result.comparisons[result.comparisons["metric"] == metric].iloc[0]
     a, b, diff = row["method_a"], row["method_b"], float(row["mean_diff"])
-    better, worse = (a, b) if (diff > 0) == higher_is_better(metric) else (b, a)
+    # the direction is the metric's own (accuracy: higher, ece: lower)
+    better, worse = (a, b) if (diff > 0) == result.higher_is_better(metric) else (b, a)
     settings = result.settings
+    if row["note"]:  # an untested pair says why rather than "NOT significant"
+        return f"{metric}: {better} vs {worse} by {abs(diff):.4f}: {row['note']}"
     significant = "significant" if bool(row["significant"]) else "NOT significant"
     return (
         f"{metric}: {better} beats {worse} by {abs(diff):.4f} on average over "

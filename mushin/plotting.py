@@ -6,10 +6,12 @@ into:
 - :func:`plot_result` (``result.plot()``): each method's mean with its
   confidence interval, the reference drawn as a diamond with a dashed line
   at its mean, and every other method annotated with its corrected p-value
-  against the reference (``*`` when significant).
+  against the reference (``*`` when significant), or with "n/a" and the
+  reason when that pair could not be tested.
 - :func:`plot_per_class` (``result.plot_per_class()``): grouped bars of a
   per-class metric with CIs; ``*`` over a class where the method differs
-  from the reference after the per-class FDR correction.
+  from the reference after the per-class FDR correction, "n/a" over one
+  that could not be tested (the reasons in the axis label).
 - :func:`plot_seeds` (``result.plot_seeds()``): every seed's value as a dot,
   the mean as a bar, so the spread behind each mean is visible.
 
@@ -95,10 +97,11 @@ def _panels(result: Any, metric: Optional[str], ax: Any) -> "tuple[Any, List[Any
     return axes[0].figure, axes, metrics
 
 
-def _title(metric: str) -> str:
-    from .result import higher_is_better
-
-    return f"{metric} {'↑' if higher_is_better(metric) else '↓'}"
+def _title(result: Any, metric: str) -> str:
+    # plots rank nothing, so a metric without a declared direction is drawn
+    # without an arrow rather than refused
+    higher = result.directions.get(metric)
+    return metric if higher is None else f"{metric} {'↑' if higher else '↓'}"
 
 
 def _method_labels(methods: Sequence[str], ref: Optional[str]) -> List[str]:
@@ -108,8 +111,16 @@ def _method_labels(methods: Sequence[str], ref: Optional[str]) -> List[str]:
 # ------------------------------------------------------------ mean + CI --
 
 
+def _wrap(text: str, width: int = 14) -> str:
+    """Break a reason over short lines so it fits above one method's marker."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
 def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
     from .report import _pair_p
+    from .result import na_reason
 
     ref = summary.attrs["reference"]
     methods = result.methods
@@ -135,9 +146,22 @@ def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
         if method == ref:
             continue
         p = _pair_p(result.comparisons, metric, ref, method)
-        if math.isnan(p):
-            continue
+        note = str(rows.loc[method, "note"]) if "note" in rows.columns else ""
         significant = rows.loc[method, "significant_vs_ref"] == "*"
+        if note or math.isnan(p):
+            # an untested pair says so and why, instead of a gap that reads "not significant"
+            ax.annotate(
+                "n/a:\n" + _wrap(na_reason(note or "n/a: not tested")),
+                xy=(x, high if has_ci else mean),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="0.45",
+                gid=f"na:{method}",
+            )
+            continue
         ax.annotate(
             f"p={p:.2g}" + (" *" if significant else ""),
             xy=(x, high if has_ci else mean),
@@ -152,7 +176,7 @@ def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
     ax.set_xticks(range(len(methods)), _method_labels(methods, ref))
     ax.set_xlim(-0.5, len(methods) - 0.5)
     ax.margins(y=0.2)
-    ax.set_title(_title(metric))
+    ax.set_title(_title(result, metric))
 
 
 def plot_result(
@@ -204,6 +228,7 @@ def plot_per_class(
     matplotlib.axes.Axes
     """
     from . import stats
+    from .result import na_reason
 
     plt = _pyplot()
 
@@ -223,6 +248,7 @@ def plot_per_class(
     width = 0.8 / len(methods)
     x = np.arange(len(classes))
     colors = _method_colors(len(methods))
+    reasons: dict = {}  # why classes were not tested, in first-seen order
     for i, method in enumerate(methods):
         per_seed = values.sel({"method": method}).values.astype(float)  # (seed, class)
         means = np.full(len(classes), np.nan)
@@ -248,8 +274,23 @@ def plot_per_class(
         if comparisons is None or method == ref:
             continue
         rows = comparisons[comparisons["method"] == method]
-        for k, significant in enumerate(rows["significant"].to_numpy(bool)):
-            if significant:
+        notes = rows["note"].tolist() if "note" in rows.columns else [""] * len(rows)
+        for k, (significant, note) in enumerate(zip(rows["significant"].to_numpy(bool), notes)):
+            if note:
+                reasons.setdefault(na_reason(note), None)
+                top = np.nan_to_num(means[k]) + (halves[k] if np.isfinite(halves[k]) else 0.0)
+                ax.annotate(
+                    "n/a",
+                    xy=(x[k] + offset, min(top, _RATE_TOP - 0.1)),
+                    xytext=(0, 1),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                    color="0.45",
+                    gid=f"na:{method}:{classes[k]}",
+                )
+            elif significant:
                 top = means[k] + (halves[k] if np.isfinite(halves[k]) else 0.0)
                 ax.annotate(
                     "*",
@@ -263,7 +304,7 @@ def plot_per_class(
                     bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none"},
                 )
     ax.set_xticks(x, classes, rotation=30 if long_labels else 0, ha="right" if long_labels else "center")
-    ax.set_xlabel("class")
+    ax.set_xlabel("class" + (f"  (n/a = not tested: {'; '.join(reasons)})" if reasons else ""))
     ax.set_ylabel(f"{metric} (mean ± {100 * confidence:.10g}% CI)")
     title = f"per-class {metric}"
     if comparisons is not None:
@@ -306,7 +347,7 @@ def _draw_seeds(result: Any, metric: str, ax: Any) -> None:
     ax.set_xticks(range(len(methods)), list(methods))
     ax.set_xlim(-0.5, len(methods) - 0.5)
     ax.margins(y=0.15)
-    ax.set_title(_title(metric))
+    ax.set_title(_title(result, metric))
 
 
 def plot_seeds(result: Any, metric: Optional[str] = None, ax: Any = None) -> Any:

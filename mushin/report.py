@@ -2,12 +2,18 @@
 
 Every table has one row per method and one column per metric.  A cell is the
 mean over seeds ± the half-width of the Student-t confidence interval (level
-``1 - alpha``); the best mean of each metric is bold (the smallest for
-metrics in :data:`mushin.result.LOWER_IS_BETTER`, the largest otherwise,
-compared at the printed precision so ties are all bold); a dagger (†) marks a
-method whose difference from the reference is significant after the
-result's correction.  A caption names the test, the correction, alpha and
-the number of seeds.
+``1 - alpha``); the best mean of each metric is bold (the smallest for a
+metric that declares ``higher_is_better=False``, the largest for one that
+declares ``True``, compared at the printed precision so ties are all bold); a
+dagger (†) marks a method whose difference from the reference is significant
+after the result's correction, and "(n/a)" one whose difference could not be
+tested, with the reason in the caption.  A caption names the test, the
+correction, alpha and the number of seeds.
+
+A metric that declares no direction cannot be bolded: the tables raise a
+``ValueError`` saying how to declare it, unless ``bold_best=False`` (no bold
+anywhere) or ``bold_best=None`` (bold only where a direction is declared;
+the notebook view uses this).
 
 Examples
 --------
@@ -52,6 +58,7 @@ class _Cell:
     best: bool
     significant: bool
     p_corrected: float
+    note: str  # why the pair against the reference is untested ("" when tested)
 
 
 @dataclass
@@ -60,6 +67,7 @@ class _Table:
     methods: List[str]
     metrics: List[str]
     cells: Dict[str, Dict[str, _Cell]]
+    directions: Dict[str, Optional[bool]]
     confidence: float
     test: str
     correction: str
@@ -87,11 +95,18 @@ def _pair_p(comparisons: Any, metric: str, ref: str, method: str) -> float:
     return float(hit["p_corrected"].iloc[0]) if len(hit) else math.nan
 
 
-def _build_table(result: Any, reference: Optional[str], digits: int) -> _Table:
-    from .result import higher_is_better
+def _build_table(result: Any, reference: Optional[str], digits: int, bold_best: Optional[bool] = True) -> _Table:
+    from .result import undeclared_direction_message
 
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 0 <= digits <= 15:
         raise ValueError(f"digits must be an int in [0, 15], got {digits!r}")
+    if bold_best is not None and not isinstance(bold_best, bool):
+        raise TypeError(f"bold_best must be True, False or None, got {bold_best!r}")
+    directions = result.directions
+    if bold_best:
+        undeclared = [m for m, d in directions.items() if d is None]
+        if undeclared:
+            raise ValueError(undeclared_direction_message(undeclared[0]))
     summary = result.summary(reference)
     ref = summary.attrs["reference"]
     methods, metrics = result.methods, result.metrics
@@ -100,7 +115,11 @@ def _build_table(result: Any, reference: Optional[str], digits: int) -> _Table:
         rows = summary[summary["metric"] == metric].set_index("method")
         means = {m: float(rows.loc[m, "mean"]) for m in methods}
         finite = [round(v, digits) for v in means.values() if math.isfinite(v)]
-        best_value = (max if higher_is_better(metric) else min)(finite) if finite else math.nan
+        higher = directions.get(metric)
+        if finite and bold_best is not False and higher is not None:
+            best_value = (max if higher else min)(finite)
+        else:
+            best_value = math.nan  # equal to nothing: no cell is bold
         for m in methods:
             low, high = float(rows.loc[m, "ci_low"]), float(rows.loc[m, "ci_high"])
             cells[m][metric] = _Cell(
@@ -109,6 +128,7 @@ def _build_table(result: Any, reference: Optional[str], digits: int) -> _Table:
                 best=math.isfinite(means[m]) and round(means[m], digits) == best_value,
                 significant=rows.loc[m, "significant_vs_ref"] == "*",
                 p_corrected=_pair_p(result.comparisons, metric, ref, m) if m != ref else math.nan,
+                note=str(rows.loc[m, "note"]) if "note" in rows.columns else "",
             )
     settings = result.settings
     return _Table(
@@ -116,6 +136,7 @@ def _build_table(result: Any, reference: Optional[str], digits: int) -> _Table:
         methods=methods,
         metrics=metrics,
         cells=cells,
+        directions=directions,
         confidence=summary.attrs["confidence"],
         test=str(settings.get("test")),
         correction=str(settings.get("correction")),
@@ -128,20 +149,46 @@ def _number(value: float, digits: int) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
 
 
-def _caption(table: _Table, dagger: str, ref: str, alpha: str, pm: str, percent: str = "%") -> str:
+def _caption(
+    table: _Table,
+    dagger: str,
+    ref: str,
+    alpha: str,
+    pm: str,
+    percent: str = "%",
+    escape: Callable[[str], str] = str,
+) -> str:
     test = TEST_NAMES.get(table.test, table.test)
     correction = CORRECTION_NAMES.get(table.correction, f"{table.correction} correction")
-    return (
+    text = (
         f"Mean {pm} half-width of the {100 * table.confidence:.10g}{percent} confidence interval over "
         f"{table.seeds}; best per metric in bold; {dagger} significantly different from "
         f"{ref} ({test}, {correction}, {alpha} = {table.alpha:g})."
     )
+    return text + "".join(f" {escape(sentence)}" for sentence in _untested_sentences(table))
 
 
-def _arrow(metric: str, up: str, down: str) -> str:
-    from .result import higher_is_better
+def _untested_sentences(table: _Table) -> List[str]:
+    """One sentence per (method, reason) whose pair with the reference is n/a."""
+    from .result import na_reason
 
-    return up if higher_is_better(metric) else down
+    groups: Dict[tuple, List[str]] = {}
+    for method in table.methods:
+        for metric in table.metrics:
+            note = table.cells[method][metric].note
+            if note:
+                groups.setdefault((method, note), []).append(metric)
+    return [
+        f"(n/a) not tested: {method} vs {table.reference} on {', '.join(metrics)}: {na_reason(note)}."
+        for (method, note), metrics in groups.items()
+    ]
+
+
+def _arrow(table: _Table, metric: str, up: str, down: str) -> str:
+    higher = table.directions.get(metric)
+    if higher is None:
+        return ""
+    return " " + (up if higher else down)
 
 
 # ------------------------------------------------------------- markdown --
@@ -163,11 +210,15 @@ def _text_row(table: Any, method: str, digits: int, escape: Callable[[str], str]
             text += f"{plus_minus}{cell.half:.{digits}f}"
         if cell.significant:
             text += dagger
+        elif cell.note:
+            text += " (n/a)"
         row.append(text)
     return row
 
 
-def to_markdown(result: Any, reference: Optional[str] = None, digits: int = 3) -> str:
+def to_markdown(
+    result: Any, reference: Optional[str] = None, digits: int = 3, *, bold_best: Optional[bool] = True
+) -> str:
     """Methods x metrics as a GitHub-flavoured markdown table with a caption line.
 
     Parameters
@@ -177,19 +228,22 @@ def to_markdown(result: Any, reference: Optional[str] = None, digits: int = 3) -
         The method the daggers compare against (default: the first).
     digits : int
         Decimals of means and half-widths.
+    bold_best : bool or None
+        Bold the best mean of each metric (needs every metric's direction);
+        ``False``: no bold; ``None``: bold where a direction is declared.
 
     Returns
     -------
     str
         The table, a blank line, then the caption.
     """
-    table = _build_table(result, reference, digits)
-    head = ["method"] + [f"{_md_escape(m)} {_arrow(m, '↑', '↓')}" for m in table.metrics]
+    table = _build_table(result, reference, digits, bold_best)
+    head = ["method"] + [f"{_md_escape(m)}{_arrow(table, m, '↑', '↓')}" for m in table.metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":---"] + ["---:"] * len(table.metrics)) + "|"]
     for method in table.methods:
         row = _text_row(table, method, digits, _md_escape, "**{}**", " ± ", " †")
         lines.append("| " + " | ".join(row) + " |")
-    caption = _caption(table, "†", _md_escape(table.reference), "α", "±")
+    caption = _caption(table, "†", _md_escape(table.reference), "α", "±", escape=_md_escape)
     return "\n".join(lines) + "\n\n" + caption + "\n"
 
 
@@ -220,6 +274,7 @@ def to_latex(
     *,
     caption: Optional[str] = None,
     label: Optional[str] = None,
+    bold_best: Optional[bool] = True,
 ) -> str:
     """Methods x metrics as a LaTeX ``table`` (booktabs rules).
 
@@ -235,22 +290,25 @@ def to_latex(
         test, correction, alpha and seed count).
     label : str, optional
         ``\\label{...}`` for cross-references.
+    bold_best : bool or None
+        As in :func:`to_markdown`.
 
     Returns
     -------
     str
         A ``table`` environment; needs ``\\usepackage{booktabs}``.
     """
-    table = _build_table(result, reference, digits)
+    table = _build_table(result, reference, digits, bold_best)
     head = ["Method"] + [
-        f"{_tex_escape(m)} ${_arrow(m, chr(92) + 'uparrow', chr(92) + 'downarrow')}$" for m in table.metrics
+        _tex_escape(m) + _arrow(table, m, "$\\uparrow$", "$\\downarrow$") for m in table.metrics
     ]
     rows = []
     for method in table.methods:
         row = _text_row(table, method, digits, _tex_escape, "\\textbf{{{}}}", " $\\pm$ ", "$^\\dagger$")
         rows.append(" & ".join(row) + r" \\")
     generated = _caption(
-        table, "$^\\dagger$", _tex_escape(table.reference), "$\\alpha$", "$\\pm$", percent=r"\%"
+        table, "$^\\dagger$", _tex_escape(table.reference), "$\\alpha$", "$\\pm$", percent=r"\%",
+        escape=_tex_escape,
     )
     full_caption = (caption.strip() + " " if caption else "") + generated
     lines = [
@@ -279,12 +337,16 @@ _TH = "padding:2px 10px;border-bottom:1px solid #999;text-align:right"
 _TD = "padding:2px 10px;text-align:right;font-variant-numeric:tabular-nums"
 
 
-def to_html(result: Any, reference: Optional[str] = None, digits: int = 4) -> str:
+def to_html(
+    result: Any, reference: Optional[str] = None, digits: int = 4, *, bold_best: Optional[bool] = True
+) -> str:
     """The notebook view of a result: a compact styled HTML table.
 
-    Hovering a dagger shows the corrected p-value of that comparison.
+    Hovering a dagger shows the corrected p-value of that comparison, and
+    hovering an "n/a" why that pair was not tested.  ``bold_best`` as in
+    :func:`to_markdown`.
     """
-    table = _build_table(result, reference, digits)
+    table = _build_table(result, reference, digits, bold_best)
     esc = html.escape
     settings = result.settings
     n_methods = len(table.methods)
@@ -293,7 +355,7 @@ def to_html(result: Any, reference: Optional[str] = None, digits: int = 4) -> st
         f"{n_methods} method{'s' if n_methods != 1 else ''} &middot; {esc(table.seeds)}"
     )
     head = "".join(
-        f'<th style="{_TH}">{esc(m)} {_arrow(m, "&uarr;", "&darr;")}</th>' for m in table.metrics
+        f'<th style="{_TH}">{esc(m)}{_arrow(table, m, "&uarr;", "&darr;")}</th>' for m in table.metrics
     )
     body = []
     for method in table.methods:
@@ -307,9 +369,11 @@ def to_html(result: Any, reference: Optional[str] = None, digits: int = 4) -> st
                 text += f" &plusmn; {cell.half:.{digits}f}"
             if cell.significant:
                 text += f' <span title="p_corrected = {cell.p_corrected:.3g}">&dagger;</span>'
+            elif cell.note:
+                text += f' <span title="{esc(cell.note)}">(n/a)</span>'
             cells.append(f'<td style="{_TD}">{text}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    caption = _caption(table, "&dagger;", esc(table.reference), "&alpha;", "&plusmn;")
+    caption = _caption(table, "&dagger;", esc(table.reference), "&alpha;", "&plusmn;", escape=esc)
     return (
         '<div class="mushin-result">'
         f'<div style="margin-bottom:4px">{title}</div>'

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import stats
-from .tasks import Task, get_task, metric_kind
+from .tasks import Task, battery_directions, get_task, metric_kind
 
 __all__ = ["BenchmarkResult"]
 
@@ -65,8 +65,80 @@ class BenchmarkResult:
 
     @property
     def settings(self) -> Dict[str, Any]:
-        """task, num_classes, ignore_index, test, alpha, correction."""
-        return dict(self._settings)
+        """task, num_classes, ignore_index, test, alpha, correction, higher_is_better.
+
+        ``higher_is_better`` maps each metric to the direction its battery
+        entry declared (``None``: undeclared); it is saved and loaded with
+        the result.
+        """
+        settings = dict(self._settings)
+        if "higher_is_better" in settings:
+            settings["higher_is_better"] = dict(settings["higher_is_better"])
+        return settings
+
+    @property
+    def directions(self) -> Dict[str, Optional[bool]]:
+        """``{metric: True | False | None}``: each metric's declared direction.
+
+        Taken from the battery the result was computed with (each entry's
+        ``higher_is_better``); ``None`` means the metric declared none.
+        """
+        declared = self._settings.get("higher_is_better")
+        if declared is None:
+            # a result built before directions travelled with it: the
+            # registered task's battery is the only place left to ask
+            try:
+                declared = battery_directions(get_task(self._settings.get("task")).battery)
+            except (ValueError, TypeError):
+                declared = {}
+        return {metric: declared.get(metric) for metric in self.metrics}
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Whether a larger value of ``metric`` is the better one.
+
+        Raises
+        ------
+        KeyError
+            ``metric`` is not a metric of the result.
+        ValueError
+            The metric declares no direction; the message says how to
+            declare one.  Ranking, bold "best" cells and gates need it.
+
+        Examples
+        --------
+        >>> from mushin import BenchmarkResult
+        >>> conf = {"a": [[[9, 1], [1, 9]], [[8, 2], [1, 9]]], "b": [[[5, 5], [4, 6]], [[6, 4], [5, 5]]]}
+        >>> BenchmarkResult.from_confusion(conf).higher_is_better("miou")
+        True
+        """
+        if metric not in self.metrics:
+            raise KeyError(f"no metric {metric!r}; metrics: {self.metrics}")
+        value = self.directions[metric]
+        if value is None:
+            raise ValueError(undeclared_direction_message(metric))
+        return bool(value)
+
+    def rank(self, metric: str) -> List[str]:
+        """The methods ordered best first by their mean ``metric`` over seeds.
+
+        Uses the metric's declared direction (:meth:`higher_is_better`);
+        methods without a finite mean come last.
+
+        Examples
+        --------
+        >>> from mushin import BenchmarkResult
+        >>> conf = {"a": [[[5, 5], [4, 6]], [[6, 4], [5, 5]]], "b": [[[9, 1], [1, 9]], [[8, 2], [1, 9]]]}
+        >>> BenchmarkResult.from_confusion(conf).rank("miou")
+        ['b', 'a']
+        """
+        higher = self.higher_is_better(metric)
+        means = {}
+        for method in self.methods:
+            values = self.scores(metric, method)
+            means[method] = float(values.mean()) if values.size else math.nan
+        finite = [m for m in self.methods if math.isfinite(means[m])]
+        ordered = sorted(finite, key=lambda m: means[m], reverse=higher)
+        return ordered + [m for m in self.methods if m not in finite]
 
     @property
     def methods(self) -> List[str]:
@@ -101,7 +173,9 @@ class BenchmarkResult:
         -------
         pandas.DataFrame
             Columns ``method, metric, mean, std, ci_low, ci_high,
-            significant_vs_ref``; the CI level is ``1 - alpha``.
+            significant_vs_ref, note``; the CI level is ``1 - alpha``.
+            ``significant_vs_ref`` is ``"n/a"`` for a pair that could not be
+            tested, and ``note`` says why (e.g. ``"n/a: one seed"``).
         """
         import pandas as pd
 
@@ -120,7 +194,7 @@ class BenchmarkResult:
                     std = float(np.std(values, ddof=1)) if values.size > 1 else math.nan
                 else:
                     mean = low = high = std = math.nan
-                mark = ""
+                mark = note = ""
                 if method != ref:
                     hit = comp[
                         (comp["metric"] == metric)
@@ -129,8 +203,12 @@ class BenchmarkResult:
                             | ((comp["method_a"] == method) & (comp["method_b"] == ref))
                         )
                     ]
-                    if len(hit) and bool(hit["significant"].iloc[0]):
-                        mark = "*"
+                    if len(hit):
+                        note = pair_note(hit.iloc[0])
+                        if note:
+                            mark = "n/a"
+                        elif bool(hit["significant"].iloc[0]):
+                            mark = "*"
                 rows.append(
                     {
                         "method": method,
@@ -140,6 +218,7 @@ class BenchmarkResult:
                         "ci_low": low,
                         "ci_high": high,
                         "significant_vs_ref": mark,
+                        "note": note,
                     }
                 )
         frame = pd.DataFrame(rows)
@@ -249,7 +328,8 @@ class BenchmarkResult:
             Columns ``method, class, mean, reference_mean, mean_diff
             (method - reference), diff_ci_low, diff_ci_high (its confidence
             interval at ``1 - alpha``), effect_size, p_value, p_corrected,
-            significant``.
+            significant, note`` (``note`` says why a class was not tested,
+            as in :attr:`comparisons`).
 
         Examples
         --------
@@ -288,13 +368,16 @@ class BenchmarkResult:
     def _repr_html_(self) -> str:
         from .report import to_html
 
-        return to_html(self)
+        # a display must never fail: bold only the metrics that declare a direction
+        return to_html(self, bold_best=None)
 
-    def to_html(self, reference: Optional[str] = None, digits: int = 4) -> str:
+    def to_html(
+        self, reference: Optional[str] = None, digits: int = 4, *, bold_best: Optional[bool] = True
+    ) -> str:
         """The notebook table as an HTML string; see :func:`mushin.report.to_html`."""
         from .report import to_html
 
-        return to_html(self, reference=reference, digits=digits)
+        return to_html(self, reference=reference, digits=digits, bold_best=bold_best)
 
     def to_latex(
         self,
@@ -303,17 +386,22 @@ class BenchmarkResult:
         *,
         caption: Optional[str] = None,
         label: Optional[str] = None,
+        bold_best: Optional[bool] = True,
     ) -> str:
         """A booktabs table for a paper; see :func:`mushin.report.to_latex`."""
         from .report import to_latex
 
-        return to_latex(self, reference=reference, digits=digits, caption=caption, label=label)
+        return to_latex(
+            self, reference=reference, digits=digits, caption=caption, label=label, bold_best=bold_best
+        )
 
-    def to_markdown(self, reference: Optional[str] = None, digits: int = 3) -> str:
+    def to_markdown(
+        self, reference: Optional[str] = None, digits: int = 3, *, bold_best: Optional[bool] = True
+    ) -> str:
         """A GitHub-flavoured markdown table; see :func:`mushin.report.to_markdown`."""
         from .report import to_markdown
 
-        return to_markdown(self, reference=reference, digits=digits)
+        return to_markdown(self, reference=reference, digits=digits, bold_best=bold_best)
 
     def to_dataframe(self, per_class: bool = False) -> Any:
         """A tidy long table; see :func:`mushin.io.to_dataframe`."""
@@ -343,9 +431,8 @@ class BenchmarkResult:
         for _, row in summary.iterrows():
             half = (row["ci_high"] - row["ci_low"]) / 2 if not math.isnan(row["ci_low"]) else math.nan
             text = f"{row['mean']:.4f}" + (f" ± {half:.4f}" if not math.isnan(half) else "")
-            cells.setdefault(row["method"], {})[row["metric"]] = text + (
-                row["significant_vs_ref"] and " *"
-            )
+            mark = {"*": " *", "n/a": " n/a"}.get(row["significant_vs_ref"], "")
+            cells.setdefault(row["method"], {})[row["metric"]] = text + mark
         import pandas as pd
 
         table = pd.DataFrame.from_dict(cells, orient="index")[self.metrics]
@@ -357,6 +444,9 @@ class BenchmarkResult:
             f"alpha={s.get('alpha')})"
         )
         foot = f"mean ± half-width of the {100 * (1 - s.get('alpha', 0.05)):.0f}% CI; * = significant vs {ref!r}"
+        untested = summary[summary["note"] != ""]
+        for (method, note), group in untested.groupby(["method", "note"], sort=False):
+            foot += f"\nn/a = not tested: {method} vs {ref} on {', '.join(group['metric'])}: {na_reason(note)}"
         return f"{head}\n{table.to_string()}\n{foot}"
 
 
@@ -428,10 +518,19 @@ def build_result(
             seed_values = np.asarray(per_method.get(method, ()), dtype=np.float64)
             values[metric][i, : seed_values.size] = seed_values
 
+    directions = battery_directions({metric: battery[metric] for metric in values})
+    settings = {**settings, "higher_is_better": directions}
     coords = {"method": methods, "seed": list(seeds)}
-    attrs = {k: ("none" if v is None else v) for k, v in settings.items()}
+    attrs = {k: ("none" if v is None else v) for k, v in settings.items() if k != "higher_is_better"}
     data = xr.Dataset(
-        {metric: (("method", "seed"), v) for metric, v in values.items()},
+        {
+            metric: xr.Variable(
+                ("method", "seed"),
+                v,
+                {} if directions[metric] is None else {"higher_is_better": int(directions[metric])},
+            )
+            for metric, v in values.items()
+        },
         coords=coords,
         attrs=attrs,
     )
@@ -454,15 +553,32 @@ def build_result(
 PER_CLASS_METRICS = ("iou", "dice", "precision", "recall")
 PER_CLASS_PREFIX = "per_class_"
 
-# Metrics where a smaller value is the better one; every other metric is
-# read as higher-is-better by the tables, plots and regression gates.  Add
-# the names of your own such metrics (e.g. ``LOWER_IS_BETTER.add("brier")``).
-LOWER_IS_BETTER = {"ece"}
+
+def undeclared_direction_message(metric: str) -> str:
+    """How to fix a metric whose direction is unknown (tables, ranking and gates)."""
+    return (
+        f"metric {metric!r} does not declare whether higher is better, so it cannot be ranked, "
+        "bolded as best or gated.  Declare it on the battery entry: "
+        "StreamingMetric(..., higher_is_better=False), fn.higher_is_better = False on a "
+        "confusion-matrix function, or mushin.tasks.with_direction(entry, higher_is_better=False) "
+        "(torchmetrics metrics carry their own higher_is_better); a gate also takes "
+        "higher_is_better=..., and the tables take bold_best=False"
+    )
 
 
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is the better one (see LOWER_IS_BETTER)."""
-    return metric not in LOWER_IS_BETTER
+def na_reason(note: str) -> str:
+    """``"n/a: one seed"`` -> ``"one seed"``, for sentences that already say n/a."""
+    return note[len("n/a: "):] if note.startswith("n/a: ") else note
+
+
+def pair_note(row: Any) -> str:
+    """The ``note`` of a comparisons row ("" when tested), for tables saved without one."""
+    note = row.get("note", "") if hasattr(row, "get") else ""
+    if isinstance(note, str) and note:
+        return note
+    if isinstance(row.get("p_value"), float) and math.isnan(row["p_value"]):
+        return "n/a: not tested"
+    return ""
 
 
 def _scalar_metrics(data: Any) -> List[str]:
@@ -587,7 +703,7 @@ def _per_class_comparisons(
     keys = [str(i) for i in range(len(classes))]
     columns = [
         "method", "class", "mean", "reference_mean", "mean_diff", "diff_ci_low",
-        "diff_ci_high", "effect_size", "p_value", "p_corrected", "significant",
+        "diff_ci_high", "effect_size", "p_value", "p_corrected", "significant", "note",
     ]
     frames = []
     for method in methods:
@@ -617,6 +733,7 @@ def _per_class_comparisons(
                     "p_value": table["p_value"].to_numpy(float),
                     "p_corrected": p_corrected,
                     "significant": [bool(p < alpha) for p in p_corrected],
+                    "note": table["note"].to_numpy(object),
                 }
             )
         )

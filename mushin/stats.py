@@ -52,6 +52,7 @@ __all__ = [
     "correct",
     "compare_scores",
     "check_design",
+    "untested_reason",
     "TESTS",
     "PAIRED_TESTS",
     "CORRECTIONS",
@@ -374,9 +375,16 @@ def correct(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
     """
     check_correction(method)
     try:
-        p = np.asarray(pvalues, dtype=np.float64).ravel()
+        p = np.asarray(pvalues, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"pvalues must be a sequence of numbers, got {type(pvalues).__name__}") from None
+    if p.ndim != 1:
+        # a correction's family is one list of p-values; flattening a table
+        # would silently pool families the caller meant to keep apart
+        raise ValueError(
+            f"pvalues must be 1-d (one family of p-values), got shape {p.shape}; correct each "
+            "family separately, e.g. [correct(row, method) for row in pvalues]"
+        )
     return CORRECTIONS[method](p)
 
 
@@ -455,6 +463,7 @@ COMPARISON_COLUMNS = [
     "p_value",
     "p_corrected",
     "significant",
+    "note",
 ]
 
 
@@ -499,6 +508,95 @@ def _underpowered_message(test: str, alpha: float, worst: Tuple[float, int, int]
     )
 
 
+# Why a pair is not tested.  The table's ``note`` column holds one of these
+# (empty when the pair was tested) and every table and plot prints it where
+# the p-value would be, so an untested pair never reads as "not significant".
+NA_NO_SCORES = "n/a: no scores"
+NA_ONE_SEED = "n/a: one seed"
+NA_NO_VARIANCE = "n/a: no variance on either side"
+NA_CONSTANT_DIFFERENCES = "n/a: the paired differences do not vary"
+NA_UNDEFINED = "n/a: the test is undefined for these scores"
+
+
+def untested_reason(a: np.ndarray, b: np.ndarray) -> str:
+    """Why two groups of seed scores cannot be tested ("" when they can).
+
+    A method that scores the same on every seed against one that varies is
+    an ordinary, well-defined test (Welch, the paired tests and the rank
+    tests all have a sampling distribution there).  Only when *both* sides
+    are constant is there nothing to test; equal constants are reported as
+    p = 1 by the table instead, so they return "" here too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mushin.stats import untested_reason
+    >>> untested_reason(np.array([0.1, 0.1, 0.1]), np.array([0.4, 0.45, 0.48]))
+    ''
+    >>> untested_reason(np.array([0.1, 0.1]), np.array([0.4, 0.4]))
+    'n/a: no variance on either side'
+    >>> untested_reason(np.array([0.1]), np.array([0.4, 0.45]))
+    'n/a: one seed'
+    """
+    if a.size == 0 or b.size == 0:
+        return NA_NO_SCORES
+    if a.size < 2 or b.size < 2:
+        return NA_ONE_SEED
+    if _is_constant(a) and _is_constant(b) and a[0] != b[0]:
+        return NA_NO_VARIANCE
+    return ""
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    return bool(values.size) and bool(np.all(values == values[0]))
+
+
+def _untested_detail(note: str, ma: str, mb: str, a: np.ndarray, b: np.ndarray) -> str:
+    """The warning's longer account of one untested pair."""
+    if note in (NA_ONE_SEED, NA_NO_SCORES):
+        return (
+            f"{ma!r} vs {mb!r}: {note} ({ma!r} has {a.size} and {mb!r} has {b.size} valid seed(s); "
+            "significance needs at least two seeds per method)"
+        )
+    if note == NA_NO_VARIANCE:
+        return (
+            f"{ma!r} vs {mb!r}: {note} ({ma!r} scored {a[0]:.6g} and {mb!r} scored {b[0]:.6g} "
+            "on every seed; without seed-to-seed variation there is nothing to test)"
+        )
+    return f"{ma!r} vs {mb!r}: {note}"
+
+
+def _test_pair(test: str, a: np.ndarray, b: np.ndarray, confidence: float) -> Tuple[dict, str]:
+    """The statistics columns of one pair and its note ("" when tested)."""
+    fields = {
+        "mean_diff": float(a.mean() - b.mean()) if a.size and b.size else math.nan,
+        "diff_ci_low": math.nan,
+        "diff_ci_high": math.nan,
+        "effect_size": math.nan,
+        "statistic": math.nan,
+        "df": math.nan,
+        "p_value": math.nan,
+    }
+    note = untested_reason(a, b)
+    if note in (NA_NO_SCORES, NA_ONE_SEED):
+        return fields, note
+    t, p, df, diff, effect, low, high, _how = _core.two_sample_test(test, a, b, confidence)
+    fields.update(mean_diff=diff, effect_size=effect)
+    if note:  # both constant and different: only the gap itself is known
+        return fields, note
+    if _is_constant(a) and _is_constant(b):
+        # equal constants: no evidence of any difference; the t-tests' 0/0
+        # statistic stays NaN but the verdict is the one identical methods get
+        fields.update(statistic=t, df=df, p_value=1.0)
+        return fields, ""
+    if math.isnan(p):
+        if test in PAIRED_TESTS and _is_constant(a - b):
+            return fields, NA_CONSTANT_DIFFERENCES
+        return fields, NA_UNDEFINED
+    fields.update(diff_ci_low=low, diff_ci_high=high, statistic=t, df=df, p_value=p)
+    return fields, ""
+
+
 def comparisons_table(
     scores: Mapping[str, Mapping[str, Any]],
     methods: Sequence[str],
@@ -519,11 +617,15 @@ def comparisons_table(
     ``diff_ci_low``/``diff_ci_high`` bound ``a - b`` at confidence
     ``1 - alpha``.
 
-    Degenerate cases: fewer than two seeds -> NaN; a method constant across
-    seeds -> its comparisons NaN with a ``UserWarning``; a test whose
-    smallest attainable p-value is at least ``alpha`` -> one
-    ``UserWarning`` per call.  A paired test on methods with different
-    seeds raises ``ValueError``.
+    Degenerate cases, decided by whether the test is defined: fewer than two
+    seeds -> p NaN, note ``"n/a: one seed"``; a method constant across seeds
+    against a varying one -> tested as usual; both constant -> p NaN, note
+    ``"n/a: no variance on either side"`` (p = 1 when the constants are
+    equal).  Untested pairs are never significant, are left out of the
+    correction family, and raise one ``UserWarning`` per metric.  A test
+    whose smallest attainable p-value is at least ``alpha`` -> one
+    ``UserWarning`` per call.  A paired test on methods with different seeds
+    raises ``ValueError``.
     """
     import pandas as pd
 
@@ -553,22 +655,11 @@ def comparisons_table(
         )
 
     rows: List[dict] = []
-    warned_single = False
     for metric in metrics:
         per_method = arrays[metric]
         clean = {m: v[~np.isnan(v)] for m, v in per_method.items()}
-        constant = set()
-        for m, v in clean.items():
-            if v.size >= 2 and np.all(v == v[0]):
-                constant.add(m)
-                if warn:
-                    warnings.warn(
-                        f"method {m!r} scored {v[0]:.6g} on every seed for metric {metric!r}; "
-                        "a test needs variation across seeds, so its comparisons are masked (NaN)",
-                        UserWarning,
-                        stacklevel=_caller_stacklevel(),
-                    )
         family_rows = []
+        untested: List[str] = []
         for i, ma in enumerate(methods):
             for mb in methods[i + 1 :]:
                 if paired:
@@ -577,44 +668,17 @@ def comparisons_table(
                     a, b = a_all[both], b_all[both]
                 else:
                     a, b = clean[ma], clean[mb]
-                row = {
-                    "metric": metric,
-                    "method_a": ma,
-                    "method_b": mb,
-                    "mean_diff": float(a.mean() - b.mean()) if a.size and b.size else math.nan,
-                    "diff_ci_low": math.nan,
-                    "diff_ci_high": math.nan,
-                    "effect_size": math.nan,
-                    "statistic": math.nan,
-                    "df": math.nan,
-                    "p_value": math.nan,
-                }
-                if a.size < 2 or b.size < 2:
-                    if warn and not warned_single:
-                        warnings.warn(
-                            f"{ma!r} has {a.size} and {mb!r} has {b.size} valid seed(s) for "
-                            f"{metric!r}; significance needs at least two seeds per method, "
-                            "so the p-value is NaN",
-                            UserWarning,
-                            stacklevel=_caller_stacklevel(),
-                        )
-                        warned_single = True
-                elif ma in constant or mb in constant:
-                    pass
-                else:
-                    t, p, df, diff, effect, low, high, _how = _core.two_sample_test(
-                        test, a, b, confidence
-                    )
-                    row.update(
-                        mean_diff=diff,
-                        diff_ci_low=low,
-                        diff_ci_high=high,
-                        effect_size=effect,
-                        statistic=t,
-                        df=df,
-                        p_value=p,
-                    )
-                family_rows.append(row)
+                fields, note = _test_pair(test, a, b, confidence)
+                if note:
+                    untested.append(_untested_detail(note, ma, mb, a, b))
+                family_rows.append({"metric": metric, "method_a": ma, "method_b": mb, **fields, "note": note})
+        if warn and untested:
+            warnings.warn(
+                f"metric {metric!r}: {len(untested)} of {len(family_rows)} comparison(s) not tested "
+                "(p-value NaN, shown as n/a): " + "; ".join(untested),
+                UserWarning,
+                stacklevel=_caller_stacklevel(),
+            )
         adjusted = CORRECTIONS[correction](np.array([r["p_value"] for r in family_rows], dtype=float))
         for row, p_adj in zip(family_rows, adjusted):
             row["p_corrected"] = float(p_adj)
@@ -622,6 +686,7 @@ def comparisons_table(
         rows.extend(family_rows)
     frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     frame["significant"] = frame["significant"].astype(bool)
+    frame["note"] = frame["note"].astype(object)
     frame.attrs.update({"test": test, "alpha": alpha, "correction": correction})
     return frame
 

@@ -22,7 +22,9 @@ Examples
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+import functools
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -42,6 +44,8 @@ __all__ = [
     "macro_f1",
     "StreamingMetric",
     "metric_kind",
+    "metric_direction",
+    "with_direction",
     "resolve_battery",
     "roc_scores",
     "calibration_bins",
@@ -159,8 +163,12 @@ def _logits_from_output(output: Any) -> Any:
         keys = ", ".join(repr(k) for k in list(output)[:5])
         raise TypeError(
             f"the model returned a dict (keys: {keys}) but the default predict_fn "
-            "expects a logits tensor; pass predict_fn=... to compare(), e.g. "
-            "lambda model, x: (model(x)['out'].argmax(1), model(x)['out'].softmax(1))"
+            "expects a logits tensor; pass predict_fn=... to compare(), one that runs the "
+            "model once, e.g.\n"
+            "    def torchvision_seg_predict(model, x):\n"
+            "        logits = model(x)['out']\n"
+            "        probs = logits.softmax(dim=1)\n"
+            "        return probs.argmax(dim=1), probs"
         )
     if not isinstance(output, torch.Tensor):
         raise TypeError(
@@ -238,12 +246,16 @@ class StreamingMetric:
         and labels of the same shape.
     description : str
         What the metric is, for humans.
+    higher_is_better : bool, optional
+        The metric's direction, read by ranking, the bold "best" cells of
+        the tables and the regression gates.  ``None`` (undeclared) lets the
+        metric be computed and shown, but those refuse to guess.
 
     Examples
     --------
     >>> import numpy as np
     >>> from mushin.tasks import StreamingMetric, roc_scores
-    >>> entry = StreamingMetric(roc_scores, "macro one-vs-rest AUROC")
+    >>> entry = StreamingMetric(roc_scores, "macro one-vs-rest AUROC", higher_is_better=True)
     >>> acc = entry.make(2, None)
     >>> acc.update(np.array([[0.8, 0.2], [0.3, 0.7]]), np.array([0, 1]))
     >>> acc.compute()
@@ -252,6 +264,7 @@ class StreamingMetric:
 
     make: Callable[[int, Optional[int]], Any]
     description: str = field(default="", compare=False)
+    higher_is_better: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if not callable(self.make):
@@ -259,6 +272,7 @@ class StreamingMetric:
                 f"StreamingMetric.make must be callable as make(num_classes, ignore_index), "
                 f"got {type(self.make).__name__}"
             )
+        _check_direction_value(self.higher_is_better, "StreamingMetric: higher_is_better")
 
 
 def _is_stateful_metric(entry: Any) -> bool:
@@ -289,6 +303,87 @@ def metric_kind(entry: Any, name: str = "metric") -> str:
     )
 
 
+# ------------------------------------------------------------ direction --
+# Whether a larger value is the better one is a property of the metric, not
+# of its name: two batteries may both call something "score" and mean
+# opposite things.  Each entry carries it (a ``higher_is_better`` attribute,
+# as torchmetrics metrics do) and build_result copies it into the result.
+
+
+def _check_direction_value(value: Any, where: str) -> Optional[bool]:
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise TypeError(f"{where} must be True, False or None, got {value!r}")
+
+
+def metric_direction(entry: Any, name: str = "metric") -> Optional[bool]:
+    """The declared direction of a battery entry: True, False or None (undeclared).
+
+    Read from the entry's ``higher_is_better`` attribute: a field of
+    :class:`StreamingMetric`, an attribute set on a confusion-matrix
+    function, or the class attribute every torchmetrics metric has.
+
+    Examples
+    --------
+    >>> from mushin.tasks import metric_direction, miou, get_task
+    >>> metric_direction(miou), metric_direction(get_task("classification").battery["ece"])
+    (True, False)
+    >>> metric_direction(lambda counts, ignore_index: 0.0) is None
+    True
+    """
+    value = getattr(entry, "higher_is_better", None)
+    if callable(value):  # a method or property object, not a declaration
+        return None
+    return _check_direction_value(value, f"metric {name!r}: higher_is_better")
+
+
+def _declared(fn: Callable, higher_is_better: bool) -> Callable:
+    """Tag a built-in confusion-matrix metric with its direction."""
+    fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
+    return fn
+
+
+def with_direction(entry: Any, higher_is_better: bool) -> Any:
+    """A copy of a battery entry that declares ``higher_is_better``.
+
+    The entry itself is left alone (a function shared by several
+    batteries, a torchmetrics object), so wrapping a built-in metric for a
+    battery where it means the opposite cannot change it elsewhere.
+
+    Examples
+    --------
+    >>> from mushin.tasks import with_direction, metric_direction
+    >>> def brier(counts, ignore_index):
+    ...     return 0.1
+    >>> metric_direction(with_direction(brier, higher_is_better=False))
+    False
+    >>> metric_direction(brier) is None
+    True
+    """
+    if not isinstance(higher_is_better, (bool, np.bool_)):
+        raise TypeError(f"higher_is_better must be True or False, got {higher_is_better!r}")
+    higher = bool(higher_is_better)
+    kind = metric_kind(entry)
+    if kind == "factory":
+        return replace(entry, higher_is_better=higher)
+    if kind == "object":
+        clone = copy.copy(entry)
+        clone.higher_is_better = higher
+        return clone
+
+    @functools.wraps(entry)
+    def declared(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
+        return entry(counts, ignore_index)
+
+    declared.higher_is_better = higher  # type: ignore[attr-defined]
+    return declared
+
+
+def battery_directions(battery: Mapping[str, Any]) -> Dict[str, Optional[bool]]:
+    """``{metric: True | False | None}`` for every entry of a battery."""
+    return {name: metric_direction(entry, name) for name, entry in battery.items()}
+
+
 def _check_battery(battery: Any, prob_metrics: Any, owner: str) -> Tuple[str, ...]:
     """Validate a battery and its prob_metrics; return prob_metrics as a tuple."""
     if not isinstance(battery, Mapping) or not battery:
@@ -297,6 +392,7 @@ def _check_battery(battery: Any, prob_metrics: Any, owner: str) -> Tuple[str, ..
         if not isinstance(name, str):
             raise TypeError(f"{owner}: metric names must be strings, got {name!r}")
         metric_kind(entry, name)
+        metric_direction(entry, name)
     if isinstance(prob_metrics, str) or not isinstance(prob_metrics, (Sequence, frozenset, set)):
         raise TypeError(
             f"{owner}: prob_metrics must be a list of metric names, got {type(prob_metrics).__name__}"
@@ -461,6 +557,9 @@ def list_tasks() -> list:
     return sorted(_REGISTRY)
 
 
+for _metric in (miou, dice, pixel_accuracy, macro_precision, macro_recall, accuracy, macro_f1):
+    _declared(_metric, True)
+
 SEGMENTATION_BATTERY: Dict[str, ConfusionMetric] = {
     "miou": miou,
     "dice": dice,
@@ -485,8 +584,12 @@ CLASSIFICATION_BATTERY: Dict[str, Any] = {
     "f1": macro_f1,
     "precision": macro_precision,
     "recall": macro_recall,
-    "auroc": StreamingMetric(roc_scores, 'MulticlassAUROC(average="macro", thresholds=None)'),
-    "ece": StreamingMetric(calibration_bins, 'MulticlassCalibrationError(n_bins=15, norm="l1")'),
+    "auroc": StreamingMetric(
+        roc_scores, 'MulticlassAUROC(average="macro", thresholds=None)', higher_is_better=True
+    ),
+    "ece": StreamingMetric(
+        calibration_bins, 'MulticlassCalibrationError(n_bins=15, norm="l1")', higher_is_better=False
+    ),
 }
 
 register_task(

@@ -11,12 +11,25 @@ the margin and the p-value.  A passing gate returns a :class:`GateResult`.
 - :func:`assert_better`, superiority: rejects
   ``H0: candidate <= baseline + margin``.
 
-For metrics in :data:`mushin.result.LOWER_IS_BETTER` (``"ece"``) the
-directions flip; ``higher_is_better=`` overrides the registry.
+The direction is the metric's own: the ``higher_is_better`` its battery
+entry declared, carried in the result (``result.higher_is_better(metric)``);
+for a lower-is-better metric such as ``"ece"`` the inequalities flip.  A
+metric that declares no direction makes a gate raise ``ValueError`` until it
+does; ``higher_is_better=`` overrides the metric.
 
 The reported interval is the two-sided ``1 - 2 alpha`` Welch interval of
 ``mean(candidate) - mean(baseline)``: a gate at ``alpha`` passes exactly when
 the interval lies entirely on the passing side of the margin.
+
+Gates follow the comparisons table's rules for degenerate scores: a method
+constant across seeds against a varying one is tested as usual; a method
+with one seed raises ``ValueError`` ("n/a: one seed"); two methods that are
+both constant fail with the table's reason ("n/a: no variance on either
+side", or p = 1 when equal).  With ``margin=0`` the gate's one-sided p-value
+is the table's two-sided Welch ``p_value`` halved when the difference lies
+on the good side (``1 - p_value / 2`` otherwise), so ``alpha=a / 2`` passes
+exactly when an uncorrected Welch table calls the pair significant at ``a``
+in the good direction.
 
 Examples
 --------
@@ -67,6 +80,7 @@ class GateFailed(AssertionError):
 
 
 def _check_inputs(result: Any, candidate: str, baseline: str, metric: str, margin: Any, alpha: Any) -> float:
+    __tracebackhide__ = True
     for name, value in (("candidate", candidate), ("baseline", baseline), ("metric", metric)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {value!r}")
@@ -95,13 +109,14 @@ def _one_sided_welch(
     margin: float,
 ) -> GateResult:
     """Welch test of ``candidate + shift`` against ``baseline`` in the metric's good direction."""
+    __tracebackhide__ = True
     a = result.scores(metric, candidate)  # KeyError names a bad metric or method
     b = result.scores(metric, baseline)
     for name, values in ((candidate, a), (baseline, b)):
         if values.size < 2:
             raise ValueError(
                 f"{name!r} has {values.size} finite value(s) of {metric!r}; a gate needs at least "
-                "two seeds per method"
+                f"two seeds per method ({stats.NA_ONE_SEED}, as in result.comparisons)"
             )
     # the Welch interval at 1 - 2 alpha is the two-sided view of a one-sided alpha test
     t, _two_sided, df, _shifted_diff, _d, low, high, _how = _core.two_sample_test(
@@ -109,6 +124,12 @@ def _one_sided_welch(
     )
     # H1 "candidate is on the good side": upper tail when higher is better
     p = _core.t_sf(t, df) if higher else _core.t_cdf(t, df)
+    # both constant: decided as the comparisons table decides it (on the
+    # scores themselves, not the margin-shifted ones), never by a 0/0 t
+    if stats.untested_reason(a, b):
+        p = math.nan
+    elif np.all(a == a[0]) and np.all(b == b[0]):
+        p = 1.0
     diff = float(a.mean() - b.mean())
     low, high = low - shift, high - shift  # back to the unshifted difference
     return GateResult(
@@ -143,10 +164,13 @@ def _message(
         f"  one-sided Welch t = {gate.statistic:.4g}, df = {gate.df:.4g}, p = {gate.p_value:.4g} "
         f"(alpha = {gate.alpha:g})",
     ]
-    if not math.isfinite(gate.p_value):
+    a, b = result.scores(metric, candidate), result.scores(metric, baseline)
+    if np.all(a == a[0]) and np.all(b == b[0]):
+        reason = stats.untested_reason(a, b)
         lines.append(
-            "  the p-value is undefined: both methods scored the same on every seed, and a test "
-            "needs seed-to-seed variation"
+            f"  {reason or 'p = 1'}: both methods scored the same on every seed "
+            f"({candidate}: {a[0]:.6g}, {baseline}: {b[0]:.6g}), so there is no seed-to-seed "
+            "variation to test against; result.comparisons shows this pair the same way"
         )
     return "\n".join(lines)
 
@@ -155,11 +179,12 @@ def _signed(value: float) -> str:
     return "0" if value == 0 else f"{value:+.6g}"
 
 
-def _direction(metric: str, higher_is_better: Optional[bool]) -> bool:
-    from .result import higher_is_better as registry
-
+def _direction(result: Any, metric: str, higher_is_better: Optional[bool]) -> bool:
+    __tracebackhide__ = True
     if higher_is_better is None:
-        return registry(metric)
+        # KeyError for an unknown metric; ValueError (how to declare it) when
+        # the metric never said which way is better
+        return result.higher_is_better(metric)
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be True, False or None, got {higher_is_better!r}")
     return higher_is_better
@@ -195,8 +220,8 @@ def assert_not_worse(
     alpha : float
         Significance level of the one-sided test.
     higher_is_better : bool, optional
-        Override the metric's direction (default: ``"ece"`` is
-        lower-is-better, everything else higher).
+        Override the metric's direction (default: the direction the metric
+        declared, ``result.higher_is_better(metric)``).
 
     Returns
     -------
@@ -210,7 +235,8 @@ def assert_not_worse(
         gives both means, the CI of the difference, the margin and the
         p-value, and ``.gate`` holds them as a :class:`GateResult`.
     ValueError
-        A method with fewer than two seeds, a negative margin, a bad alpha.
+        A method with fewer than two seeds, a negative margin, a bad alpha,
+        a metric that declares no direction (without ``higher_is_better=``).
 
     Examples
     --------
@@ -219,8 +245,11 @@ def assert_not_worse(
         def test_new_model_keeps_miou(result):
             assert_not_worse(result, "new", "old", "miou", margin=0.005)
     """
+    __tracebackhide__ = True  # a failing gate shows the user's call, not this function
     alpha = _check_inputs(result, candidate, baseline, metric, margin, alpha)
-    higher = _direction(metric, higher_is_better)
+    result.scores(metric, candidate)  # KeyError names a bad metric or method first
+    result.scores(metric, baseline)
+    higher = _direction(result, metric, higher_is_better)
     margin = float(margin)
     gate = _one_sided_welch(
         result, candidate, baseline, metric, margin if higher else -margin, alpha, higher, margin
@@ -268,8 +297,11 @@ def assert_better(
         def test_new_model_improves_miou(result):
             assert_better(result, "new", "old", "miou")
     """
+    __tracebackhide__ = True  # a failing gate shows the user's call, not this function
     alpha = _check_inputs(result, candidate, baseline, metric, margin, alpha)
-    higher = _direction(metric, higher_is_better)
+    result.scores(metric, candidate)  # KeyError names a bad metric or method first
+    result.scores(metric, baseline)
+    higher = _direction(result, metric, higher_is_better)
     margin = float(margin)
     gate = _one_sided_welch(
         result, candidate, baseline, metric, -margin if higher else margin, alpha, higher, margin

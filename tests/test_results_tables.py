@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-import mushin.result as result_module
 from mushin import BenchmarkResult
-from mushin.tasks import Task, get_task
+from mushin.tasks import Task, get_task, with_direction
 
 
 def accuracy(counts, ignore_index=None):
@@ -27,7 +26,10 @@ def error(counts, ignore_index=None):
     return 1.0 - accuracy(counts)
 
 
-# "ece" is lower-is-better in mushin's registry; here it is simply the error rate
+accuracy.higher_is_better = True  # each metric declares its own direction
+error.higher_is_better = False
+
+# "ece" here is simply the error rate, declared lower-is-better
 TASK = Task("tables-test", {"acc": accuracy, "ece": error}, get_task("segmentation").predict_fn)
 
 # pixel accuracies: base 0.8/0.9/0.7, new_1 1.0/0.9/1.0, worse 0.5/0.6/0.5
@@ -106,8 +108,17 @@ def test_markdown_respects_reference_digits_and_alpha(result):
     assert "different from new\\_1" in text
 
 
-def test_lower_is_better_follows_the_registry(result, monkeypatch):
-    monkeypatch.setattr(result_module, "LOWER_IS_BETTER", {"acc"})
+def test_lower_is_better_follows_the_metrics_declared_direction():
+    # formerly monkeypatched a global LOWER_IS_BETTER set; the direction now
+    # comes from the battery entry (here "acc" declared lower-is-better)
+    task = Task(
+        "tables-test-acc-lower",
+        {"acc": with_direction(accuracy, False), "ece": with_direction(error, True)},
+        get_task("segmentation").predict_fn,
+    )
+    result = BenchmarkResult.from_confusion(CONF, task=task)
+    assert result.directions == {"acc": False, "ece": True}
+    assert accuracy.higher_is_better is True  # the shared function is left alone
     lines = result.to_markdown().splitlines()
     assert lines[0] == "| method | acc ↓ | ece ↑ |"
     assert lines[4].startswith("| worse | **0.533**")
@@ -238,5 +249,7 @@ def test_single_seed_cells_have_no_half_width():
         r = BenchmarkResult.from_confusion({"a": CONF["base"][:1], "b": CONF["new_1"][:1]}, task=TASK)
     lines = r.to_markdown().splitlines()
     assert lines[2] == "| a (ref) | 0.800 | 0.200 |"
-    assert lines[3] == "| b | **1.000** | **0.000** |"
+    # an untested pair reads "(n/a)" with its reason in the caption, never a blank
+    assert lines[3] == "| b | **1.000** (n/a) | **0.000** (n/a) |"
     assert "over 1 seed;" in r.to_markdown()
+    assert "(n/a) not tested: b vs a on acc, ece: one seed." in r.to_markdown()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mushin import BenchmarkResult
-from mushin.tasks import Task, get_task
+from mushin.tasks import Task, get_task, with_direction
 from mushin.testing import GateFailed, GateResult, assert_better, assert_not_worse
 
 # building results with constant or single-seed methods warns (tested elsewhere)
@@ -27,8 +27,12 @@ def accuracy(counts, ignore_index=None):
     return float(np.trace(counts) / counts.sum())
 
 
-# "ece" is lower-is-better in mushin's registry (here: any score we put in)
-TASK = Task("gates-test", {"acc": accuracy, "ece": accuracy}, get_task("segmentation").predict_fn)
+# the same score under two declared directions: "acc" higher-is-better, "ece" lower
+TASK = Task(
+    "gates-test",
+    {"acc": with_direction(accuracy, True), "ece": with_direction(accuracy, False)},
+    get_task("segmentation").predict_fn,
+)
 
 
 def _result(scores):
