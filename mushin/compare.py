@@ -26,6 +26,9 @@ __all__ = ["compare", "run_comparison", "evaluate_model", "DeviceConfusionMatrix
 
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
 
+# The C core's limit: a C x C int64 matrix of 65536 classes is 32 GiB.
+MAX_CLASSES = 1 << 16
+
 
 # ----------------------------------------------------------- validation --
 
@@ -68,6 +71,15 @@ def _check_data(data: Any) -> None:
             f"data must be an iterable of (x, y) batches such as a DataLoader, "
             f"got {type(data).__name__}"
         )
+    try:
+        size = len(data)
+    except (TypeError, NotImplementedError):  # e.g. an IterableDataset's loader: counted while streaming
+        return
+    if size == 0:
+        raise ValueError(
+            f"data is empty (a {type(data).__name__} of length 0): every model would score on "
+            "nothing; pass at least one (x, y) batch"
+        )
 
 
 def _check_num_classes(num_classes: Any, task: Task) -> Optional[int]:
@@ -80,8 +92,11 @@ def _check_num_classes(num_classes: Any, task: Task) -> Optional[int]:
         return None
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
         raise TypeError(f"num_classes must be an int, got {num_classes!r}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(
+            f"num_classes must be between 1 and {MAX_CLASSES} (one {MAX_CLASSES}x{MAX_CLASSES} "
+            f"int64 confusion matrix is 32 GiB), got {num_classes}"
+        )
     return int(num_classes)
 
 
@@ -90,7 +105,69 @@ def _check_ignore_index(ignore_index: Any) -> Optional[int]:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(
+            f"ignore_index={ignore_index} does not fit in int64, so no label can equal it; "
+            "pass the label value that marks void pixels (e.g. 255), or None"
+        )
     return int(ignore_index)
+
+
+def _check_device(device: Any) -> Any:
+    """Parse ``device=`` now, so that a typo fails before any model runs or trains."""
+    if device is None:
+        return None
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str such as 'cuda:0' or a torch.device, got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}); use e.g. 'cpu' or 'cuda:0'") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but CUDA is not available here; use device='cpu' or None")
+    return device
+
+
+def select_metrics(
+    task: Task, metrics: Any, prob_metrics: Optional[Sequence[str]]
+) -> Tuple[Optional[Mapping[str, Any]], Optional[Sequence[str]]]:
+    """``metrics=`` as a battery: a list of names selects those entries of the task's battery.
+
+    The names keep the list's order; those among the task's ``prob_metrics``
+    take probabilities, unless ``prob_metrics`` is given.  A dict (or
+    ``None``) is returned as it is, for :func:`~mushin.tasks.resolve_battery`
+    to check.
+    """
+    if metrics is None or isinstance(metrics, Mapping):
+        return metrics, prob_metrics
+    available = list(task.battery)
+    # a set has no order, and the battery's order is the order of every table
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
+        raise TypeError(
+            f"metrics must be a list of metric names such as {available[:2]} or a dict "
+            f"{{name: metric}}, got {type(metrics).__name__} {metrics!r}"
+            + (f"; write metrics=[{metrics!r}]" if isinstance(metrics, str) else "")
+        )
+    names = list(metrics)
+    if not names:
+        raise ValueError(f"metrics=[] selects nothing; name some of {available}, or leave metrics out")
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"metrics[{i}] is {name!r}; a list of metrics holds metric names (str)")
+    unknown = [name for name in names if name not in task.battery]
+    if unknown:
+        raise ValueError(
+            f"metrics={names}: task {task.name!r} has no metric(s) {unknown}; available: {available} "
+            "(or pass a dict {name: metric} for metrics of your own)"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"metrics={names} names {repeated} more than once")
+    if prob_metrics is None:
+        prob_metrics = [name for name in names if name in task.prob_metrics]
+    return {name: task.battery[name] for name in names}, prob_metrics
 
 
 # --------------------------------------------------- device accumulation --
@@ -163,10 +240,14 @@ class DeviceConfusionMatrix:
             for which, total in (("target", int(totals[0])), ("preds", int(totals[1]))):
                 if total:
                     parts.append(f"{which} held {total} value(s) outside [0, {self.num_classes})")
+            hint = ""
+            if self.ignore_index is None and totals[0]:
+                hint = "; if 255 marks void pixels, pass ignore_index=255"
             raise ValueError(
                 f"{'; '.join(parts)} in batch(es) {rows.tolist()}"
                 + (f" (not ignore_index={self.ignore_index})" if self.ignore_index is not None else "")
                 + "; those batches were not counted"
+                + hint
             )
 
     @property
@@ -237,6 +318,7 @@ def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int
             "expected a tensor of class indices"
         )
     shape = tuple(preds.shape)
+    _check_label_channel(preds, y, index, task)
     logits_note = ""
     if preds.is_floating_point():
         if preds.ndim == y.ndim + 1:
@@ -261,6 +343,86 @@ def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int
             f"of shape {tuple(y.shape)}{logits_note}"
         )
     return preds
+
+
+def _check_label_channel(preds: Any, y: Any, index: int, task: Task) -> None:
+    """Refuse labels with a channel dim of 1, such as (N, 1, H, W) masks.
+
+    Read as they are, they look like predictions of the wrong shape and the
+    error would point at predict_fn; the fix is on the labels' side.
+    """
+    if y.ndim < 2 or y.shape[1] != 1 or tuple(preds.shape) == tuple(y.shape):
+        return
+    squeezed = tuple(y.shape[:1]) + tuple(y.shape[2:])
+    shape = tuple(preds.shape)
+    if preds.is_floating_point() and preds.ndim == y.ndim:
+        dim = task.class_dim % preds.ndim
+        shape = shape[:dim] + shape[dim + 1 :]
+    if shape != squeezed:
+        return
+    pattern = {2: "(N, 1)", 4: "(N, 1, H, W)"}.get(y.ndim, "(N, 1, ...)")
+    raise ValueError(
+        f"batch {index}: labels have shape {tuple(y.shape)}, i.e. {pattern}, while the predictions "
+        f"have shape {squeezed}; squeeze dim 1 (y.squeeze(1)) in your data or collate_fn"
+    )
+
+
+def _void_hint(exc: BaseException, y: Any, num_classes: int, ignore_index: Optional[int]) -> BaseException:
+    """``exc`` with a hint to pass ``ignore_index`` when labels hold values >= num_classes."""
+    if type(exc) is not ValueError or ignore_index is not None:
+        return exc
+    try:
+        high = y[y >= num_classes]
+        if high.numel() == 0:
+            return exc
+        value = 255 if bool((high == 255).any()) else int(high.max())
+    except Exception:  # the hint is a courtesy: never mask the real error
+        return exc
+    other = "" if value == 255 else f", or check num_classes={num_classes}"
+    return ValueError(f"{exc}; if {value} marks void pixels, pass ignore_index={value}{other}")
+
+
+# The batch an error of evaluate_model came from, kept on the exception so
+# that run_comparison can say where without every message repeating it.
+_BATCH_ATTRIBUTE = "_mushin_batch"
+
+
+def _tag_batch(exc: BaseException, index: int) -> None:
+    if getattr(exc, _BATCH_ATTRIBUTE, None) is None:
+        try:
+            setattr(exc, _BATCH_ATTRIBUTE, index)
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+
+
+def _located(exc: BaseException, where: str) -> BaseException:
+    """``exc`` with ``where`` (method, seed, batch) at the front of its message.
+
+    The built-in error types are rebuilt with the longer message (the
+    original is kept as ``__cause__``); any other type gets ``where`` as a
+    note, since its constructor may take other arguments.
+    """
+    index = getattr(exc, _BATCH_ATTRIBUTE, None)
+    text = str(exc)
+    separator = ": "
+    if index is not None:
+        lead = f"batch {index}"
+        for sep in (": ", ", "):  # the message may already start with its batch
+            if text.startswith(lead + sep):
+                text, separator = text[len(lead) + len(sep) :], sep
+                break
+        where = f"{where}, {lead}"
+    if type(exc) in (ValueError, TypeError, RuntimeError, IndexError, OverflowError, NotImplementedError):
+        located = type(exc)(f"{where}{separator}{text}")
+        located.__cause__ = exc
+        return located
+    _add_note(exc, f"while evaluating {where}")
+    return exc
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)
 
 
 def _count_batch(
@@ -297,8 +459,8 @@ def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[A
     if not isinstance(out, tuple) or len(out) != 2:
         got = f"a tuple of length {len(out)}" if isinstance(out, tuple) else type(out).__name__
         raise TypeError(
-            f"predict_fn must return a 2-tuple (predictions, probabilities), got {got} "
-            f"(batch {index}); with no probabilities, return (preds, preds)"
+            f"batch {index}: predict_fn must return a 2-tuple (predictions, probabilities), "
+            f"got {got}; with no probabilities, return (preds, preds)"
         )
     return out
 
@@ -563,8 +725,13 @@ def evaluate_model(
     progress: Any = None,
     streams: Optional[Streams] = None,
     overlap: bool = True,
+    batch_count: Optional[List[int]] = None,
 ) -> np.ndarray:
     """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
+
+    ``batch_count``, if given, is a list set to ``[number of batches data
+    yielded]`` (on every rank, all of them).  Without it, data that yields
+    no batch raises ``ValueError``.
 
     ``progress``, if given, is advanced by ``progress.update(1)`` after each
     batch (e.g. a tqdm bar).  ``streams`` (from :func:`make_streams`) are
@@ -605,6 +772,16 @@ def evaluate_model(
     labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
 
     def accumulate(preds: Any, probs: Any, y: Any, index: int) -> None:
+        try:
+            accumulate_batch(preds, probs, y, index)
+        except Exception as exc:
+            hinted = _void_hint(exc, y, num_classes, ignore_index)
+            _tag_batch(hinted, index)
+            if hinted is exc:
+                raise
+            raise hinted from exc
+
+    def accumulate_batch(preds: Any, probs: Any, y: Any, index: int) -> None:
         nonlocal device_counts
         labels = _count_batch(cpu_counts, preds, y, task, labels_needed)
         if labels is None:
@@ -623,19 +800,33 @@ def evaluate_model(
         model.eval()
     counts: Optional[np.ndarray] = None
     error: Optional[Exception] = None
+    seen = 0
     try:
         with torch.no_grad(), _AccumulationPipeline(overlap, progress) as pipeline:
             for index, batch in enumerate(data):
+                seen = index + 1
                 if shard is not None and not shard.owns(index):
                     if progress is not None:
                         progress.update(1)
                     continue
-                x, y = _split_batch(batch, index)
-                y = _as_labels(y, index)
-                preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
-                preds = _as_predictions(preds, y, index, task, num_classes)
+                try:
+                    x, y = _split_batch(batch, index)
+                    y = _as_labels(y, index)
+                    preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
+                    preds = _as_predictions(preds, y, index, task, num_classes)
+                except Exception as exc:
+                    _tag_batch(exc, index)
+                    raise
                 job = functools.partial(accumulate, preds, probs, y, index)
                 pipeline.submit(job, (preds, probs, y))
+        if batch_count is not None:
+            batch_count[:] = [seen]  # the caller says which model saw nothing
+        elif seen == 0:
+            raise ValueError(
+                f"data yielded no batches (a {type(data).__name__}); every model would score on "
+                "nothing.  Pass at least one (x, y) batch; a generator or iterator that is "
+                "already used up yields nothing"
+            )
         counts = cpu_counts.counts
         if device_counts is not None:
             counts = counts + device_counts.counts
@@ -666,7 +857,7 @@ def compare(
     device: Any = None,
     class_names: Optional[Sequence[str]] = None,
     progress: Optional[bool] = None,
-    metrics: Optional[Mapping[str, Any]] = None,
+    metrics: "Optional[Mapping[str, Any] | Sequence[str]]" = None,
     prob_metrics: Optional[Sequence[str]] = None,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
@@ -678,7 +869,9 @@ def compare(
         reference of :meth:`BenchmarkResult.summary`.
     data : iterable of (x, y)
         A re-iterable batch source such as a ``DataLoader``; it is streamed
-        once per model.  A one-shot iterator raises ``TypeError``.
+        once per model.  A one-shot iterator raises ``TypeError``; data that
+        yields no batch, or not the same number for every model, raises
+        ``ValueError``.
     task : str or Task
         ``"segmentation"``, ``"classification"`` or any registered
         :class:`~mushin.tasks.Task`.
@@ -708,8 +901,10 @@ def compare(
     progress : bool, optional
         A progress bar over models x batches on stderr: ``None`` (default)
         shows it only when stderr is a terminal, ``False`` never.
-    metrics : dict of str to metric, optional
-        A custom battery replacing the task's: each value is a function
+    metrics : list of str, or dict of str to metric, optional
+        A list of names selects those metrics of the task's battery, in
+        that order (``["miou", "dice"]``).  A dict is a custom battery
+        replacing the task's: each value is a function
         ``fn(counts, ignore_index) -> float`` of the confusion matrix, a
         :class:`~mushin.tasks.StreamingMetric`, or an object with
         ``update/compute/reset`` such as a torchmetrics metric (deep-copied
@@ -758,7 +953,9 @@ def compare(
     if predict_fn is not None and not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
     names_checked = check_class_names(class_names, num_classes_checked)
+    metrics, prob_metrics = select_metrics(task_obj, metrics, prob_metrics)
     resolve_battery(task_obj, metrics, prob_metrics)
+    _check_device(device)
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (auto: on for a terminal), got {progress!r}")
 
@@ -833,16 +1030,22 @@ def run_comparison(
     one model is alive here at a time (``Study`` relies on this).  Arguments
     must already be validated (``compare`` and ``Study`` do that).
     """
-    battery, prob_names = resolve_battery(task, metrics, prob_metrics)
+    battery, prob_names = resolve_battery(task, *select_metrics(task, metrics, prob_metrics))
     confusion: Dict[str, np.ndarray] = {}
     streamed: Dict[str, Dict[str, List[float]]] = {}
+    first: Optional[Tuple[str, int]] = None  # (where, batches) of the first model
     for name, method_loaders in loaders.items():
         per_seed = []
-        for load in method_loaders:
+        for j, load in enumerate(method_loaders):
+            given = "methods" if isinstance(load, _Given) else "checkpoints"
+            where = f"method {name!r}, seed {seeds[j]}" if seeds is not None else (
+                f"method {name!r}, seed {j} ({given}[{name!r}][{j}])"
+            )
             model = load()
             streams = make_streams(battery, prob_names, num_classes, ignore_index)
-            per_seed.append(
-                evaluate_model(
+            batches: List[int] = []
+            try:
+                counts = evaluate_model(
                     model,
                     data,
                     task,
@@ -852,8 +1055,31 @@ def run_comparison(
                     device=device,
                     progress=progress,
                     streams=streams,
+                    batch_count=batches,
                 )
-            )
+            except Exception as exc:
+                located = _located(exc, where)
+                if located is exc:
+                    raise
+                raise located from exc
+            if batches[0] == 0:
+                seen_before = f" (it yielded {first[1]} for {first[0]})" if first is not None else ""
+                raise ValueError(
+                    f"data yielded no batches for {where}{seen_before}: every model would score "
+                    "on nothing.  Pass at least one (x, y) batch, from a source that yields the "
+                    "same batches every time it is iterated (a DataLoader or a list); a used-up "
+                    "generator or iterator yields nothing"
+                )
+            if first is None:
+                first = (where, batches[0])
+            elif batches[0] != first[1]:
+                raise ValueError(
+                    f"data yielded {batches[0]} batch(es) for {where} but {first[1]} for {first[0]}: "
+                    "every model must see the same batches.  Pass a re-iterable source that "
+                    "yields the same batches every time (a DataLoader or a list), not one that "
+                    "runs out or changes between passes"
+                )
+            per_seed.append(counts)
             for metric, value in stream_values(streams).items():
                 streamed.setdefault(metric, {}).setdefault(name, []).append(value)
             del model, streams

@@ -41,7 +41,15 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from . import stats
-from .compare import PredictFn, _check_data, _check_ignore_index, _check_num_classes, run_comparison
+from .compare import (
+    PredictFn,
+    _check_data,
+    _check_device,
+    _check_ignore_index,
+    _check_num_classes,
+    run_comparison,
+    select_metrics,
+)
 from .result import BenchmarkResult, check_class_names
 from .tasks import Task, get_task, resolve_battery
 
@@ -334,6 +342,94 @@ def _store_checkpoint(returned: Any, method: str, seed: int, working_dir: Path) 
         _remove_path(staging)
         raise
     return str(stable), str(source)
+
+
+# ------------------------------------------------------ manifest checks --
+# The manifest decides which files are loaded as models and which old files
+# are deleted, so it is checked whole before anything acts on it: a damaged
+# or edited one must not point the study at another run's checkpoint or at
+# a file outside working_dir.
+
+RUN_STATUSES = ("started", "done", "failed", "cancelled")
+_SEED_KEY = re.compile(r"-?[0-9]+")
+
+
+def _damaged(path: Path, what: str) -> str:
+    return (
+        f"the study manifest {path} is damaged: {what}.  Restore it from a backup, or delete "
+        "it to train every run again"
+    )
+
+
+def _checkpoint_problem(checkpoint: str, method: str, seed: str, working_dir: Path) -> Optional[str]:
+    """Why ``checkpoint`` is not run (method, seed)'s own file inside ``working_dir``, or None."""
+    relative = Path(checkpoint)
+    if relative.is_absolute() or ".." in relative.parts:
+        return "it is not a path inside working_dir"
+    folder = Path(CHECKPOINT_DIR) / _safe_dirname(method)
+    stem = f"seed-{seed}"
+    own_name = relative.name == stem or (relative.name.startswith(stem + ".") and relative.stem == stem)
+    if relative.parent != folder or not own_name:
+        return f"it is not this run's own file {folder / stem}<suffix>"
+    real = os.path.realpath(working_dir / relative)
+    if os.path.commonpath([real, os.path.realpath(working_dir)]) != os.path.realpath(working_dir):
+        return f"it is a link to {real}, outside working_dir"
+    return None
+
+
+def _check_manifest(manifest: Any, path: Path, working_dir: Path) -> None:
+    """Raise ``ValueError`` unless ``manifest`` is a well-formed study manifest."""
+    if not isinstance(manifest, dict):
+        raise ValueError(_damaged(path, f"it holds a JSON {type(manifest).__name__}, not an object"))
+    if "format" not in manifest:
+        raise ValueError(_damaged(path, "it has no 'format' key"))
+    if manifest["format"] != MANIFEST_FORMAT:
+        raise ValueError(
+            f"the study manifest {path} has format {manifest['format']!r}, but this mushin reads "
+            f"format {MANIFEST_FORMAT}: it was written by another version of mushin.  Use that "
+            "version, another working_dir, or delete the manifest to train every run again"
+        )
+    for key, kind in (("seeds", (list, type(None))), ("methods", dict), ("runs", dict)):
+        if key not in manifest:
+            raise ValueError(_damaged(path, f"it has no {key!r} key"))
+        if not isinstance(manifest[key], kind):
+            raise ValueError(_damaged(path, f"{key!r} is a JSON {type(manifest[key]).__name__}"))
+    for i, seed in enumerate(manifest["seeds"] or []):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(_damaged(path, f"seeds[{i}] is {seed!r}, not an int"))
+    for name, entry in manifest["methods"].items():
+        if not isinstance(entry, dict):
+            raise ValueError(_damaged(path, f"methods[{name!r}] is a JSON {type(entry).__name__}, not an object"))
+    for method, runs in manifest["runs"].items():
+        if not isinstance(runs, dict):
+            raise ValueError(_damaged(path, f"runs[{method!r}] is a JSON {type(runs).__name__}, not an object"))
+        for seed, record in runs.items():
+            where = f"runs[{method!r}][{seed!r}]"
+            if not _SEED_KEY.fullmatch(seed):
+                raise ValueError(_damaged(path, f"{where}: the seed {seed!r} is not an int"))
+            if not isinstance(record, dict):
+                raise ValueError(_damaged(path, f"{where} is a JSON {type(record).__name__}, not an object"))
+            status = record.get("status")
+            if status not in RUN_STATUSES:
+                raise ValueError(_damaged(path, f"{where}['status'] is {status!r}, not one of {list(RUN_STATUSES)}"))
+            checkpoint = record.get("checkpoint")
+            if checkpoint is None and status == "done":
+                raise ValueError(_damaged(path, f"{where} is done but names no checkpoint"))
+            if checkpoint is not None and not isinstance(checkpoint, str):
+                raise ValueError(_damaged(path, f"{where}['checkpoint'] is {checkpoint!r}, not a path"))
+            for key, kind in (("code_hash", str), ("error", dict)):
+                value = record.get(key)
+                if value is not None and not isinstance(value, kind):
+                    raise ValueError(_damaged(path, f"{where}[{key!r}] is a JSON {type(value).__name__}"))
+            if checkpoint is not None:
+                problem = _checkpoint_problem(checkpoint, method, seed, working_dir)
+                if problem is not None:
+                    raise ValueError(
+                        f"the study manifest {path} names {checkpoint!r} as the checkpoint of method "
+                        f"{method!r}, seed {seed}, and {problem}.  A study loads and replaces only "
+                        "each run's own checkpoint under working_dir/checkpoints.  Restore the "
+                        "manifest from a backup, or delete it to train every run again"
+                    )
 
 
 class RunOutcome:
@@ -681,10 +777,18 @@ class Study:
                                class_names, metrics, prob_metrics)
         # every method trains every seed: a paired test's design is known now
         stats.check_design(test, {name: len(self._seeds) for name in self._methods})
-        self._device = device
+        self._device = _check_device(device)
         if working_dir is not None and not isinstance(working_dir, (str, os.PathLike)):
             raise TypeError(f"working_dir must be a path, got {type(working_dir).__name__}")
         self._working_dir = Path(os.path.abspath(os.fspath(working_dir) if working_dir is not None else "mushin-study"))
+        for folder in (self._working_dir, *self._working_dir.parents):
+            if folder.exists():  # the nearest existing folder: train() creates the rest
+                if not folder.is_dir():
+                    raise NotADirectoryError(
+                        f"working_dir {str(self._working_dir)!r} cannot be created: {str(folder)!r} "
+                        "is a file; pass another working_dir"
+                    )
+                break
         self._on_error = _check_choice(on_error, "on_error", ON_ERROR)
         self._on_change = _check_choice(on_change, "on_change", ON_CHANGE)
         self._rerun = self._check_rerun(rerun)
@@ -753,7 +857,7 @@ class Study:
         study._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction,
                                 class_names, metrics, prob_metrics)
         stats.check_design(test, {name: len(paths) for name, paths in study._given.items()})
-        study._device = device
+        study._device = _check_device(device)
         study._working_dir = None
         study._on_error = "raise"
         study._on_change = "error"
@@ -800,6 +904,7 @@ class Study:
             raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
         self._predict_fn = predict_fn
         self._class_names = check_class_names(class_names, self._num_classes)
+        metrics, prob_metrics = select_metrics(self._task, metrics, prob_metrics)
         resolve_battery(self._task, metrics, prob_metrics)
         self._metrics = metrics
         self._prob_metrics = prob_metrics
@@ -976,16 +1081,13 @@ class Study:
             try:
                 with open(path, encoding="utf-8") as handle:
                     manifest = json.load(handle)
-            except (OSError, ValueError) as exc:
-                raise ValueError(
-                    f"cannot read the study manifest {path}: {exc}.  It was not written by this "
-                    "version of mushin; use another working_dir"
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot read the study manifest {path}: {exc.strerror}", str(path)
                 ) from None
-            if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-                raise ValueError(
-                    f"{path} is not a mushin study manifest (format {MANIFEST_FORMAT}); "
-                    "use another working_dir"
-                )
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+                raise ValueError(_damaged(path, f"it is not valid JSON ({exc})")) from None
+            _check_manifest(manifest, path, self._working_dir)
         self._manifest = manifest
         return manifest
 
