@@ -46,8 +46,13 @@ test: build ckernels
 	    MUSHIN_ISA=$$isa $(PY) -m pytest -q $(ISA_TESTS) || exit 1; \
 	done
 
+# The slow target CI also runs: long oracle sweeps and scale-out tests, then
+# a short fuzz run of every harness and the whole default suite under
+# ASan + UBSan.
 test-slow: build
 	$(PY) -m pytest -q -m slow
+	$(MAKE) fuzz FUZZ_SECONDS=30
+	$(MAKE) sanitize
 
 test-all: test test-slow
 
