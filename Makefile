@@ -8,7 +8,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mushin-installed
 CC     ?= gcc
-CFLAGS_KERNEL := -O2 -g -Wall -Wextra -std=c11
+# -ffp-contract=off: no fused multiply-adds the source does not spell (clang
+# contracts by default), so every build rounds as NumPy does.
+CFLAGS_KERNEL := -O2 -g -Wall -Wextra -std=c11 -ffp-contract=off
+KERNEL_SRCS   := $(sort $(wildcard csrc/kernels/*.c))
+C_TESTS       := $(sort $(wildcard csrc/tests/test_*.c))
+CTEST_BUILD   ?= build/ctests
 
 .PHONY: setup build demo test test-slow test-all ckernels sanitize bench clean
 
@@ -25,7 +30,7 @@ setup: $(STAMP)
 build: setup
 	$(PY) setup.py --quiet build_ext --inplace
 
-# every demo in examples/; plots (PNG), saved results and report.md land in demo-output/
+# every demo in mushin/demos/; plots (PNG), saved results and report.md land in demo-output/
 demo: build
 	$(PY) -m mushin demo
 
@@ -56,11 +61,24 @@ test-slow: build
 
 test-all: test test-slow
 
-# The C kernels alone: no Python, no NumPy.
-# ... once per instruction set: MUSHIN_ISA caps the level (test_kernels.c reads it)
+# The C kernels alone: no Python, no NumPy.  Every csrc/tests/test_*.c is
+# its own program, linked with every kernel, and runs once per instruction
+# set: MUSHIN_ISA caps the level (the kernels' dispatch reads it).
 ckernels:
-	$(CC) $(CFLAGS_KERNEL) -pthread -Icsrc csrc/test_kernels.c csrc/confusion.c csrc/logits.c csrc/parallel.c csrc/stats.c csrc/ranktests.c csrc/scores.c -lm -o csrc/test_kernels
-	for isa in avx512 avx2 baseline; do MUSHIN_ISA=$$isa ./csrc/test_kernels || exit 1; done
+	@mkdir -p $(CTEST_BUILD)
+	@for k in $(KERNEL_SRCS); do \
+	    echo "$(CC) -c $$k"; \
+	    $(CC) $(CFLAGS_KERNEL) -pthread -Icsrc -Icsrc/kernels -c $$k \
+	        -o $(CTEST_BUILD)/$$(basename $$k .c).o || exit 1; done
+	@for t in $(C_TESTS); do \
+	    bin=$(CTEST_BUILD)/$$(basename $$t .c); \
+	    echo "$(CC) $$t -> $$bin"; \
+	    $(CC) $(CFLAGS_KERNEL) -pthread -Icsrc -Icsrc/kernels $$t \
+	        $(patsubst csrc/kernels/%.c,$(CTEST_BUILD)/%.o,$(KERNEL_SRCS)) -lm -o $$bin || exit 1; done
+	@for t in $(C_TESTS); do \
+	    bin=$(CTEST_BUILD)/$$(basename $$t .c); \
+	    for isa in avx512 avx2 baseline; do \
+	        echo "== $$bin (MUSHIN_ISA=$$isa)"; MUSHIN_ISA=$$isa ./$$bin || exit 1; done; done
 
 # AddressSanitizer + UBSan build of the extension, then the whole default
 # test suite under it.  Both sanitizers stop the process at their first
@@ -107,7 +125,7 @@ FUZZ_BUILD   ?= build/fuzz
 FUZZ_HARNESSES := confusion scores stats
 FUZZ_KERNELS := confusion logits parallel stats ranktests scores
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS  := -O2 -g -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer -Icsrc
+FUZZ_CFLAGS  := -O2 -g -std=c11 -Wall -Wextra -Werror -ffp-contract=off -pthread -fno-omit-frame-pointer -Icsrc -Icsrc/kernels
 .PHONY: fuzz fuzz-corpus
 fuzz:
 	@command -v $(CLANG) >/dev/null 2>&1 || { \
@@ -117,7 +135,7 @@ fuzz:
 	mkdir -p $(FUZZ_BUILD)
 	@for k in $(FUZZ_KERNELS); do \
 	    $(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -fno-sanitize-coverage=trace-cmp \
-	        -c csrc/$$k.c -o $(FUZZ_BUILD)/$$k.o || exit 1; done
+	        -c csrc/kernels/$$k.c -o $(FUZZ_BUILD)/$$k.o || exit 1; done
 	@for h in $(FUZZ_HARNESSES); do \
 	    $(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -c csrc/fuzz/fuzz_$$h.c -o $(FUZZ_BUILD)/fuzz_$$h.o && \
 	    $(CLANG) -pthread $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_BUILD)/fuzz_$$h.o \
@@ -146,4 +164,4 @@ bench: build
 	$(PY) benchmarks/bench_fused.py
 
 clean:
-	rm -rf build dist *.egg-info mushin/*.so csrc/test_kernels
+	rm -rf build dist *.egg-info mushin/*.so

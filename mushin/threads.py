@@ -76,3 +76,12 @@ def get_num_threads() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, min(MAX_THREADS, len(os.sched_getaffinity(0))))
     return max(1, min(MAX_THREADS, os.cpu_count() or 1))
+
+
+# The C core asks this module's get_num_threads for the thread count of a
+# large update with num_threads=None; registering it here (rather than the C
+# core importing mushin.threads) keeps the dependency running one way.
+# The name is looked up at each call, so a replaced get_num_threads is seen.
+from . import _core  # noqa: E402
+
+_core.set_default_threads(lambda: get_num_threads())

@@ -118,6 +118,10 @@ def moments_metrics(preds, target) -> dict:
     if not (var_p >= PEARSON_BOUND and var_t >= PEARSON_BOUND
             and math.isfinite(var_p) and math.isfinite(var_t)):
         return out
+    # torchmetrics' float32 variance, divided by n - 1 in float32, rounds a
+    # variance of at most 2^-150 to 0
+    if min(nss_p, nss_t) / (n * (n - 1)) <= Fraction(1, 1 << 150):
+        return out
     r = _signed_sqrt_ratio(nsp, nss_p * nss_t)
     out["pearson"] = min(1.0, max(-1.0, r))
     return out

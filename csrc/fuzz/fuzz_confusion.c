@@ -16,7 +16,7 @@
  * A "large" input repeats its bytes over 2^19 positions, because the kernels
  * only start threads for MUSHIN_MIN_WORK_PER_THREAD units of work each.
  */
-#include "../mushin_kernels.h"
+#include "../kernels/mushin_kernels.h"
 #include "fuzz_common.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_scores.c -- libFuzzer harness for the probability kernels of
- * csrc/scores.h: the batch check, the calibration (ECE) slots and the
+ * csrc/kernels/scores.h: the batch check, the calibration (ECE) slots and the
  * AUROC score store.
  *
  * One input is a batch of rows x classes probabilities (any float type,
@@ -19,7 +19,7 @@
  *   - a batch with a bad label is refused by append with the store as it
  *     was.
  */
-#include "../scores.h"
+#include "../kernels/scores.h"
 #include "fuzz_common.h"
 
 #include <float.h>

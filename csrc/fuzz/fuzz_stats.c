@@ -1,6 +1,6 @@
 /*
  * fuzz_stats.c -- libFuzzer harness for the statistics entry points of
- * csrc/stats.c and csrc/ranktests.c.
+ * csrc/kernels/stats.c and csrc/kernels/ranktests.c.
  *
  * No reference implementation here (scipy is the oracle, in
  * tests/test_fuzz_smoke.py, on this corpus); instead invariants that hold
@@ -20,7 +20,7 @@
  *   - corrected p-values lie in [p, 1], keep the order of the raw ones and
  *     keep NaN as NaN.
  */
-#include "../mushin_kernels.h"
+#include "../kernels/mushin_kernels.h"
 #include "fuzz_common.h"
 
 #include <float.h>

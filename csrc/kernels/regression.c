@@ -629,6 +629,14 @@ mushin_regression_compute(const mushin_regression_moments *m,
             || !isfinite(var_t)) {
             return;
         }
+        /* torchmetrics divides its float32 variance state by n - 1 in
+         * float32: a variance of at most half float32's smallest subnormal
+         * (2^-150) rounds to 0 there, and the correlation is NaN however
+         * well-scaled the exact ratio is */
+        if (ldexp(f_p / (n * (n - 1.0)), e_p) <= 0x1p-150
+            || ldexp(f_t / (n * (n - 1.0)), e_t) <= 0x1p-150) {
+            return;
+        }
         {
             /* r = Sxy / sqrt(Sxx Syy); halve odd exponent sums exactly */
             int e = e_p + e_t;

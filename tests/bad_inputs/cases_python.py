@@ -480,7 +480,7 @@ CASES += [
           "bad = BenchmarkResult(r.data, r.confusion, r.comparisons, dict(r.settings, extra=float('nan')))",
           "bad.save(tmp / 'runs' / 'deep' / 'x')", "ValueError", r"cannot save the result's settings or attributes as JSON"),
     _save("write_fails_leaves_no_folders",
-          "import mushin.io as mio\n"
+          "import mushin.result.files as mio\n"
           "def full(path, header, rows):\n"
           "    raise OSError('disk full while writing ' + path.name)\n"
           "mio._write_csv = full\n",

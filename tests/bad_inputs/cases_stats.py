@@ -6,7 +6,7 @@ _STATS = "from mushin import stats\n"
 _RESULT = (
     "from mushin import BenchmarkResult, stats\n"
     "from mushin.testing import assert_better, assert_not_worse\n"
-    "from mushin.tasks import Task, get_task, with_direction\n"
+    "from mushin.metrics.tasks import Task, get_task, with_direction\n"
     "conf = {'new': [[[9, 1], [1, 9]], [[8, 2], [1, 9]], [[9, 1], [2, 8]]],\n"
     "        'old': [[[5, 5], [4, 6]], [[6, 4], [5, 5]], [[5, 5], [5, 5]]]}\n"
     "r = BenchmarkResult.from_confusion(conf)\n"
@@ -20,7 +20,7 @@ _RESULT = (
 # everything a failing call could have touched on the results
 _STATE = "(r.comparisons.to_json(), repr(r.settings), u.comparisons.to_json(), r.data.to_dict()['attrs'])"
 
-_TASKS = "from mushin.tasks import Task, StreamingMetric, calibration_bins, get_task, with_direction, accuracy\n"
+_TASKS = "from mushin.metrics.tasks import Task, StreamingMetric, calibration_bins, get_task, with_direction, accuracy\n"
 
 
 def _stats(id, call, error, match):

@@ -10,6 +10,7 @@
  * adjacent, which is all the tie rule needs.
  */
 #include "scores.h"
+#include "dtype_load.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,78 +18,16 @@
 
 /* ------------------------------------------------------------ loading -- */
 
-static inline double
-load_f16(const char *p)
-{
-    uint16_t h;
-    uint32_t exponent, mantissa;
-    double value;
-    memcpy(&h, p, sizeof(h));
-    exponent = (h >> 10) & 0x1fu;
-    mantissa = h & 0x3ffu;
-    if (exponent == 0) {
-        value = ldexp((double)mantissa, -24); /* zero or subnormal */
-    }
-    else if (exponent == 31) {
-        value = mantissa ? NAN : INFINITY;
-    }
-    else {
-        value = ldexp((double)(mantissa | 0x400u), (int)exponent - 25);
-    }
-    return (h & 0x8000u) ? -value : value;
-}
-
-static inline double
-load_bf16(const char *p)
-{
-    uint16_t h;
-    uint32_t bits;
-    float f;
-    memcpy(&h, p, sizeof(h));
-    bits = (uint32_t)h << 16;
-    memcpy(&f, &bits, sizeof(f));
-    return (double)f;
-}
-
-static inline double
-load_f32(const char *p)
-{
-    float f;
-    memcpy(&f, p, sizeof(f));
-    return (double)f;
-}
-
-static inline double
-load_f64(const char *p)
-{
-    double d;
-    memcpy(&d, p, sizeof(d));
-    return d;
-}
-
-static inline int64_t
-load_label(const char *p, mushin_itype type)
-{
-    switch (type) {
-    case MUSHIN_INT8: { int8_t v; memcpy(&v, p, 1); return v; }
-    case MUSHIN_INT16: { int16_t v; memcpy(&v, p, 2); return v; }
-    case MUSHIN_INT32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case MUSHIN_INT64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case MUSHIN_UINT8: { uint8_t v; memcpy(&v, p, 1); return v; }
-    case MUSHIN_UINT16: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case MUSHIN_UINT32: { uint32_t v; memcpy(&v, p, 4); return v; }
-    }
-    return 0;
-}
+/* element loaders: dtype_load.h */
 
 /* Expand the body once per element type with LOAD bound to that type's loader,
  * so the per-element loops carry no type switch. */
 #define DISPATCH_FTYPE(type, ...)                                                        \
     switch (type) {                                                                      \
-    case MUSHIN_FLOAT16: { double (*LOAD)(const char *) = load_f16; __VA_ARGS__ } break;   \
-    case MUSHIN_BFLOAT16: { double (*LOAD)(const char *) = load_bf16; __VA_ARGS__ } break; \
-    case MUSHIN_FLOAT32: { double (*LOAD)(const char *) = load_f32; __VA_ARGS__ } break;   \
-    case MUSHIN_FLOAT64: { double (*LOAD)(const char *) = load_f64; __VA_ARGS__ } break;   \
+    case MUSHIN_FLOAT16: { double (*LOAD)(const char *) = mushin_load_f16; __VA_ARGS__ } break;   \
+    case MUSHIN_BFLOAT16: { double (*LOAD)(const char *) = mushin_load_bf16; __VA_ARGS__ } break; \
+    case MUSHIN_FLOAT32: { double (*LOAD)(const char *) = mushin_load_f32; __VA_ARGS__ } break;   \
+    case MUSHIN_FLOAT64: { double (*LOAD)(const char *) = mushin_load_f64; __VA_ARGS__ } break;   \
     }
 
 static int
@@ -114,7 +53,7 @@ mushin_scores_check(int64_t rows, int64_t num_classes, int has_ignore,
         return MUSHIN_EINVAL;
     }
     for (r = 0; r < rows; r++) {
-        const int64_t label = load_label(labels.data + r * labels.stride, labels.type);
+        const int64_t label = mushin_load_label(labels.data + r * labels.stride, labels.type);
         if (has_ignore && label == ignore_index) {
             continue;
         }
@@ -132,7 +71,7 @@ mushin_scores_check(int64_t rows, int64_t num_classes, int has_ignore,
             const char *row = probs.data + r * probs.row_stride;
             int64_t c;
             if (has_ignore &&
-                load_label(labels.data + r * labels.stride, labels.type) == ignore_index) {
+                mushin_load_label(labels.data + r * labels.stride, labels.type) == ignore_index) {
                 continue;
             }
             for (c = 0; c < num_classes; c++) {
@@ -315,7 +254,7 @@ mushin_calibration_update(int64_t rows, int64_t num_classes, int has_ignore,
     DISPATCH_FTYPE(probs.type, {
         for (r = 0; r < rows; r++) {
             const char *row = probs.data + r * probs.row_stride;
-            const int64_t label = load_label(labels.data + r * labels.stride, labels.type);
+            const int64_t label = mushin_load_label(labels.data + r * labels.stride, labels.type);
             double best;
             int64_t best_class = 0, c, slot;
             float confidence;
@@ -511,7 +450,7 @@ mushin_score_store_append(mushin_score_store *store, int64_t rows,
         return MUSHIN_EINVAL;
     }
     for (r = 0; r < rows; r++) {
-        const int64_t label = load_label(labels.data + r * labels.stride, labels.type);
+        const int64_t label = mushin_load_label(labels.data + r * labels.stride, labels.type);
         if (has_ignore && label == ignore_index) {
             continue;
         }
@@ -538,7 +477,7 @@ mushin_score_store_append(mushin_score_store *store, int64_t rows,
         char *block;
         int64_t m = 0, offset, c, j;
         while (r < rows && m < limit) {
-            const int64_t label = load_label(labels.data + r * labels.stride, labels.type);
+            const int64_t label = mushin_load_label(labels.data + r * labels.stride, labels.type);
             if (!(has_ignore && label == ignore_index)) {
                 tile_row[m] = r;
                 tile_label[m] = (int32_t)label;
@@ -573,6 +512,26 @@ mushin_score_store_append(mushin_score_store *store, int64_t rows,
     }
     store->rows = out;
     return MUSHIN_OK;
+}
+
+void
+mushin_score_store_export(const mushin_score_store *store, void *scores, int32_t *labels)
+{
+    const int64_t C = store->num_classes, R = store->block_rows;
+    int64_t r, c;
+    for (r = 0; r < store->rows; r++) {
+        char *block = store->blocks[r / R];
+        const int64_t offset = r % R;
+        labels[r] = block_labels(store, block)[offset];
+        for (c = 0; c < C; c++) {
+            if (store->wide) {
+                ((double *)scores)[r * C + c] = ((const double *)block)[c * R + offset];
+            }
+            else {
+                ((float *)scores)[r * C + c] = ((const float *)block)[c * R + offset];
+            }
+        }
+    }
 }
 
 int

@@ -6,7 +6,7 @@
  * Like the rest of csrc/ this includes no Python header: inputs are raw
  * memory described by pointers and byte strides, failures are the status
  * codes of mushin_kernels.h, and a kernel that fails leaves its state as it
- * was.  csrc/_core.c validates arguments with the GIL held and calls these
+ * was.  csrc/glue/score_states.c validates arguments with the GIL held and calls these
  * routines with the GIL released.
  *
  * Semantics follow torchmetrics 1.9 (MulticlassCalibrationError with
@@ -183,6 +183,12 @@ int mushin_score_store_append(mushin_score_store *store, int64_t rows,
 /* Deep copy of `src` into an initialised, empty `dst` (all or nothing). */
 int mushin_score_store_copy(mushin_score_store *dst,
                             const mushin_score_store *src);
+
+/* Copy the stored rows out, in the order they were kept: `scores` gets
+ * rows x C values row-major, float32 or (when the store is wide) float64;
+ * `labels` gets the rows' int32 labels.  Reads only. */
+void mushin_score_store_export(const mushin_score_store *store, void *scores,
+                               int32_t *labels);
 
 /* Forget every row and free the blocks. */
 void mushin_score_store_clear(mushin_score_store *store);

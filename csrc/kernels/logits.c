@@ -20,6 +20,7 @@
  * one is done again with the exact rule.
  */
 #include "confusion_internal.h"
+#include "dtype_load.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,55 +39,7 @@ float_itemsize(mushin_ftype type)
 
 /* ---------------------------------------------------------- conversion -- */
 
-static inline float
-bits_to_float(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof(f));
-    return f;
-}
-
-/* IEEE binary16 -> binary32, exact for every input (NaN payloads kept).
- * Subnormals go through an integer-to-float conversion and a power-of-two
- * scale whose result is normal, so flush-to-zero modes cannot touch them. */
-static inline float
-half_to_float(uint16_t h)
-{
-    /* three candidate results, picked without branches so loops vectorise */
-    const uint32_t magnitude = h & 0x7fffu;
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t normal = (magnitude << 13) + ((uint32_t)(127 - 15) << 23);
-    const uint32_t inf_nan = (magnitude << 13) | 0x7f800000u;
-    const float scaled = (float)(int32_t)magnitude * 0x1p-24f; /* zero, subnormal */
-    uint32_t small, bits;
-    memcpy(&small, &scaled, sizeof(small));
-    bits = magnitude >= 0x7c00u ? inf_nan : (magnitude >= 0x0400u ? normal : small);
-    return bits_to_float(bits | sign);
-}
-
-static inline float
-bfloat_to_float(uint16_t h)
-{
-    return bits_to_float((uint32_t)h << 16);
-}
-
-static inline float
-load_float(const char *src, mushin_ftype type)
-{
-    uint16_t h;
-    float f;
-    switch (type) {
-    case MUSHIN_FLOAT16:
-        memcpy(&h, src, sizeof(h));
-        return half_to_float(h);
-    case MUSHIN_BFLOAT16:
-        memcpy(&h, src, sizeof(h));
-        return bfloat_to_float(h);
-    default:
-        memcpy(&f, src, sizeof(f));
-        return f;
-    }
-}
+/* element loaders: dtype_load.h */
 
 /* n values of a float32-comparable row (float32, float16, bfloat16) as
  * float32: the row itself when it is contiguous aligned float32, else
@@ -102,18 +55,18 @@ load_row_f32(const char *src, int64_t stride, mushin_ftype type, int64_t n, floa
         const uint16_t *h = (const uint16_t *)src;
         if (type == MUSHIN_BFLOAT16) {
             for (i = 0; i < n; i++) {
-                buf[i] = bfloat_to_float(h[i]);
+                buf[i] = mushin_bfloat_to_float(h[i]);
             }
         }
         else {
             for (i = 0; i < n; i++) {
-                buf[i] = half_to_float(h[i]);
+                buf[i] = mushin_half_to_float(h[i]);
             }
         }
         return buf;
     }
     for (i = 0; i < n; i++) {
-        buf[i] = load_float(src + i * stride, type);
+        buf[i] = mushin_load_float32(src + i * stride, type);
     }
     return buf;
 }
@@ -503,10 +456,10 @@ argmax_classes_inner(const char *base, int64_t ps, mushin_ftype type, int64_t nu
     for (i = 0; i < n; i++) {
         const char *px = base + i * ps;
         const int64_t size = (int64_t)float_itemsize(type);
-        float b = load_float(px, type);
+        float b = mushin_load_float32(px, type);
         int32_t k = 0;
         for (c = 1; c < num_classes; c++) {
-            const float v = load_float(px + c * size, type);
+            const float v = mushin_load_float32(px + c * size, type);
             const int take = TAKES_OVER(v, b);
             b = take ? v : b;
             k = take ? (int32_t)c : k;

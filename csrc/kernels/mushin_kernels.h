@@ -4,9 +4,9 @@
  * Nothing here includes Python.h: the kernels work on raw memory described by
  * pointers, shapes and byte strides, report failure through integer status
  * codes, and can be built and tested without an interpreter
- * (see csrc/test_kernels.c).  csrc/_core.c is the only file that talks to
- * CPython; it validates arguments with the GIL held and calls these routines
- * with the GIL released.
+ * (see csrc/tests/, `make ckernels`).  Only csrc/glue/ talks to CPython; it
+ * validates arguments with the GIL held and calls these routines with the
+ * GIL released.
  */
 #ifndef MUSHIN_KERNELS_H
 #define MUSHIN_KERNELS_H
@@ -126,7 +126,7 @@ int mushin_confusion_count_threads(int64_t *counts, int64_t num_classes,
                                    mushin_index_view target, int num_threads,
                                    mushin_bad_values *bad);
 
-/* Floating element types the fused logits kernel (and csrc/scores.c) read. */
+/* Floating element types the fused logits kernel (and csrc/kernels/scores.c) read. */
 typedef enum {
     MUSHIN_FLOAT16 = 0,  /* IEEE binary16 */
     MUSHIN_BFLOAT16,     /* the top half of a binary32 */
@@ -301,7 +301,7 @@ int mushin_two_sample_test(int kind, const double *a, int64_t na,
                            const double *b, int64_t nb, double confidence,
                            mushin_test_result *out);
 
-/* The rank tests behind mushin_two_sample_test (csrc/ranktests.c); same
+/* The rank tests behind mushin_two_sample_test (csrc/kernels/ranktests.c); same
  * contract, without the argument checks. */
 int mushin_wilcoxon_test(const double *a, const double *b, int64_t n,
                          double confidence, mushin_test_result *out);

@@ -1,7 +1,5 @@
 """Bad-input cases for RegressionMoments, RankedPairs and RetrievalGroups.
 
-Kept out of the catalogue (named pending_*, not cases_*) until the types are
-wired into mushin._core; then rename this file to cases_regression.py.
 Each case leaves the state's state_dict() unchanged.
 """
 

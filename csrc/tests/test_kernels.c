@@ -7,6 +7,7 @@
  * if any check fails.
  */
 #include "mushin_kernels.h"
+#include "scores.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -903,6 +904,58 @@ isa_cap_from_environment(void)
     exit(2);
 }
 
+/* mushin_score_store_export gives back every kept row, in order, across
+ * block boundaries, before and after the store is widened to float64. */
+static void
+test_score_store_export(void)
+{
+    enum { C = 3, ROWS = 5 };
+    mushin_score_store store;
+    float probs[ROWS][C], got32[ROWS * C];
+    double got64[ROWS * C];
+    int64_t y[ROWS] = {0, 2, 1, 255, 2};
+    int32_t labels[ROWS];
+    mushin_prob_view pv;
+    mushin_label_view lv;
+    int r, c, same = 1;
+    for (r = 0; r < ROWS; r++) {
+        for (c = 0; c < C; c++) {
+            probs[r][c] = (float)(r * C + c) / 16.0f;
+        }
+    }
+    pv.data = (const char *)probs;
+    pv.type = MUSHIN_FLOAT32;
+    pv.row_stride = C * sizeof(float);
+    pv.class_stride = sizeof(float);
+    lv.data = (const char *)y;
+    lv.type = MUSHIN_INT64;
+    lv.stride = sizeof(int64_t);
+    mushin_score_store_init(&store, C);
+    CHECK(mushin_score_store_reserve(&store, ROWS) == MUSHIN_OK);
+    CHECK(mushin_score_store_append(&store, ROWS, 1, 255, pv, lv) == MUSHIN_OK);
+    CHECK(store.rows == ROWS - 1);
+    mushin_score_store_export(&store, got32, labels);
+    /* row 3 was ignored: kept rows are 0, 1, 2, 4 */
+    for (r = 0; r < ROWS - 1; r++) {
+        const int src = r < 3 ? r : 4;
+        same &= labels[r] == (int32_t)y[src];
+        for (c = 0; c < C; c++) {
+            same &= got32[r * C + c] == probs[src][c];
+        }
+    }
+    CHECK(same);
+    CHECK(mushin_score_store_widen(&store) == MUSHIN_OK);
+    mushin_score_store_export(&store, got64, labels);
+    for (r = 0; r < ROWS - 1; r++) {
+        const int src = r < 3 ? r : 4;
+        for (c = 0; c < C; c++) {
+            same &= got64[r * C + c] == (double)probs[src][c];
+        }
+    }
+    CHECK(same);
+    mushin_score_store_clear(&store);
+}
+
 int
 main(void)
 {
@@ -946,6 +999,7 @@ main(void)
     test_cohens_d();
     test_mean_ci();
     test_holm();
+    test_score_store_export();
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
     printf("%d passed, %d failed\n", n_passed, n_failed);

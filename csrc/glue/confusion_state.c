@@ -1,0 +1,1019 @@
+/*
+ * confusion_state.c -- ConfusionMatrix: the streaming confusion matrix of
+ * segmentation and classification, fed by DLPack (class-index predictions
+ * with update(), logits with update_logits()).  Arguments are read and
+ * checked with the GIL held; the counting kernels (kernels/confusion.c,
+ * kernels/logits.c) run without it, under the object's own lock, into
+ * scratch that is merged only when the whole batch was valid.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mushin_kernels.h"
+#include "dlpack_consumer.h"
+#include "module_state.h"
+
+/* ---------------------------------------------------- ConfusionMatrix -- */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t num_classes;
+    int has_ignore;
+    int64_t ignore_index;
+    int64_t *counts;            /* num_classes^2, row = target, col = prediction */
+    int64_t total_bound;        /* >= sum(counts): exact after merge/reset, + batch sizes */
+    PyThread_type_lock lock;    /* guards counts and total_bound; taken without the GIL */
+    int num_threads;            /* 0: the module default (set_default_threads) */
+} ConfusionMatrixObject;
+
+/* num_threads as given to the constructor or the setter: None or 1 ... 64. */
+static int
+parse_num_threads(PyObject *value, int *out)
+{
+    long n;
+    if (value == Py_None) {
+        *out = 0;
+        return 0;
+    }
+    if (!PyLong_Check(value) || PyBool_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "num_threads must be an int or None, got %.200s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    n = PyLong_AsLong(value);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n < 1 || n > MUSHIN_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and %d (or None), got %ld",
+                     MUSHIN_MAX_THREADS, n);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+/*
+ * The threads an update with `work` units may use: the matrix's own
+ * num_threads, else the module's default (set_default_threads: an int, or
+ * a callable -- mushin.threads.get_num_threads, which follows
+ * torch.get_num_threads() unless mushin.set_num_threads was called).  The
+ * default is consulted only when the work is large enough to use a second
+ * thread, so small updates never call back into Python.
+ */
+static int
+cm_thread_budget(ConfusionMatrixObject *self, int64_t work, int *out)
+{
+    mushin_module_state *st;
+    PyObject *value;
+    long n;
+    *out = 1;
+    if (self->num_threads > 0) {
+        *out = self->num_threads;
+        return 0;
+    }
+    if (work < 2 * MUSHIN_MIN_WORK_PER_THREAD) {
+        return 0;
+    }
+    st = mushin_module_state_of(Py_TYPE(self));
+    if (st == NULL) {
+        return -1;
+    }
+    if (st->default_threads == NULL) {
+        return 0;
+    }
+    if (PyCallable_Check(st->default_threads)) {
+        value = PyObject_CallNoArgs(st->default_threads);
+        if (value == NULL) {
+            return -1;
+        }
+    }
+    else {
+        value = Py_NewRef(st->default_threads);
+    }
+    n = PyLong_AsLong(value);
+    Py_DECREF(value);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = n < 1 ? 1 : (n > MUSHIN_MAX_THREADS ? MUSHIN_MAX_THREADS : (int)n);
+    return 0;
+}
+
+static void
+cm_lock(ConfusionMatrixObject *self)
+{
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+}
+
+static void
+cm_unlock(ConfusionMatrixObject *self)
+{
+    PyThread_release_lock(self->lock);
+}
+
+/* An update adds at most n counts.  Refuse one that could carry the total
+ * past INT64_MAX -- reachable only after merging counts near 2^63 -- so no
+ * cell and no sum a metric takes can wrap.  Call with the lock held. */
+static int
+cm_reserve(ConfusionMatrixObject *self, int64_t n)
+{
+    if (self->total_bound > INT64_MAX - n) {
+        return MUSHIN_EOVERFLOW;
+    }
+    self->total_bound += n;
+    return MUSHIN_OK;
+}
+
+static PyObject *
+ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_classes", "ignore_index", "num_threads", NULL};
+    long long num_classes;
+    PyObject *classes_obj, *ignore = Py_None, *threads = Py_None;
+    ConfusionMatrixObject *self;
+    long long ignore_value = 0;
+    int num_threads = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:ConfusionMatrix", kwlist,
+                                     &classes_obj, &ignore, &threads)) {
+        return NULL;
+    }
+    /* bool is an int subclass, and NumPy's bool_ has __index__: both would
+     * silently build a 0- or 1-class matrix */
+    if (PyBool_Check(classes_obj) || PyArray_IsScalar(classes_obj, Bool) ||
+        !PyIndex_Check(classes_obj)) {
+        PyErr_Format(PyExc_TypeError,
+                     "ConfusionMatrix: num_classes must be an int (the number of classes), "
+                     "got %.200s", Py_TYPE(classes_obj)->tp_name);
+        return NULL;
+    }
+    num_classes = PyLong_AsLongLong(classes_obj);
+    if (num_classes == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        num_classes = -1; /* out of range: reported below */
+    }
+    if (ignore != Py_None && PyArray_IsScalar(ignore, Bool)) {
+        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
+                     Py_TYPE(ignore)->tp_name);
+        return NULL;
+    }
+    if (parse_num_threads(threads, &num_threads) < 0) {
+        return NULL;
+    }
+    if (num_classes < 1 || num_classes > (1LL << 16)) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix: num_classes must be between 1 and 65536, got %R",
+                     classes_obj);
+        return NULL;
+    }
+    if (ignore != Py_None) {
+        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
+            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
+                         Py_TYPE(ignore)->tp_name);
+            return NULL;
+        }
+        ignore_value = PyLong_AsLongLong(ignore);
+        if (ignore_value == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    self = (ConfusionMatrixObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->num_classes = num_classes;
+    self->has_ignore = ignore != Py_None;
+    self->ignore_index = ignore_value;
+    self->num_threads = num_threads;
+    self->counts = (int64_t *)calloc((size_t)(num_classes * num_classes), sizeof(int64_t));
+    self->lock = PyThread_allocate_lock();
+    if (self->counts == NULL || self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void
+ConfusionMatrix_dealloc(ConfusionMatrixObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    free(self->counts);
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+bad_value_error(ConfusionMatrixObject *self, const mushin_bad_values *bad)
+{
+    char ign[96] = "";
+    char preds_msg[320] = "", target_msg[320] = "";
+    if (self->has_ignore) {
+        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
+                      bad->target_bad == 1 ? "that is" : "that are",
+                      (long long)self->ignore_index);
+    }
+    if (bad->target_bad) {
+        PyOS_snprintf(target_msg, sizeof(target_msg),
+                      "target holds %lld value%s outside [0, %lld)%s "
+                      "(first: %lld at flat index %lld)",
+                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
+                      (long long)self->num_classes, ign,
+                      (long long)bad->target_first, (long long)bad->target_first_pos);
+    }
+    if (bad->preds_bad) {
+        PyOS_snprintf(preds_msg, sizeof(preds_msg),
+                      "preds holds %lld value%s outside [0, %lld) "
+                      "(first: %lld at flat index %lld)%s",
+                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
+                      (long long)self->num_classes, (long long)bad->preds_first,
+                      (long long)bad->preds_first_pos,
+                      self->has_ignore ? "; a prediction may equal ignore_index "
+                                         "only where the target is ignored" : "");
+    }
+    PyErr_Format(PyExc_ValueError, "%s%s%s; the confusion matrix was not changed",
+                 target_msg, (bad->target_bad && bad->preds_bad) ? "; " : "",
+                 preds_msg);
+    return NULL;
+}
+
+PyDoc_STRVAR(update_doc,
+"update(preds, target, /)\n--\n\n"
+"Count one batch of class-index predictions against labels.\n\n"
+"Both arguments are DLPack producers (torch, NumPy, JAX, ...) in CPU memory\n"
+"with the same shape and any integer dtype; strides and offsets are honoured.\n"
+"Positions whose target equals ``ignore_index`` are skipped.  Any other value\n"
+"outside ``[0, num_classes)`` raises ``ValueError`` and leaves the counts as\n"
+"they were.  The counting runs without the GIL.");
+
+static PyObject *
+ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
+                       Py_ssize_t nargs)
+{
+    dl_view pv, tv;
+    mushin_index_view pview, tview;
+    mushin_bad_values bad;
+    char pdt[32], tdt[32], pshape[256], tshape[256];
+    int64_t n = 1, nn = self->num_classes * self->num_classes;
+    int64_t *scratch = NULL;
+    int status = MUSHIN_OK, i, num_threads = 1;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd",
+                     nargs);
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[0], "preds", &pv) < 0) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[1], "target", &tv) < 0) {
+        mushin_dlpack_release(&pv);
+        return NULL;
+    }
+    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
+    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix.update reads host memory, but preds is on %s:%d "
+                     "and target is on %s:%d; move both to the CPU",
+                     mushin_dlpack_device_name(pv.t->device.device_type), (int)pv.t->device.device_id,
+                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+        goto error;
+    }
+    if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "class indices must have an integer dtype (int8, int16, int32, "
+                     "int64, uint8, uint16, uint32 or bool), got preds %s and target %s%s",
+                     pdt, tdt,
+                     (pv.t->dtype.code == kDLFloat || pv.t->dtype.code == kDLBfloat)
+                         ? "; take the argmax of logits or probabilities first" : "");
+        goto error;
+    }
+    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
+    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    if (pv.t->ndim != tv.t->ndim) {
+        PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
+                     pshape, tshape);
+        goto error;
+    }
+    for (i = 0; i < pv.t->ndim; i++) {
+        if (pv.t->shape[i] != tv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
+                         pshape, tshape);
+            goto error;
+        }
+        n *= pv.t->shape[i];
+    }
+    pview.data = (const char *)pv.t->data + pv.t->byte_offset;
+    pview.strides = pv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+
+    if (n >= nn / 4) {
+        /* One pass into private scratch, merged only if every value was valid:
+         * concurrent updates count in parallel and share only the merge. */
+        if (cm_thread_budget(self, n, &num_threads) < 0) {
+            goto error;
+        }
+        scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
+        if (scratch == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_count_threads(scratch, self->num_classes, self->has_ignore,
+                                                self->ignore_index, pv.t->ndim, pv.t->shape,
+                                                pview, tview, num_threads, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                mushin_counts_add(self->counts, scratch, nn);
+            }
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        /* A batch much smaller than the matrix: check first, then count in
+         * place, rather than zero and merge a large scratch matrix. */
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_validate(self->num_classes, self->has_ignore,
+                                           self->ignore_index, pv.t->ndim, pv.t->shape,
+                                           pview, tview, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                status = mushin_confusion_count(self->counts, self->num_classes,
+                                            self->has_ignore, self->ignore_index,
+                                                pv.t->ndim, pv.t->shape, pview, tview,
+                                                &bad);
+            }
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(scratch);
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "update(): adding this batch could carry the int64 counts past 2**63 - 1; "
+                        "nothing was added (the matrix already holds close to 2**63 samples: "
+                        "were corrupted counts merged?)");
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "confusion kernel failed with status %d", status);
+        goto error;
+    }
+    mushin_dlpack_release(&pv);
+    mushin_dlpack_release(&tv);
+    Py_RETURN_NONE;
+error:
+    mushin_dlpack_release(&pv);
+    mushin_dlpack_release(&tv);
+    return NULL;
+}
+
+/* update_logits(): the fused path (csrc/kernels/logits.c). */
+
+PyDoc_STRVAR(update_logits_doc,
+"update_logits(logits, target, /, class_dim=1)\n--\n\n"
+"Count the argmax of ``logits`` over ``class_dim`` against ``target``.\n\n"
+"The same counts as ``update(logits.argmax(class_dim), target)`` -- the\n"
+"argmax is ``torch.argmax``'s: the first maximum wins ties, NaN counts as\n"
+"the largest value and the first NaN wins -- in one pass over the logits,\n"
+"without the GIL and without building the prediction tensor.\n\n"
+"``logits`` is a float16, bfloat16, float32 or float64 DLPack producer in\n"
+"CPU memory with ``num_classes`` entries in dimension ``class_dim`` (e.g.\n"
+"``(N, C, H, W)`` with ``class_dim=1``, channels-last ``(N, H, W, C)``\n"
+"with ``class_dim=-1``; any strides).  ``target`` holds integer labels of\n"
+"the logits' shape without ``class_dim``.  ``ignore_index`` and invalid\n"
+"labels are handled as by ``update``: a label outside ``[0, num_classes)``\n"
+"that is not ignored raises ``ValueError`` and leaves the counts as they\n"
+"were.  Large batches are split over ``num_threads`` threads.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin import ConfusionMatrix\n"
+">>> cm = ConfusionMatrix(3, ignore_index=255)\n"
+">>> logits = np.array([[[0.1, 2.0], [0.5, 0.5]],\n"
+"...                    [[0.9, 1.0], [0.2, 0.1]],\n"
+"...                    [[0.3, 0.0], [0.4, 9.0]]], dtype=np.float32)[None]\n"
+">>> cm.update_logits(logits, np.array([[[1, 0], [0, 255]]]))\n"
+">>> cm.counts.tolist()\n"
+"[[2, 0, 0], [0, 1, 0], [0, 0, 0]]\n");
+
+static PyObject *
+ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"", "", "class_dim", NULL};
+    PyObject *logits_obj, *target_obj;
+    int class_dim = 1, num_threads = 1, status = MUSHIN_OK, i, k;
+    dl_view lv, tv;
+    mushin_float_view lview;
+    mushin_index_view tview;
+    mushin_bad_values bad;
+    char ldt[32], tdt[32], lshape[256], tshape[256];
+    int64_t n = 1, nn = self->num_classes * self->num_classes;
+    int64_t *scratch = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
+                                     &target_obj, &class_dim)) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits", &lv) < 0) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), target_obj, "target", &tv) < 0) {
+        mushin_dlpack_release(&lv);
+        return NULL;
+    }
+    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
+    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
+    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix.update_logits reads host memory, but logits is on "
+                     "%s:%d and target is on %s:%d; move both to the CPU",
+                     mushin_dlpack_device_name(lv.t->device.device_type), (int)lv.t->device.device_id,
+                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+        goto error;
+    }
+    if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s%s",
+                     ldt, (lv.t->dtype.code == kDLInt || lv.t->dtype.code == kDLUInt)
+                              ? "; class indices go to update()" : "");
+        goto error;
+    }
+    if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "target must hold integer class indices (int8, int16, int32, int64, "
+                     "uint8, uint16, uint32 or bool), got %s", tdt);
+        goto error;
+    }
+    if (lv.t->ndim < 1 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=%d is out of range for logits of shape %s", class_dim, lshape);
+        goto error;
+    }
+    if (class_dim < 0) {
+        class_dim += lv.t->ndim;
+    }
+    if (lv.t->shape[class_dim] != self->num_classes) {
+        PyErr_Format(PyExc_ValueError,
+                     "logits of shape %s have %lld classes in dim %d, but num_classes=%lld",
+                     lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     (long long)self->num_classes);
+        goto error;
+    }
+    if (tv.t->ndim != lv.t->ndim - 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "target shape %s does not match logits shape %s without dim %d",
+                     tshape, lshape, class_dim);
+        goto error;
+    }
+    for (i = 0, k = 0; i < lv.t->ndim; i++) {
+        if (i == class_dim) {
+            continue;
+        }
+        if (tv.t->shape[k] != lv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError,
+                         "target shape %s does not match logits shape %s without dim %d",
+                         tshape, lshape, class_dim);
+            goto error;
+        }
+        n *= tv.t->shape[k];
+        k++;
+    }
+    lview.data = (const char *)lv.t->data + lv.t->byte_offset;
+    lview.strides = lv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+
+    if (n >= nn / 4) {
+        /* private scratch merged on success, as in update() */
+        if (cm_thread_budget(self, n * self->num_classes, &num_threads) < 0) {
+            goto error;
+        }
+        scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
+        if (scratch == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_count_logits(scratch, self->num_classes, self->has_ignore,
+                                               self->ignore_index, lv.t->ndim, lv.t->shape,
+                                               class_dim, lview, tview, num_threads, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                mushin_counts_add(self->counts, scratch, nn);
+            }
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        /* few pixels, a large matrix: check the labels, then count in place */
+        Py_BEGIN_ALLOW_THREADS
+        status = mushin_confusion_validate_target(self->num_classes, self->has_ignore,
+                                                  self->ignore_index, tv.t->ndim, tv.t->shape,
+                                                  tview, &bad);
+        if (status == MUSHIN_OK) {
+            cm_lock(self);
+            status = cm_reserve(self, n);
+            if (status == MUSHIN_OK) {
+                status = mushin_confusion_count_logits(self->counts, self->num_classes,
+                                                       self->has_ignore, self->ignore_index,
+                                                       lv.t->ndim, lv.t->shape, class_dim,
+                                                       lview, tview, 1, &bad);
+            }
+            cm_unlock(self);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(scratch);
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "update_logits(): adding this batch could carry the int64 counts past "
+                        "2**63 - 1; nothing was added (the matrix already holds close to 2**63 "
+                        "samples: were corrupted counts merged?)");
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "fused logits kernel failed with status %d", status);
+        goto error;
+    }
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    Py_RETURN_NONE;
+error:
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    return NULL;
+}
+
+PyDoc_STRVAR(merge_doc,
+"merge(counts, /)\n--\n\n"
+"Add a (num_classes, num_classes) array of non-negative integer counts,\n"
+"e.g. another accumulator's ``counts`` or an all-reduced sum.\n\n"
+"``counts`` must have an integer dtype (floats, bools and objects are\n"
+"refused even when their values are whole: a float count is a sign that\n"
+"something upstream averaged or rescaled), every entry must be >= 0, and\n"
+"the merged counts -- each cell and their total -- must fit in int64.\n"
+"Otherwise ``TypeError``/``ValueError`` and the counts stay as they were.");
+
+/* merge()'s argument as a C-contiguous int64 (rows, rows) array, or NULL
+ * with TypeError/ValueError naming `counts` and what to do. */
+static PyArrayObject *
+merge_counts_array(PyObject *arg, int64_t rows)
+{
+    PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(arg);
+    PyArrayObject *out = NULL;
+    if (given == NULL) {
+        return NULL;
+    }
+    if (!PyArray_ISINTEGER(given)) {
+        PyErr_Format(PyExc_TypeError,
+                     "merge(): counts must be an array of integers, got dtype %S; pass "
+                     "another accumulator's .counts (int64), not normalised or averaged values",
+                     (PyObject *)PyArray_DESCR(given));
+        goto done;
+    }
+    if (PyArray_NDIM(given) != 2 || PyArray_DIM(given, 0) != rows ||
+        PyArray_DIM(given, 1) != rows) {
+        char shape[128];
+        size_t used = (size_t)PyOS_snprintf(shape, sizeof(shape), "(");
+        int i;
+        for (i = 0; i < PyArray_NDIM(given) && i < 8 && used < sizeof(shape); i++) {
+            used += (size_t)PyOS_snprintf(shape + used, sizeof(shape) - used, i ? ", %lld" : "%lld",
+                                          (long long)PyArray_DIM(given, i));
+        }
+        if (used < sizeof(shape)) {
+            PyOS_snprintf(shape + used, sizeof(shape) - used,
+                          PyArray_NDIM(given) == 1 ? ",)" : (PyArray_NDIM(given) > 8 ? ", ...)" : ")"));
+        }
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts (num_classes x num_classes) needs a (%lld, %lld) array, "
+                     "got %s", (long long)rows, (long long)rows, shape);
+        goto done;
+    }
+    if (PyArray_ISUNSIGNED(given) && PyArray_ITEMSIZE(given) >= 8) {
+        /* uint64 above INT64_MAX would wrap to a negative int64 in the cast */
+        PyArrayObject *contig = (PyArrayObject *)PyArray_FROMANY(
+            (PyObject *)given, NPY_UINT64, 2, 2, NPY_ARRAY_IN_ARRAY);
+        npy_intp i, nn;
+        const uint64_t *u;
+        if (contig == NULL) {
+            goto done;
+        }
+        u = (const uint64_t *)PyArray_DATA(contig);
+        nn = PyArray_SIZE(contig);
+        for (i = 0; i < nn; i++) {
+            if (u[i] > (uint64_t)INT64_MAX) {
+                PyErr_Format(PyExc_ValueError,
+                             "merge(): counts[%lld, %lld] = %llu does not fit in int64; a "
+                             "confusion matrix cannot hold that many samples",
+                             (long long)(i / rows), (long long)(i % rows),
+                             (unsigned long long)u[i]);
+                Py_DECREF(contig);
+                goto done;
+            }
+        }
+        Py_DECREF(contig);
+    }
+    out = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, NPY_INT64, 2, 2,
+                                           NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+done:
+    Py_DECREF(given);
+    return out;
+}
+
+static PyObject *
+ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
+{
+    PyArrayObject *arr;
+    const int64_t *data;
+    int64_t where = -1, current = 0, total = 0;
+    npy_intp nn;
+    int status;
+    arr = merge_counts_array(arg, self->num_classes);
+    if (arr == NULL) {
+        return NULL;
+    }
+    data = (const int64_t *)PyArray_DATA(arr);
+    nn = PyArray_SIZE(arr);
+    /* check and add under one lock: a concurrent update cannot slip in
+     * between the overflow check and the addition */
+    Py_BEGIN_ALLOW_THREADS
+    cm_lock(self);
+    status = mushin_counts_add_checked(self->counts, data, nn, &where, &total);
+    if (status == MUSHIN_OK) {
+        self->total_bound = total;
+    }
+    else if (status == MUSHIN_EOVERFLOW && where >= 0) {
+        current = self->counts[where];
+    }
+    cm_unlock(self);
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EBADVALUE) {
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts must be non-negative, got %lld at flat index %lld "
+                     "(counts[%lld, %lld]); nothing was added",
+                     (long long)data[where], (long long)where,
+                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
+    }
+    else if (status == MUSHIN_EOVERFLOW && where >= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "merge(): counts[%lld, %lld] = %lld plus the %lld already counted there "
+                     "overflows int64; nothing was added (are these counts corrupted, or "
+                     "merged more than once?)",
+                     (long long)(where / self->num_classes), (long long)(where % self->num_classes),
+                     (long long)data[where], (long long)current);
+    }
+    else if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "merge(): the total of the merged counts would overflow int64; nothing "
+                        "was added (are these counts corrupted, or merged more than once?)");
+    }
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(state_dict_doc,
+"state_dict()\n--\n\n"
+"The state as a dict: ``num_classes`` (int) and ``counts`` (a copy of the\n"
+"int64 matrix).  Exact; ``load_state_dict`` and ``merge`` take it back.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin._core import ConfusionMatrix\n"
+">>> cm = ConfusionMatrix(2)\n"
+">>> cm.update(np.array([0, 1, 1]), np.array([0, 0, 1]))\n"
+">>> cm.state_dict()['counts'].tolist()\n"
+"[[1, 1], [0, 1]]\n");
+
+static PyObject *ConfusionMatrix_get_counts(ConfusionMatrixObject *self, void *closure);
+
+static PyObject *
+ConfusionMatrix_state_dict(ConfusionMatrixObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counts = ConfusionMatrix_get_counts(self, NULL), *out;
+    if (counts == NULL) {
+        return NULL;
+    }
+    out = Py_BuildValue("{s:L,s:O}", "num_classes", (long long)self->num_classes,
+                        "counts", counts);
+    Py_DECREF(counts);
+    return out;
+}
+
+PyDoc_STRVAR(load_state_dict_doc,
+"load_state_dict(state, /)\n--\n\n"
+"Replace the counts by those of ``state`` (what ``state_dict()`` returned).\n"
+"The same checks as ``merge``: num_classes must match, counts must be a\n"
+"(num_classes, num_classes) integer array, non-negative, with a total that\n"
+"fits in int64.  On any error the counts stay as they were.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin._core import ConfusionMatrix\n"
+">>> a, b = ConfusionMatrix(2), ConfusionMatrix(2)\n"
+">>> a.update(np.array([0, 1, 1]), np.array([0, 0, 1]))\n"
+">>> b.load_state_dict(a.state_dict())\n"
+">>> b.counts.tolist()\n"
+"[[1, 1], [0, 1]]\n");
+
+static PyObject *
+ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
+{
+    PyObject *item;
+    PyArrayObject *arr = NULL;
+    int64_t *scratch = NULL, where = -1, total = 0;
+    long long num_classes;
+    npy_intp nn;
+    int status;
+    if (!PyDict_Check(d)) {
+        PyErr_Format(PyExc_TypeError,
+                     "ConfusionMatrix.load_state_dict: expected a dict from state_dict(), got %.200s",
+                     Py_TYPE(d)->tp_name);
+        return NULL;
+    }
+    item = PyDict_GetItemString(d, "num_classes");
+    if (item == NULL || PyDict_GetItemString(d, "counts") == NULL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ConfusionMatrix.load_state_dict: the state dict needs 'num_classes' and "
+                        "'counts' entries; pass what state_dict() returned");
+        return NULL;
+    }
+    num_classes = PyLong_AsLongLong(item);
+    if (num_classes == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (num_classes != self->num_classes) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix.load_state_dict: the state has num_classes=%lld, this "
+                     "matrix %lld", num_classes, (long long)self->num_classes);
+        return NULL;
+    }
+    arr = merge_counts_array(PyDict_GetItemString(d, "counts"), self->num_classes);
+    if (arr == NULL) {
+        return NULL;
+    }
+    nn = PyArray_SIZE(arr);
+    scratch = (int64_t *)PyMem_Calloc((size_t)nn, sizeof(int64_t));
+    if (scratch == NULL) {
+        Py_DECREF(arr);
+        return PyErr_NoMemory();
+    }
+    /* the checks of merge, into zeros: non-negative cells, a total in int64 */
+    status = mushin_counts_add_checked(scratch, (const int64_t *)PyArray_DATA(arr), nn, &where,
+                                       &total);
+    if (status == MUSHIN_EBADVALUE) {
+        PyErr_Format(PyExc_ValueError,
+                     "ConfusionMatrix.load_state_dict: counts must be non-negative, got %lld at "
+                     "counts[%lld, %lld]; nothing was loaded",
+                     (long long)((const int64_t *)PyArray_DATA(arr))[where],
+                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
+    }
+    else if (status != MUSHIN_OK) {
+        PyErr_SetString(PyExc_ValueError,
+                        "ConfusionMatrix.load_state_dict: the total of the counts overflows "
+                        "int64; nothing was loaded");
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        cm_lock(self);
+        memcpy(self->counts, scratch, (size_t)nn * sizeof(int64_t));
+        self->total_bound = total;
+        cm_unlock(self);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(scratch);
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(reset_doc, "reset()\n--\n\nSet every count back to zero.");
+
+static PyObject *
+ConfusionMatrix_reset(ConfusionMatrixObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_BEGIN_ALLOW_THREADS
+    cm_lock(self);
+    memset(self->counts, 0, (size_t)(self->num_classes * self->num_classes) * sizeof(int64_t));
+    self->total_bound = 0;
+    cm_unlock(self);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ConfusionMatrix_get_counts(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
+{
+    npy_intp dims[2] = {(npy_intp)self->num_classes, (npy_intp)self->num_classes};
+    PyObject *out = PyArray_SimpleNew(2, dims, NPY_INT64);
+    int64_t *dst;
+    if (out == NULL) {
+        return NULL;
+    }
+    dst = (int64_t *)PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    cm_lock(self);
+    memcpy(dst, self->counts, (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
+    cm_unlock(self);
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+static PyObject *
+ConfusionMatrix_get_num_classes(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_classes);
+}
+
+static PyObject *
+ConfusionMatrix_get_num_threads(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
+{
+    if (self->num_threads == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLong(self->num_threads);
+}
+
+static int
+ConfusionMatrix_set_num_threads(ConfusionMatrixObject *self, PyObject *value,
+                                void *Py_UNUSED(closure))
+{
+    int n;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "num_threads cannot be deleted; set it to None");
+        return -1;
+    }
+    if (parse_num_threads(value, &n) < 0) {
+        return -1;
+    }
+    self->num_threads = n;
+    return 0;
+}
+
+static PyObject *
+ConfusionMatrix_get_ignore_index(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
+{
+    if (!self->has_ignore) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(self->ignore_index);
+}
+
+static PyObject *
+ConfusionMatrix_repr(ConfusionMatrixObject *self)
+{
+    if (self->has_ignore) {
+        return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld, ignore_index=%lld)",
+                                    (long long)self->num_classes,
+                                    (long long)self->ignore_index);
+    }
+    return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld)",
+                                (long long)self->num_classes);
+}
+
+static PyMethodDef ConfusionMatrix_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))ConfusionMatrix_update, METH_FASTCALL, update_doc},
+    {"update_logits", (PyCFunction)(void (*)(void))ConfusionMatrix_update_logits,
+     METH_VARARGS | METH_KEYWORDS, update_logits_doc},
+    {"merge", (PyCFunction)ConfusionMatrix_merge, METH_O, merge_doc},
+    {"state_dict", (PyCFunction)ConfusionMatrix_state_dict, METH_NOARGS, state_dict_doc},
+    {"load_state_dict", (PyCFunction)ConfusionMatrix_load_state_dict, METH_O,
+     load_state_dict_doc},
+    {"reset", (PyCFunction)ConfusionMatrix_reset, METH_NOARGS, reset_doc},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef ConfusionMatrix_getset[] = {
+    {"counts", (getter)ConfusionMatrix_get_counts, NULL,
+     "A copy of the counts as a (num_classes, num_classes) int64 NumPy array,\n"
+     "rows indexed by target class, columns by predicted class.", NULL},
+    {"num_classes", (getter)ConfusionMatrix_get_num_classes, NULL, "Number of classes.", NULL},
+    {"ignore_index", (getter)ConfusionMatrix_get_ignore_index, NULL,
+     "The ignored target value, or None.", NULL},
+    {"num_threads", (getter)ConfusionMatrix_get_num_threads,
+     (setter)ConfusionMatrix_set_num_threads,
+     "Threads one large update may use (1 to 64), or None to follow\n"
+     "mushin.get_num_threads().", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+PyDoc_STRVAR(ConfusionMatrix_doc,
+"ConfusionMatrix(num_classes, ignore_index=None, num_threads=None)\n--\n\n"
+"Streaming int64 confusion matrix, rows = target class, columns = prediction.\n\n"
+"``update`` counts class indices, ``update_logits`` the argmax of logits.\n"
+"An update large enough to pay for threads (about 2^19 labels, or logit\n"
+"values) is split over ``num_threads`` threads, each counting a range into\n"
+"its own matrix; ``None`` follows :func:`mushin.get_num_threads`, which is\n"
+"``torch.get_num_threads()`` unless :func:`mushin.set_num_threads` was\n"
+"called.  Counts never depend on the thread count.\n\n"
+"Examples\n--------\n"
+">>> import numpy as np\n"
+">>> from mushin import ConfusionMatrix\n"
+">>> cm = ConfusionMatrix(3, ignore_index=255)\n"
+">>> cm.update(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 255]))\n"
+">>> cm.counts.tolist()\n"
+"[[1, 0, 0], [0, 0, 0], [0, 1, 1]]\n");
+
+static PyType_Slot ConfusionMatrix_slots[] = {
+    {Py_tp_new, ConfusionMatrix_new},
+    {Py_tp_dealloc, ConfusionMatrix_dealloc},
+    {Py_tp_methods, ConfusionMatrix_methods},
+    {Py_tp_getset, ConfusionMatrix_getset},
+    {Py_tp_repr, ConfusionMatrix_repr},
+    {Py_tp_doc, (void *)ConfusionMatrix_doc},
+    {0, NULL}
+};
+
+static PyType_Spec ConfusionMatrix_spec = {
+    .name = "mushin._core.ConfusionMatrix",
+    .basicsize = sizeof(ConfusionMatrixObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ConfusionMatrix_slots,
+};
+
+/* ---------------------------------------------------- module functions -- */
+
+PyDoc_STRVAR(confusion_thread_count_doc,
+"confusion_thread_count(num_classes, num_elements, work, num_threads, /)\n--\n\n"
+"How many threads one update uses: ``num_elements`` positions (labels, or\n"
+"pixels for update_logits), ``work`` units of work (num_elements, or\n"
+"num_elements * num_classes for update_logits), at most ``num_threads``.\n"
+"For tests and benchmarks.");
+
+static PyObject *
+py_confusion_thread_count(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    long long num_classes, num_elements, work;
+    int num_threads;
+    if (!PyArg_ParseTuple(args, "LLLi:confusion_thread_count", &num_classes, &num_elements,
+                          &work, &num_threads)) {
+        return NULL;
+    }
+    if (num_classes < 1 || num_classes > (1LL << 16) || num_elements < 0 || work < 0 ||
+        num_threads < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "confusion_thread_count needs 1 <= num_classes <= 65536, "
+                        "non-negative sizes and num_threads >= 1");
+        return NULL;
+    }
+    return PyLong_FromLong(mushin_confusion_thread_count(num_classes, num_elements, work,
+                                                         num_threads));
+}
+
+PyMethodDef mushin_confusion_functions[] = {
+    {"confusion_thread_count", py_confusion_thread_count, METH_VARARGS,
+     confusion_thread_count_doc},
+    {NULL, NULL, 0, NULL}
+};
+
+/* Create ConfusionMatrix, keep it in the state, add it to the module. */
+int
+mushin_confusion_add_type(PyObject *module, mushin_module_state *st)
+{
+    /* NumPy's API table is per translation unit */
+    if (PyArray_ImportNumPyAPI() < 0) {
+        return -1;
+    }
+    st->confusion_type = PyType_FromModuleAndSpec(module, &ConfusionMatrix_spec, NULL);
+    if (st->confusion_type == NULL) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "ConfusionMatrix", st->confusion_type);
+}
