@@ -43,7 +43,7 @@ from torchmetrics.classification import (
 
 from mushin import ConfusionMatrix
 from mushin._core import CalibrationBins, RocScores
-from mushin.tasks import accuracy, calibration_bins, macro_f1, macro_precision, macro_recall
+from mushin.metrics.tasks import accuracy, calibration_bins, macro_f1, macro_precision, macro_recall
 
 
 def make_batches(samples: int, num_classes: int, batch: int, seed: int = 0):

@@ -105,7 +105,7 @@ def main() -> None:
     )
     results["torchmetrics battery (5 metrics)"] = best
     tm_miou = float(metrics[0].compute())
-    from mushin.tasks import miou
+    from mushin.metrics.tasks import miou
 
     assert abs(tm_miou - miou(reference, 255)) < 1e-6, "torchmetrics disagrees"
 

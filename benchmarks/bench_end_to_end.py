@@ -113,7 +113,7 @@ def run_side(side: str, folder: Path, repeat: int, threads: int, overlap: bool =
     if not overlap:  # every batch accumulated on the calling thread
         import importlib
 
-        importlib.import_module("mushin.compare")._OVERLAP_MIN_ELEMENTS = float("inf")
+        importlib.import_module("mushin.evaluation.pipeline")._OVERLAP_MIN_ELEMENTS = float("inf")
     methods = load_methods(folder)
     data = make_batches()
     warmup = make_batches(BATCH)  # one batch: first-call costs (kernels, imports) outside the timing

@@ -35,7 +35,7 @@ import torch
 
 from _rivals import torchmetrics_segmentation_battery
 from mushin import ConfusionMatrix
-from mushin.tasks import dice, macro_precision, macro_recall, miou, pixel_accuracy
+from mushin.metrics.tasks import dice, macro_precision, macro_recall, miou, pixel_accuracy
 
 
 def make_batches(n_batches, batch, classes, size, void, labels="uniform", seed=0):

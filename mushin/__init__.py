@@ -7,10 +7,10 @@ derives the metric battery and tests every method pair across seeds.
 >>> from mushin import compare, BenchmarkResult, ConfusionMatrix
 """
 from ._core import ConfusionMatrix
-from .compare import compare
+from .evaluation.compare import compare
 from .result import BenchmarkResult
 from .study import IncompleteSweepError, Study
-from .tasks import Task, get_task, list_tasks, register_task
+from .metrics.tasks import Task, get_task, list_tasks, register_task
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

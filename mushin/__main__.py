@@ -1,7 +1,7 @@
 """Command line: ``python -m mushin demo`` runs the demos and writes a report.
 
-The demos live in the source tree's ``examples/`` folder (next to the
-``mushin`` package in a checkout).  Each comparison is printed, plotted to
+The demos ship with the package (``mushin.demos``), so the command works
+after ``pip install`` as well as from a source checkout.  Each comparison is printed, plotted to
 PNG (``plot``, ``plot_per_class``, ``plot_seeds``), saved with
 ``result.save`` and written into ``report.md`` as a markdown table, all
 under the output folder (``./demo-output`` by default).
@@ -17,30 +17,20 @@ Examples
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+import torch
+from torch.utils.data import DataLoader
 
-# Class labels of the striped-shapes data set (examples/segmentation_demo.py).
+from .demos import digits, segmentation
+from .result import BenchmarkResult
+from .result.plots import _pyplot
+from .result.tables import _md_escape
+
+# Class labels of the striped-shapes data set (mushin/demos/segmentation.py).
 SHAPES_CLASSES = ["background", "h-stripes", "v-stripes", "checker"]
-
-
-def _load_example(name: str) -> Optional[ModuleType]:
-    """Import ``examples/<name>.py`` by path; None when the file is absent."""
-    path = EXAMPLES / f"{name}.py"
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location(f"mushin_demo_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 Demo = Tuple[str, str, str, Callable[[], Any]]  # key, title, description, run
@@ -48,55 +38,50 @@ Demo = Tuple[str, str, str, Callable[[], Any]]  # key, title, description, run
 
 def _demos(quick: bool) -> List[Demo]:
     demos: List[Demo] = []
-    seg = _load_example("segmentation_demo")
-    if seg is not None:
-        from torch.utils.data import DataLoader
 
-        def guide() -> Any:
-            return seg.run(DataLoader(seg.synthetic_masks(), batch_size=16))
+    def guide() -> Any:
+        return segmentation.run(DataLoader(segmentation.synthetic_masks(), batch_size=16))
 
-        def shapes() -> Any:
-            seeds = (0, 1, 2) if quick else (0, 1, 2, 3, 4)
-            result, _seconds = seg.shapes_comparison(seeds=seeds, epochs=3 if quick else 4)
-            return _named_classes(result, SHAPES_CLASSES)
+    def shapes() -> Any:
+        seeds = (0, 1, 2) if quick else (0, 1, 2, 3, 4)
+        result, _seconds = segmentation.shapes_comparison(seeds=seeds, epochs=3 if quick else 4)
+        return _named_classes(result, SHAPES_CLASSES)
 
-        demos.append(
-            (
-                "guide",
-                "The guide's example: two tiny models that differ only by seed",
-                "Two 1x1-convolution segmentation models whose only difference is the "
-                "initial seed; no significant difference is expected.",
-                guide,
-            )
+    demos.append(
+        (
+            "guide",
+            "The guide's example: two tiny models that differ only by seed",
+            "Two 1x1-convolution segmentation models whose only difference is the "
+            "initial seed; no significant difference is expected.",
+            guide,
         )
-        demos.append(
-            (
-                "shapes",
-                "Striped shapes: 1x1 conv vs 3x3 CNN",
-                "Images of horizontally striped, vertically striped and checkered shapes on "
-                "noise; telling them apart needs spatial context that a 1x1 convolution lacks. "
-                "Shape boundaries are void (255) and ignored.",
-                shapes,
-            )
+    )
+    demos.append(
+        (
+            "shapes",
+            "Striped shapes: 1x1 conv vs 3x3 CNN",
+            "Images of horizontally striped, vertically striped and checkered shapes on "
+            "noise; telling them apart needs spatial context that a 1x1 convolution lacks. "
+            "Shape boundaries are void (255) and ignored.",
+            shapes,
         )
-    digits = _load_example("digits_demo")
-    if digits is not None:
+    )
 
-        def digits_run() -> Any:
-            seeds = (0, 1, 2) if quick else (0, 1, 2, 3, 4)
-            result, _seconds = digits.run(budget=0.3 if quick else 1.0, seeds=seeds)
-            return result
+    def digits_run() -> Any:
+        seeds = (0, 1, 2) if quick else (0, 1, 2, 3, 4)
+        result, _seconds = digits.run(budget=0.3 if quick else 1.0, seeds=seeds)
+        return result
 
-        demos.append(
-            (
-                "digits",
-                "Handwritten digits: MLP vs small CNN",
-                "scikit-learn's bundled 8x8 digits (30% held out); an MLP on the flattened "
-                "pixels and a small CNN, each trained from every seed, compared with "
-                "`task=\"classification\"`.",
-                digits_run,
-            )
+    demos.append(
+        (
+            "digits",
+            "Handwritten digits: MLP vs small CNN",
+            "scikit-learn's bundled 8x8 digits (30% held out); an MLP on the flattened "
+            "pixels and a small CNN, each trained from every seed, compared with "
+            "`task=\"classification\"`.",
+            digits_run,
         )
+    )
     return demos
 
 
@@ -104,8 +89,6 @@ def _named_classes(result: Any, names: Sequence[str]) -> Any:
     """``result`` with its class axis labelled by ``names`` (when the counts match)."""
     if len(result.classes) != len(names) or result.classes == list(names):
         return result
-    from .result import BenchmarkResult
-
     data = result.data.assign_coords({"class": list(names)})
     return BenchmarkResult(data, result.confusion, result.comparisons, result.settings)
 
@@ -116,8 +99,7 @@ def _per_class_metric(result: Any) -> str:
 
 
 def _save_plots(result: Any, out: Path, key: str) -> List[Tuple[str, str]]:
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     written = []
     metric = _per_class_metric(result)
     views = [
@@ -143,8 +125,6 @@ def _per_class_markdown(result: Any) -> str:
         f"| method | class | {metric} | reference {metric} | difference | p (FDR) |",
         "|:---|:---|---:|---:|---:|---:|",
     ]
-    from .report import _md_escape
-
     untested = False
     for row in table.to_dict("records"):
         mark = " †" if row["significant"] else ""
@@ -169,17 +149,11 @@ def _per_class_markdown(result: Any) -> str:
 
 
 def run_demo(out: Path, quick: bool) -> Path:
-    """Run every demo found in ``examples/``; return the path of the report."""
-    import matplotlib
-    import torch
-
-    matplotlib.use("Agg")
+    """Run every demo in ``mushin.demos``; return the path of the report."""
+    # files only, no window: the report is read afterwards
+    _pyplot().switch_backend("Agg")
     torch.set_num_threads(1)  # the demos' models are tiny: threads cost more than they bring
     demos = _demos(quick)
-    if not demos:
-        raise SystemExit(
-            f"no demos found in {EXAMPLES}: `python -m mushin demo` runs from a source checkout"
-        )
     out.mkdir(parents=True, exist_ok=True)
     report = ["# mushin demo report", ""]
     for key, title, description, run in demos:

@@ -1,5 +1,5 @@
 """Upstream-compatible import path: ``from mushin.benchmark import compare, BenchmarkResult``."""
-from .compare import compare
+from .evaluation.compare import compare
 from .result import BenchmarkResult
 
 __all__ = ["compare", "BenchmarkResult"]

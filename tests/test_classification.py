@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 
 import mushin
 from mushin import BenchmarkResult, Task, compare, get_task, list_tasks, register_task
-from mushin.tasks import StreamingMetric, calibration_bins, macro_f1, metric_kind, miou, roc_scores
+from mushin.metrics.tasks import StreamingMetric, calibration_bins, macro_f1, metric_kind, miou, roc_scores
 
 NUM_CLASSES = 4
 
@@ -257,7 +257,7 @@ def test_register_a_task_with_a_streaming_and_a_torchmetrics_entry(methods, data
     try:
         result = _quiet_compare(methods, data, task="topk-classification", num_classes=NUM_CLASSES)
     finally:
-        mushin.tasks._REGISTRY.pop("topk-classification")
+        mushin.metrics.tasks._REGISTRY.pop("topk-classification")
     assert result.metrics == ["accuracy", "ece_10", "top2"]
     assert (result.data["top2"].values >= result.data["accuracy"].values - 1e-7).all()
     tm = MulticlassCalibrationError(NUM_CLASSES, n_bins=10, norm="l1")

@@ -12,8 +12,8 @@ from torch import nn
 
 import reference as ref
 from mushin import BenchmarkResult, compare
-from mushin.compare import DeviceConfusionMatrix
-from mushin.tasks import get_task
+from mushin.evaluation.compare import DeviceConfusionMatrix
+from mushin.metrics.tasks import get_task
 
 C = 4
 
@@ -255,7 +255,7 @@ def test_prediction_and_label_shapes_must_match():
     [
         ({"test": "ttest_welch"}, r"unknown test 'ttest_welch'; valid tests: \[.*'welch'.*\]"),
         ({"correction": "holmes"}, r"unknown correction 'holmes'; valid corrections: \[.*'holm'.*\]"),
-        ({"task": "detection"}, r"unknown task 'detection'; registered tasks: \[.*'segmentation'.*\]"),
+        ({"task": "depth-estimation"}, r"unknown task 'depth-estimation'; registered tasks: \[.*'segmentation'.*\]"),
         ({"alpha": 1.5}, r"alpha must be in \(0, 1\), got 1.5"),
     ],
 )

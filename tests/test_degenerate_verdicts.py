@@ -24,7 +24,7 @@ import scipy.stats as ss  # noqa: E402
 
 import mushin.stats as stats  # noqa: E402
 from mushin import BenchmarkResult  # noqa: E402
-from mushin.tasks import Task, get_task, with_direction  # noqa: E402
+from mushin.metrics.tasks import Task, get_task, with_direction  # noqa: E402
 from mushin.testing import GateFailed, assert_better, assert_not_worse  # noqa: E402
 
 TESTS = ["welch", "ttest_ind", "ttest_rel", "wilcoxon", "mannwhitney"]

@@ -1,15 +1,11 @@
-"""examples/digits_demo.py on a reduced budget: real data, real training."""
+"""mushin/demos/digits.py on a reduced budget: real data, real training."""
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import warnings
 
 import numpy as np
 import pytest
 import torch
-
-DEMO = pathlib.Path(__file__).resolve().parent.parent / "examples" / "digits_demo.py"
 
 # 4 epochs, 3 seeds: the CNN reaches about 0.95 held-out accuracy, the MLP
 # about 0.88; the floors leave room for seed-to-seed and platform spread.
@@ -21,10 +17,9 @@ MLP_ACCURACY_FLOOR = 0.75
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("digits_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mushin.demos import digits
+
+    return digits
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+from torchmetrics.regression import SpearmanCorrCoef
 
 from mushin import compare
 from mushin._core import CalibrationBins, RocScores
-from mushin.distributed import KeptScores, PerRankData, RankShard, SingleProcessData, per_rank, rank_shard, single_process
-from mushin.distributed import _check_sampler, _distributed_sampler
-from mushin.tasks import StreamingMetric, miou
+from mushin.evaluation.distributed import KeptScores, PerRankData, RankShard, SingleProcessData, per_rank, rank_shard, single_process
+from mushin.evaluation.distributed import _check_sampler, _distributed_sampler
+from mushin.metrics.tasks import StreamingMetric, miou
 
 import reference as ref
 
@@ -78,6 +80,50 @@ def _custom_battery():
     return {"miou": miou, "tm_accuracy": MulticlassAccuracy(SEG_CLASSES, average="micro", ignore_index=255)}
 
 
+def _regression_methods():
+    torch.manual_seed(30)
+    return {m: [nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)) for _ in range(2)] for m in ("a", "b")}
+
+
+def _regression_batches(n_batches=5, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_batches):
+        x = torch.randn(8, 4, generator=g)
+        out.append((x, x @ torch.tensor([1.0, -1.0, 0.5, 2.0]) + 0.1 * torch.randn(8, generator=g)))
+    return out
+
+
+def _retrieval_batches(n_batches=5, seed=4):
+    """Each batch holds whole queries, so a rank's share never splits one."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for b in range(n_batches):
+        x = torch.randn(8, 4, generator=g)
+        relevance = (x[:, 0] + 0.5 * torch.randn(8, generator=g) > 0).long()
+        out.append((x, (relevance, torch.arange(8) // 4 + 2 * b)))
+    return out
+
+
+class _AbsStats(Metric):
+    """A user's dict-valued torchmetrics metric: largest and smallest absolute prediction."""
+
+    full_state_update = False
+    higher_is_better = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("largest", torch.tensor(0.0), dist_reduce_fx="max")
+        self.add_state("smallest", torch.tensor(float("inf")), dist_reduce_fx="min")
+
+    def update(self, preds, target=None, **kwargs):
+        self.largest = torch.maximum(self.largest, preds.abs().max())
+        self.smallest = torch.minimum(self.smallest, preds.abs().min())
+
+    def compute(self):
+        return {"abs_largest": self.largest, "abs_smallest": self.smallest}
+
+
 def _summary(result):
     return {
         "confusion": result.confusion.values.copy(),
@@ -119,6 +165,12 @@ def _scenarios(rank):
         "torchmetrics_object": lambda: compare(
             _segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255, metrics=_custom_battery()
         ),
+        "regression": lambda: compare(_regression_methods(), _regression_batches(), task="regression"),
+        "retrieval": lambda: compare(_regression_methods(), _retrieval_batches(), task="retrieval"),
+        "regression_torchmetrics_dict": lambda: compare(
+            _regression_methods(), _regression_batches(), task="regression",
+            metrics={"stats": _AbsStats(), "spearman_tm": SpearmanCorrCoef()},
+        ),
     }
 
 
@@ -127,7 +179,7 @@ def _rank_main(rank, init_file, out_dir):
 
     torch.set_num_threads(1)  # two processes share the machine's cores
     # the batches are tiny: hand them to the worker thread anyway, so that overlap is exercised
-    importlib.import_module("mushin.compare")._OVERLAP_MIN_ELEMENTS = 0
+    importlib.import_module("mushin.evaluation.pipeline")._OVERLAP_MIN_ELEMENTS = 0
     dist.init_process_group(
         "gloo",
         init_method=f"file://{init_file}",
@@ -166,8 +218,8 @@ def _rank_main(rank, init_file, out_dir):
 
 def _forward_batch_sizes(data, task_name):
     """The size of every batch this rank's model was run on."""
-    from mushin.compare import evaluate_model
-    from mushin.tasks import get_task
+    from mushin.evaluation.compare import evaluate_model
+    from mushin.metrics.tasks import get_task
 
     sizes = []
 
@@ -184,8 +236,8 @@ def _forward_batch_sizes(data, task_name):
 
 
 def _evaluate_everything(data, overlap=True):
-    from mushin.compare import evaluate_model
-    from mushin.tasks import get_task
+    from mushin.evaluation.compare import evaluate_model
+    from mushin.metrics.tasks import get_task
 
     model = _segmentation_methods()["a"][0]
     return evaluate_model(
@@ -221,7 +273,10 @@ def single_process_results():
     return {name: _summary(run()) for name, run in _scenarios(None).items()}
 
 
-SCENARIOS = ["segmentation", "classification", "distributed_sampler", "per_rank", "torchmetrics_object"]
+SCENARIOS = [
+    "segmentation", "classification", "distributed_sampler", "per_rank", "torchmetrics_object",
+    "regression", "retrieval", "regression_torchmetrics_dict",
+]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -366,7 +421,7 @@ def test_prepare_swaps_roc_scores_and_refuses_what_cannot_be_summed():
 def test_compare_refuses_an_unmergeable_stream_before_any_batch(monkeypatch):
     import importlib
 
-    compare_module = importlib.import_module("mushin.compare")
+    compare_module = importlib.import_module("mushin.evaluation.compare")
     monkeypatch.setattr(compare_module, "rank_shard", lambda data: RankShard(0, 2, by_batch=True))
     seen = []
 
@@ -493,9 +548,9 @@ def test_reduce_in_a_one_process_group_rebuilds_the_accumulators():
 def test_the_documented_examples_run():
     import doctest
 
-    import mushin.distributed
+    import mushin.evaluation.distributed
 
-    assert doctest.testmod(mushin.distributed).failed == 0
+    assert doctest.testmod(mushin.evaluation.distributed).failed == 0
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()
     runner.run(parser.get_doctest(CalibrationBins.merge.__doc__, {}, "CalibrationBins.merge", None, 0))
     assert runner.summarize(verbose=False).failed == 0

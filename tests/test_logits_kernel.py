@@ -520,7 +520,7 @@ class _CountingMatrix:
 def counting_matrix(monkeypatch):
     import importlib
 
-    compare_module = importlib.import_module("mushin.compare")  # mushin.compare is the function
+    compare_module = importlib.import_module("mushin.evaluation.compare")  # mushin.compare is the function
     _CountingMatrix.calls = []
     monkeypatch.setattr(compare_module, "ConfusionMatrix", _CountingMatrix)
     return _CountingMatrix.calls
@@ -613,12 +613,12 @@ def test_compare_classification_counts_logits_while_probabilities_feed_auroc_and
 def test_a_metric_taking_class_indices_keeps_the_argmax_path(counting_matrix):
     from torchmetrics.classification import MulticlassAccuracy
 
-    from mushin.tasks import miou
+    from mushin.metrics.tasks import miou
 
     C = 4
     data = _seg_data(C)
     methods = {"a": _seg_models(C, (0, 1)), "b": _seg_models(C, (2, 3))}
-    battery = {"miou": miou, "tm_acc": MulticlassAccuracy(num_classes=C, average="micro", ignore_index=255)}
+    battery = {"miou": miou, "tm_acc": MulticlassAccuracy(num_classes=C, average="macro", ignore_index=255)}  # no confusion fast path for macro accuracy
     result = _compare(methods, data, num_classes=C, ignore_index=255, metrics=battery)
     assert set(counting_matrix) == {"update"}  # the indices are built anyway: count them
     with torch.no_grad():

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from mushin import ConfusionMatrix
-from mushin.compare import DeviceConfusionMatrix, evaluate_model, make_streams, stream_values
-from mushin.tasks import StreamingMetric, accuracy, calibration_bins, get_task, resolve_battery
+from mushin.evaluation.compare import DeviceConfusionMatrix, evaluate_model, make_streams, stream_values
+from mushin.metrics.tasks import StreamingMetric, accuracy, calibration_bins, get_task, resolve_battery
 
 TRACED_SLACK = 16 * 1024
 RSS_SLACK = 1024 * 1024
@@ -140,7 +140,7 @@ def _evaluation(task_name, model, num_classes, battery=None, prob_metrics=None, 
 @pytest.mark.parametrize("overlap", [True, False])
 def test_segmentation_memory_is_flat_from_50_to_500_batches(traced, overlap, monkeypatch):
     # these batches are small: hand every one to the worker thread all the same
-    monkeypatch.setattr(importlib.import_module("mushin.compare"), "_OVERLAP_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(importlib.import_module("mushin.evaluation.pipeline"), "_OVERLAP_MIN_ELEMENTS", 0)
     torch.manual_seed(0)
     _assert_flat(_evaluation("segmentation", nn.Conv2d(3, 21, 3, padding=1), 21, overlap=overlap))
 

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 import mushin.result  # noqa: E402
 from mushin import BenchmarkResult, compare  # noqa: E402
-from mushin.tasks import (  # noqa: E402
+from mushin.metrics.tasks import (  # noqa: E402
     StreamingMetric,
     Task,
     accuracy,

@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from mushin import ConfusionMatrix, compare
-from mushin.compare import evaluate_model, make_streams, stream_values
-from mushin.tasks import get_task, resolve_battery
+from mushin.evaluation.compare import evaluate_model, make_streams, stream_values
+from mushin.metrics.tasks import get_task, resolve_battery
 
 import reference as ref
 
-compare_module = importlib.import_module("mushin.compare")  # the package exports compare() under that name
+compare_module = importlib.import_module("mushin.evaluation.compare")  # the package exports compare() under that name
+pipeline_module = importlib.import_module("mushin.evaluation.pipeline")  # the overlap worker lives there
 
 pytestmark = pytest.mark.filterwarnings("ignore:method .* scored .* on every seed:UserWarning")
 
@@ -33,7 +34,7 @@ CLS = get_task("classification")
 @pytest.fixture(autouse=True)
 def offload_every_batch(monkeypatch):
     """These batches are tiny; hand them to the worker anyway so that it is what is tested."""
-    monkeypatch.setattr(compare_module, "_OVERLAP_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(pipeline_module, "_OVERLAP_MIN_ELEMENTS", 0)
 
 
 def _segmentation_batches(n_batches, num_classes=5, ignore=255, seed=0):
@@ -144,7 +145,7 @@ def test_batches_too_small_to_pay_for_the_handoff_are_accumulated_inline(monkeyp
     model = nn.Conv2d(3, 5, 1)
 
     def threads_used(min_elements):
-        monkeypatch.setattr(compare_module, "_OVERLAP_MIN_ELEMENTS", min_elements)
+        monkeypatch.setattr(pipeline_module, "_OVERLAP_MIN_ELEMENTS", min_elements)
         streams = make_streams({"log": BatchLog()}, (), 5, None)
         evaluate_model(model, _tagged_batches(5), SEG, num_classes=5, streams=streams)
         return streams["log"][0].threads

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mushin import BenchmarkResult, Study, compare
-from mushin.tasks import get_task
+from mushin.metrics.tasks import get_task
 
 C = 3
 
@@ -392,7 +392,7 @@ def test_save_creates_missing_parent_folders(tmp_path, saved):
 
 
 def test_a_failing_save_leaves_no_files_and_no_new_folders(tmp_path, saved, monkeypatch):
-    import mushin.io as mushin_io
+    import mushin.result.files as mushin_io
 
     result, _ = saved
     before = tree_digest(tmp_path)

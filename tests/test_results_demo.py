@@ -13,10 +13,13 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 import mushin.__main__ as cli  # noqa: E402
-import mushin.io  # noqa: E402
-import mushin.plotting  # noqa: E402
-import mushin.report  # noqa: E402
 import mushin.result  # noqa: E402
+import mushin.result.facts  # noqa: E402
+import mushin.result.files  # noqa: E402
+import mushin.result.loading  # noqa: E402
+import mushin.result.per_class  # noqa: E402
+import mushin.result.plots  # noqa: E402
+import mushin.result.tables  # noqa: E402
 import mushin.testing  # noqa: E402
 from mushin import BenchmarkResult, stats  # noqa: E402
 
@@ -25,7 +28,12 @@ needs_fdr = pytest.mark.skipif("fdr_bh" not in stats.CORRECTIONS, reason="fdr_bh
 
 
 @pytest.mark.parametrize(
-    "module", [mushin.report, mushin.io, mushin.plotting, mushin.testing], ids=lambda m: m.__name__
+    "module",
+    [
+        mushin.result, mushin.result.facts, mushin.result.tables, mushin.result.files,
+        mushin.result.loading, mushin.result.per_class, mushin.result.plots, mushin.testing,
+    ],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

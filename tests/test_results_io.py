@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-import mushin.io as mushin_io
+import mushin.result.files as mushin_io
 from mushin import BenchmarkResult
 
 CONF = {

@@ -95,9 +95,9 @@ def test_finite_per_class_iou_averages_to_miou(rng):
             counts[ignore] = 0
         iou = per_class_scores(counts, ignore)["iou"]
         if np.isnan(iou).all():
-            assert np.isnan(mushin.tasks.miou(counts, ignore))
+            assert np.isnan(mushin.metrics.tasks.miou(counts, ignore))
         else:
-            assert np.nanmean(iou) == pytest.approx(mushin.tasks.miou(counts, ignore), abs=1e-12)
+            assert np.nanmean(iou) == pytest.approx(mushin.metrics.tasks.miou(counts, ignore), abs=1e-12)
 
 
 def test_missing_seed_is_nan_in_every_class():

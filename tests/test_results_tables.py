@@ -14,7 +14,7 @@ import pytest
 import scipy.stats
 
 from mushin import BenchmarkResult
-from mushin.tasks import Task, get_task, with_direction
+from mushin.metrics.tasks import Task, get_task, with_direction
 
 
 def accuracy(counts, ignore_index=None):

@@ -2,7 +2,7 @@
 
 mushin's values go through the public path: ``ConfusionMatrix.update`` on
 the batches (in assorted dtypes, producers and memory layouts) and the
-battery functions of ``mushin.tasks``; some cases run end to end through
+battery functions of ``mushin.metrics.tasks``; some cases run end to end through
 ``compare()``.  torchmetrics sees the same values as contiguous int64
 tensors.  It computes in float32, hence the 1e-6 absolute tolerance.
 """
@@ -25,7 +25,7 @@ from torchmetrics.classification import (
 
 import reference as ref
 from mushin import ConfusionMatrix, compare
-from mushin.tasks import get_task
+from mushin.metrics.tasks import get_task
 
 ATOL = 1e-6
 BATTERY = get_task("segmentation").battery

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import math
+import re
 import threading
 import warnings
 
@@ -14,6 +15,9 @@ import scipy.stats as ss
 import xarray as xr
 
 import mushin.stats as stats
+import mushin.stats.registry
+import mushin.stats.table
+import mushin.stats.two_sample
 from mushin import BenchmarkResult, _core
 
 SPEC_COLUMNS = ["metric", "method_a", "method_b", "mean_diff", "effect_size", "p_value", "p_corrected", "significant"]
@@ -34,8 +38,61 @@ def scipy_result(test, a, b):
 
 
 def test_module_examples_run():
-    failures, tried = doctest.testmod(stats, optionflags=doctest.ELLIPSIS)
+    # the package and each of its modules (doctest.testmod sees one module's own objects)
+    failures = tried = 0
+    for module in (stats, stats.registry, stats.two_sample, stats.table):
+        f, t = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        failures, tried = failures + f, tried + t
     assert tried > 10 and failures == 0
+
+
+# --------------------------------------------------------------- registry --
+
+
+def test_c_core_accepts_exactly_the_registered_tests():
+    # C cannot import the registry, so its own list of names is checked here
+    for name, entry in stats.TEST_REGISTRY.items():
+        assert entry.name == name
+        result = _core.two_sample_test(name, np.array(A), np.array(B), 0.95)
+        assert result[1] == getattr(stats, name)(A, B).pvalue
+        assert _core.min_pvalue(name, 5, 5) == stats.min_pvalue(name, 5, 5)
+    with pytest.raises(ValueError) as c_error:
+        _core.two_sample_test("nope", np.array(A), np.array(B), 0.95)
+    named_in_c = set(re.findall(r"'(\w+)'", str(c_error.value).split("valid tests:")[1]))
+    assert named_in_c == set(stats.TEST_REGISTRY)
+    assert set(stats.TESTS) == set(stats.TEST_REGISTRY)
+    assert stats.PAIRED_TESTS == {"ttest_rel", "wilcoxon"}
+
+
+def test_corrections_run_the_registered_c_function():
+    p = np.array([0.01, 0.04, np.nan, 0.03])
+    for name, entry in stats.CORRECTION_REGISTRY.items():
+        assert entry.name == name
+        expected = p if entry.c_function is None else entry.c_function(p)
+        np.testing.assert_array_equal(stats.correct(p, name), expected)
+        if entry.c_function is not None:
+            assert entry.c_function is getattr(_core, name)
+    assert set(stats.CORRECTIONS) == set(stats.CORRECTION_REGISTRY)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda c: stats.welch(A, B, confidence=c), lambda c: stats.mean_ci(A, c)],
+    ids=["welch", "mean_ci"],
+)
+def test_confidence_is_checked_once_in_python_with_one_message(call):
+    with pytest.raises(ValueError, match=r"^confidence must be in \(0, 1\), got 1\.5$"):
+        call(1.5)
+    with pytest.raises(TypeError, match=r"^confidence must be a number in \(0, 1\), got 'high'$"):
+        call("high")
+
+
+def test_registry_labels_are_what_tables_and_plots_print():
+    for registry in (stats.TEST_REGISTRY, stats.CORRECTION_REGISTRY):
+        for entry in registry.values():
+            assert entry.label and entry.short_label
+    assert stats.TEST_REGISTRY["welch"].label == "Welch's t-test"
+    assert stats.CORRECTION_REGISTRY["fdr_bh"].short_label == "FDR"
 
 
 # ---------------------------------------------------------- named results --

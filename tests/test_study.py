@@ -447,7 +447,7 @@ GOOD = dict(load_fn=h.load, seeds=[0, 1], data=[(torch.zeros(1, 3, 4, 4), torch.
         ({"data": iter([])}, TypeError, "one-shot"),
         ({"num_classes": None}, ValueError, "needs num_classes"),
         ({"ignore_index": 2.5}, TypeError, "ignore_index must be an int"),
-        ({"task": "detection"}, ValueError, "unknown task"),
+        ({"task": "depth-estimation"}, ValueError, "unknown task"),
         ({"test": "ttest"}, ValueError, "unknown test"),
         ({"correction": "sidak"}, ValueError, "unknown correction"),
         ({"alpha": 1.5}, ValueError, "alpha must be in"),
@@ -659,7 +659,7 @@ def test_from_checkpoints_has_no_manifest(tmp_path):
 
 
 def test_study_passes_class_names_and_custom_battery_to_evaluation(tmp_path):
-    from mushin.tasks import miou
+    from mushin.metrics.tasks import miou
 
     paths = {"a": [], "b": []}
     for seed in (0, 1, 2):

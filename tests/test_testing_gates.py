@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mushin import BenchmarkResult
-from mushin.tasks import Task, get_task, with_direction
+from mushin.metrics.tasks import Task, get_task, with_direction
 from mushin.testing import GateFailed, GateResult, assert_better, assert_not_worse
 
 # building results with constant or single-seed methods warns (tested elsewhere)

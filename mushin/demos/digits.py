@@ -8,7 +8,7 @@ that sees the image as an image.  ``compare(..., task="classification")``
 then scores every model on the held-out digits (accuracy, macro F1,
 precision, recall, AUROC, ECE) and tests the gap across seeds.
 
-Run:  python examples/digits_demo.py [--budget 1.0] [--seeds 5] [--plot digits.png]
+Run:  python -m mushin.demos.digits [--budget 1.0] [--seeds 5] [--plot digits.png]
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@
    has it, a 1x1 conv sees one pixel at a time.  Shape
    boundaries are marked 255 (void) and ignored, as in PASCAL VOC.
 
-Run:  python examples/segmentation_demo.py [--quick]
+Run:  python -m mushin.demos.segmentation [--quick]
 """
 from __future__ import annotations
 

@@ -8,27 +8,45 @@ there with torch, and only the ``C x C`` counts come back to the host.
 """
 from __future__ import annotations
 
+import copy
 import functools
-import queue
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
+import torch
 
-from . import stats
-from ._core import ConfusionMatrix
+from .. import stats
+from .._core import CalibrationBins, ConfusionMatrix, RocScores
+from ..metrics.states import metric_values
+from ..result import BenchmarkResult, build_result
+from ..metrics.tasks import DefaultPredict, Task, confusion_fast_path, metric_kind, resolve_battery
 from .distributed import KeptScores, rank_shard
-from .result import BenchmarkResult, build_result, check_class_names
-from .tasks import DefaultPredict, Task, get_task, metric_kind, resolve_battery
+from .pipeline import (
+    DeviceConfusionMatrix,
+    _AccumulationPipeline,
+    _BATCH_ATTRIBUTE,
+    _call_predict,
+    _model_device,
+    _split_batch,
+    _tag_batch,
+    _to_device,
+    evaluate_states,
+    expand_values,
+    make_states,
+)
+from .spec import (
+    MAX_CLASSES,
+    EvalSpec,
+    check_device,
+    check_ignore_index,
+    check_num_classes,
+    select_metrics,
+)
 
 __all__ = ["compare", "run_comparison", "evaluate_model", "DeviceConfusionMatrix"]
 
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
-
-# The C core's limit: a C x C int64 matrix of 65536 classes is 32 GiB.
-MAX_CLASSES = 1 << 16
-
 
 # ----------------------------------------------------------- validation --
 
@@ -82,217 +100,16 @@ def _check_data(data: Any) -> None:
         )
 
 
-def _check_num_classes(num_classes: Any, task: Task) -> Optional[int]:
-    if num_classes is None:
-        if task.requires_num_classes:
-            raise ValueError(
-                f"compare(task={task.name!r}) needs num_classes=...: the number of classes "
-                "the model predicts (21 for PASCAL VOC)"
-            )
-        return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes must be an int, got {num_classes!r}")
-    if not 1 <= num_classes <= MAX_CLASSES:
-        raise ValueError(
-            f"num_classes must be between 1 and {MAX_CLASSES} (one {MAX_CLASSES}x{MAX_CLASSES} "
-            f"int64 confusion matrix is 32 GiB), got {num_classes}"
-        )
-    return int(num_classes)
-
-
-def _check_ignore_index(ignore_index: Any) -> Optional[int]:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    if not -(2**63) <= ignore_index < 2**63:
-        raise ValueError(
-            f"ignore_index={ignore_index} does not fit in int64, so no label can equal it; "
-            "pass the label value that marks void pixels (e.g. 255), or None"
-        )
-    return int(ignore_index)
-
-
-def _check_device(device: Any) -> Any:
-    """Parse ``device=`` now, so that a typo fails before any model runs or trains."""
-    if device is None:
-        return None
-    import torch
-
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str such as 'cuda:0' or a torch.device, got {device!r}")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device ({exc}); use e.g. 'cpu' or 'cuda:0'") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}, but CUDA is not available here; use device='cpu' or None")
-    return device
-
-
-def select_metrics(
-    task: Task, metrics: Any, prob_metrics: Optional[Sequence[str]]
-) -> Tuple[Optional[Mapping[str, Any]], Optional[Sequence[str]]]:
-    """``metrics=`` as a battery: a list of names selects those entries of the task's battery.
-
-    The names keep the list's order; those among the task's ``prob_metrics``
-    take probabilities, unless ``prob_metrics`` is given.  A dict (or
-    ``None``) is returned as it is, for :func:`~mushin.tasks.resolve_battery`
-    to check.
-    """
-    if metrics is None or isinstance(metrics, Mapping):
-        return metrics, prob_metrics
-    available = list(task.battery)
-    # a set has no order, and the battery's order is the order of every table
-    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
-        raise TypeError(
-            f"metrics must be a list of metric names such as {available[:2]} or a dict "
-            f"{{name: metric}}, got {type(metrics).__name__} {metrics!r}"
-            + (f"; write metrics=[{metrics!r}]" if isinstance(metrics, str) else "")
-        )
-    names = list(metrics)
-    if not names:
-        raise ValueError(f"metrics=[] selects nothing; name some of {available}, or leave metrics out")
-    for i, name in enumerate(names):
-        if not isinstance(name, str):
-            raise TypeError(f"metrics[{i}] is {name!r}; a list of metrics holds metric names (str)")
-    unknown = [name for name in names if name not in task.battery]
-    if unknown:
-        raise ValueError(
-            f"metrics={names}: task {task.name!r} has no metric(s) {unknown}; available: {available} "
-            "(or pass a dict {name: metric} for metrics of your own)"
-        )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"metrics={names} names {repeated} more than once")
-    if prob_metrics is None:
-        prob_metrics = [name for name in names if name in task.prob_metrics]
-    return {name: task.battery[name] for name in names}, prob_metrics
-
-
-# --------------------------------------------------- device accumulation --
-
-
-class DeviceConfusionMatrix:
-    """Confusion counts kept on the tensors' device (e.g. CUDA) with torch.
-
-    Each batch is reduced on the device with one ``bincount``; nothing is
-    copied to the host until :attr:`counts` is read, so there is no
-    per-batch synchronisation.  Invalid values cannot be reported per batch
-    without a sync, so a batch holding any is dropped whole on the device and
-    :meth:`check` raises the ``ValueError`` at the end of the stream.
-    """
-
-    def __init__(self, num_classes: int, ignore_index: Optional[int], device: Any):
-        import torch
-
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.device = torch.device(device)
-        self._counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=self.device)
-        # Kept on the device, in O(1) memory however many batches come:
-        # [bad targets, bad preds] over all batches, how many batches were
-        # bad, and the numbers of the first 10 (slot 10 takes the rest).
-        self._bad_total = torch.zeros(2, dtype=torch.int64, device=self.device)
-        self._bad_batch_count = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self._bad_batches = torch.full((11,), -1, dtype=torch.int64, device=self.device)
-        self._batches = 0
-
-    def update(self, preds: Any, target: Any) -> None:
-        import torch
-
-        C = self.num_classes
-        p = preds.reshape(-1).to(torch.int64)
-        t = target.reshape(-1).to(torch.int64)
-        p_ok = (p >= 0) & (p < C)
-        t_ok = (t >= 0) & (t < C)
-        if self.ignore_index is not None:
-            ignored = t == self.ignore_index
-            keep = ~ignored
-            bad_t = keep & ~t_ok
-            bad_p = ~p_ok & ~(ignored & (p == self.ignore_index))
-        else:
-            keep = torch.ones_like(t_ok)
-            bad_t = ~t_ok
-            bad_p = ~p_ok
-        valid = keep & t_ok & p_ok
-        flat = torch.where(valid, t * C + p, torch.full_like(t, C * C))
-        batch = torch.bincount(flat, minlength=C * C + 1)[: C * C]
-        n_bad = torch.stack([bad_t.sum(), bad_p.sum()])
-        is_bad = n_bad.sum().reshape(1) > 0
-        self._counts += batch * ~is_bad
-        self._bad_total += n_bad
-        slot = self._bad_batch_count.clamp(max=10)
-        number = torch.full((1,), self._batches, dtype=torch.int64, device=self.device)
-        self._bad_batches.scatter_(0, slot, torch.where(is_bad, number, self._bad_batches.gather(0, slot)))
-        self._bad_batch_count += is_bad
-        self._batches += 1
-
-    def check(self) -> None:
-        """Raise ``ValueError`` if any batch held invalid values (one sync)."""
-        if not self._batches:
-            return
-        totals = self._bad_total.cpu().numpy()
-        if totals.any():
-            count = min(int(self._bad_batch_count.item()), 10)
-            rows = self._bad_batches[:count].cpu().numpy()
-            parts = []
-            for which, total in (("target", int(totals[0])), ("preds", int(totals[1]))):
-                if total:
-                    parts.append(f"{which} held {total} value(s) outside [0, {self.num_classes})")
-            hint = ""
-            if self.ignore_index is None and totals[0]:
-                hint = "; if 255 marks void pixels, pass ignore_index=255"
-            raise ValueError(
-                f"{'; '.join(parts)} in batch(es) {rows.tolist()}"
-                + (f" (not ignore_index={self.ignore_index})" if self.ignore_index is not None else "")
-                + "; those batches were not counted"
-                + hint
-            )
-
-    @property
-    def counts(self) -> np.ndarray:
-        self.check()
-        return self._counts.reshape(self.num_classes, self.num_classes).cpu().numpy()
+# The spec's checks under the names the rest of the package imports them by.
+_check_num_classes = check_num_classes
+_check_ignore_index = check_ignore_index
+_check_device = check_device
 
 
 # ------------------------------------------------------------ evaluation --
 
 
-def _model_device(model: Any) -> Any:
-    import torch
-
-    if isinstance(model, torch.nn.Module):
-        for tensor in model.parameters():
-            return tensor.device
-        for tensor in model.buffers():
-            return tensor.device
-    return torch.device("cpu")
-
-
-def _to_device(x: Any, device: Any) -> Any:
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True) if x.device != device else x
-    if isinstance(x, (list, tuple)):
-        return type(x)(_to_device(v, device) for v in x)
-    if isinstance(x, Mapping):
-        return {k: _to_device(v, device) for k, v in x.items()}
-    return x
-
-
-def _split_batch(batch: Any, index: int) -> Tuple[Any, Any]:
-    if isinstance(batch, Mapping) or not isinstance(batch, Sequence) or len(batch) != 2:
-        kind = type(batch).__name__
-        size = f" of length {len(batch)}" if isinstance(batch, Sequence) else ""
-        raise TypeError(f"batch {index} is a {kind}{size}; data must yield (x, y) pairs")
-    return batch[0], batch[1]
-
-
 def _as_labels(y: Any, index: int) -> Any:
-    import torch
-
     if not isinstance(y, torch.Tensor):
         y = torch.as_tensor(np.asarray(y))
     if y.is_floating_point() or y.is_complex():
@@ -310,8 +127,6 @@ def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int
     classes in ``task.class_dim``; they are returned as they are, to be
     counted by their argmax (see :func:`_count_batch`).
     """
-    import torch
-
     if not isinstance(preds, torch.Tensor):
         raise TypeError(
             f"batch {index}: predict_fn returned predictions of type {type(preds).__name__}; "
@@ -382,19 +197,6 @@ def _void_hint(exc: BaseException, y: Any, num_classes: int, ignore_index: Optio
     return ValueError(f"{exc}; if {value} marks void pixels, pass ignore_index={value}{other}")
 
 
-# The batch an error of evaluate_model came from, kept on the exception so
-# that run_comparison can say where without every message repeating it.
-_BATCH_ATTRIBUTE = "_mushin_batch"
-
-
-def _tag_batch(exc: BaseException, index: int) -> None:
-    if getattr(exc, _BATCH_ATTRIBUTE, None) is None:
-        try:
-            setattr(exc, _BATCH_ATTRIBUTE, index)
-        except AttributeError:  # pragma: no cover - exceptions with __slots__
-            pass
-
-
 def _located(exc: BaseException, where: str) -> BaseException:
     """``exc`` with ``where`` (method, seed, batch) at the front of its message.
 
@@ -436,8 +238,6 @@ def _count_batch(
     as for logits on another device, their argmax is returned.  Class
     indices are returned as they are.  The counts are identical either way.
     """
-    import torch
-
     if not preds.is_floating_point():
         return preds
     # the logit dtypes ConfusionMatrix.update_logits reads
@@ -452,17 +252,6 @@ def _count_batch(
         cpu_counts.update_logits(preds.detach(), y, class_dim=task.class_dim)
         return None
     return preds.argmax(dim=task.class_dim)
-
-
-def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[Any, Any]:
-    out = predict(model, x)
-    if not isinstance(out, tuple) or len(out) != 2:
-        got = f"a tuple of length {len(out)}" if isinstance(out, tuple) else type(out).__name__
-        raise TypeError(
-            f"batch {index}: predict_fn must return a 2-tuple (predictions, probabilities), "
-            f"got {got}; with no probabilities, return (preds, preds)"
-        )
-    return out
 
 
 # ------------------------------------------------------- streamed metrics --
@@ -480,8 +269,6 @@ def make_streams(
     ignore_index: Optional[int],
 ) -> Streams:
     """Fresh accumulators ``{name: (accumulator, takes_probabilities)}`` for one model."""
-    import copy
-
     streams: Streams = {}
     for name, entry in battery.items():
         kind = metric_kind(entry, name)
@@ -497,8 +284,6 @@ def make_streams(
 
 
 def _as_probabilities(probs: Any, y: Any, index: int, task: Task, num_classes: int, names: List[str]) -> Any:
-    import torch
-
     if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
         got = f"a {probs.dtype} tensor" if isinstance(probs, torch.Tensor) else type(probs).__name__
         raise TypeError(
@@ -521,8 +306,6 @@ def update_streams(
     streams: Streams, preds: Any, probs: Any, y: Any, index: int, task: Task, num_classes: int
 ) -> None:
     """Feed one batch to every accumulator of ``streams``."""
-    from ._core import CalibrationBins, RocScores
-
     prob_names = [name for name, (_, takes_probs) in streams.items() if takes_probs]
     flat_probs = flat_y = None
     if prob_names:
@@ -546,19 +329,12 @@ def update_streams(
             raise type(exc)(f"batch {index}, metric {name!r}: {exc}") from exc
 
 
-def stream_values(streams: Streams) -> Dict[str, float]:
-    """``compute()`` of every accumulator as a float."""
-    values = {}
-    for name, (accumulator, _) in streams.items():
-        value = accumulator.compute()
-        try:
-            values[name] = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"metric {name!r}: compute() returned {type(value).__name__} "
-                f"{getattr(value, 'shape', '')}; a battery metric must compute one number"
-            ) from None
-    return values
+def stream_values(streams: Streams) -> Dict[str, Any]:
+    """``compute()`` of every accumulator: a float, or ``{key: float}`` for a dict-valued metric."""
+    return {
+        name: metric_values(accumulator.compute(), f"metric {name!r}")
+        for name, (accumulator, _) in streams.items()
+    }
 
 
 def _checked_default_predict(default: DefaultPredict, num_classes: int, with_probs: bool) -> PredictFn:
@@ -581,136 +357,6 @@ def _checked_default_predict(default: DefaultPredict, num_classes: int, with_pro
         return logits, (logits.softmax(dim=dim) if with_probs else None)
 
     return predict
-
-
-# -------------------------------------------------------------- overlap --
-# The C updates release the GIL, so a batch's accumulation (confusion counts
-# and streamed metrics) can run on a worker thread while this thread computes
-# the next batch's forward pass.
-
-# Handing a batch to the worker costs about 50 us; counting predictions (or
-# logits) of 2**15 elements takes longer than that, fewer are counted inline.
-_OVERLAP_MIN_ELEMENTS = 1 << 15
-
-
-def _storage_pointers(tensors: Tuple[Any, ...]) -> Set[int]:
-    import torch
-
-    return {
-        t.untyped_storage().data_ptr()
-        for t in tensors
-        if isinstance(t, torch.Tensor) and t.numel() > 0
-    }
-
-
-def _on_cpu(tensors: Tuple[Any, ...]) -> bool:
-    import torch
-
-    return all(t.device.type == "cpu" for t in tensors if isinstance(t, torch.Tensor))
-
-
-class _AccumulationPipeline:
-    """Runs each batch's accumulation on one worker thread, at most one batch behind.
-
-    :meth:`submit` first waits for the previous batch's job, re-raising its
-    error, so a failure surfaces before any later batch is accumulated and
-    the state holds exactly the batches before the failing one.  The worker
-    drops its job before reporting it done, so once :meth:`wait` returns no
-    reference to that batch is left here; the thread is joined on exit,
-    error or not.  Jobs run inline (after the previous one finished) when
-    ``overlap`` is off, for tensors off the CPU (torch streams are per
-    thread), for predictions (or logits) of fewer than
-    ``_OVERLAP_MIN_ELEMENTS`` elements, for the first batch, and for every
-    batch when the second batch's tensors reuse the first one's memory: a
-    source that refills one buffer in place would otherwise overwrite a
-    batch while it is counted.
-    """
-
-    def __init__(self, overlap: bool, progress: Any = None):
-        self._overlap = overlap
-        self._progress = progress
-        self._thread: Optional[threading.Thread] = None
-        self._jobs: "queue.Queue[Optional[Callable[[], None]]]" = queue.Queue(maxsize=1)
-        self._idle = threading.Event()
-        self._in_flight = False
-        self._error: Optional[BaseException] = None
-        self._batches = 0
-        self._first_pointers: Set[int] = set()
-
-    def submit(self, job: Callable[[], None], tensors: Tuple[Any, ...]) -> None:
-        """Accumulate a batch with ``job``; ``tensors`` are its (predictions or logits, ...)."""
-        self.wait()
-        self._batches += 1
-        if self._overlap and self._batches <= 2:
-            pointers = _storage_pointers(tensors)
-            if self._batches == 1:
-                self._first_pointers = pointers
-            elif pointers & self._first_pointers:
-                self._overlap = False
-        small = tensors[0].numel() < _OVERLAP_MIN_ELEMENTS
-        if not self._overlap or self._batches == 1 or small or not _on_cpu(tensors):
-            job()
-            self._done()
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="mushin-accumulate", daemon=True)
-            self._thread.start()
-        self._idle.clear()
-        self._in_flight = True
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        import torch
-
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                with torch.no_grad():  # grad mode is per thread
-                    job()
-            except BaseException as exc:  # handed to the main thread by wait()
-                self._error = exc
-            job = None  # drop the batch before reporting it done
-            self._idle.set()
-
-    def wait(self) -> None:
-        """Block until the batch in flight is accumulated; raise its error."""
-        if not self._in_flight:
-            return
-        self._idle.wait()
-        self._in_flight = False
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-        self._done()
-
-    def _done(self) -> None:
-        if self._progress is not None:
-            self._progress.update(1)
-
-    def __enter__(self) -> "_AccumulationPipeline":
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                self.wait()
-            elif issubclass(exc_type, Exception):
-                # an error of the batch in flight came first: raise it instead
-                try:
-                    self.wait()
-                except Exception as earlier:
-                    raise earlier from earlier.__cause__
-            elif self._in_flight:  # KeyboardInterrupt and the like win
-                self._idle.wait()
-                self._in_flight = False
-                self._error = None
-        finally:
-            if self._thread is not None:
-                self._jobs.put(None)
-                self._thread.join()
-                self._thread = None
 
 
 def evaluate_model(
@@ -742,10 +388,8 @@ def evaluate_model(
     metrics and errors are the same as with ``overlap=False``.  When
     ``torch.distributed`` is initialised, this rank evaluates its shard of
     ``data`` and the counts and ``streams`` returned are summed over all
-    ranks (see :mod:`mushin.distributed`).
+    ranks (see :mod:`mushin.evaluation.distributed`).
     """
-    import torch
-
     dev = torch.device(device) if device is not None else _model_device(model)
     if device is not None and isinstance(model, torch.nn.Module):
         model.to(dev)
@@ -874,7 +518,7 @@ def compare(
         ``ValueError``.
     task : str or Task
         ``"segmentation"``, ``"classification"`` or any registered
-        :class:`~mushin.tasks.Task`.
+        :class:`~mushin.metrics.tasks.Task`.
     num_classes : int
         Number of classes the models predict (required).
     ignore_index : int, optional
@@ -906,7 +550,7 @@ def compare(
         that order (``["miou", "dice"]``).  A dict is a custom battery
         replacing the task's: each value is a function
         ``fn(counts, ignore_index) -> float`` of the confusion matrix, a
-        :class:`~mushin.tasks.StreamingMetric`, or an object with
+        :class:`~mushin.metrics.tasks.StreamingMetric`, or an object with
         ``update/compute/reset`` such as a torchmetrics metric (deep-copied
         and reset for every model; it sees the raw labels, so build it with
         your own ``ignore_index``).
@@ -925,7 +569,7 @@ def compare(
     forward pass runs (the C core releases the GIL); results do not change.
     When ``torch.distributed`` is initialised, every rank evaluates a shard
     of ``data`` and gets the result of one process over all of it; see
-    :mod:`mushin.distributed` for who shards what.
+    :mod:`mushin.evaluation.distributed` for who shards what.
 
     Examples
     --------
@@ -941,41 +585,40 @@ def compare(
     >>> sorted(result.metrics)
     ['dice', 'miou', 'pixel_acc', 'precision', 'recall']
     """
-    task_obj = get_task(task)
-    stats.check_test(test)
-    stats.check_correction(correction)
-    alpha = stats.check_alpha(alpha)
+    spec = EvalSpec(
+        task=task,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        predict_fn=predict_fn,
+        test=test,
+        alpha=alpha,
+        correction=correction,
+        device=device,
+        class_names=class_names,
+        progress=progress,
+        metrics=metrics,
+        prob_metrics=prob_metrics,
+    )
     methods_checked = _check_methods(methods)
-    stats.check_design(test, {name: len(models) for name, models in methods_checked.items()})
+    spec.check_design({name: len(models) for name, models in methods_checked.items()})
     _check_data(data)
-    num_classes_checked = _check_num_classes(num_classes, task_obj)
-    ignore_checked = _check_ignore_index(ignore_index)
-    if predict_fn is not None and not callable(predict_fn):
-        raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
-    names_checked = check_class_names(class_names, num_classes_checked)
-    metrics, prob_metrics = select_metrics(task_obj, metrics, prob_metrics)
-    resolve_battery(task_obj, metrics, prob_metrics)
-    _check_device(device)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None (auto: on for a terminal), got {progress!r}")
-
     loaders = {name: [_Given(model) for model in models] for name, models in methods_checked.items()}
-    with _progress_bar(progress, sum(len(m) for m in methods_checked.values()), data) as bar:
+    with _progress_bar(spec.progress, sum(len(m) for m in methods_checked.values()), data) as bar:
         return run_comparison(
             loaders,
             data,
-            task_obj,
-            num_classes=num_classes_checked,
-            ignore_index=ignore_checked,
-            predict_fn=predict_fn,
-            test=test,
-            alpha=alpha,
-            correction=correction,
-            device=device,
+            spec.task,
+            num_classes=spec.num_classes,
+            ignore_index=spec.ignore_index,
+            predict_fn=spec.predict_fn,
+            test=spec.test,
+            alpha=spec.alpha,
+            correction=spec.correction,
+            device=spec.device,
             progress=bar,
-            class_names=names_checked,
-            metrics=metrics,
-            prob_metrics=prob_metrics,
+            class_names=spec.class_names,
+            metrics=spec.metrics,
+            prob_metrics=spec.prob_metrics,
         )
 
 
@@ -1031,6 +674,14 @@ def run_comparison(
     must already be validated (``compare`` and ``Study`` do that).
     """
     battery, prob_names = resolve_battery(task, *select_metrics(task, metrics, prob_metrics))
+    # tasks without classes (regression, retrieval, ...) have no confusion matrix
+    states_only = num_classes is None
+    if not states_only:
+        battery = {
+            name: entry if name in prob_names else confusion_fast_path(entry, num_classes, ignore_index)
+            for name, entry in battery.items()
+        }
+    result_battery: Optional[Dict[str, Any]] = None
     confusion: Dict[str, np.ndarray] = {}
     streamed: Dict[str, Dict[str, List[float]]] = {}
     first: Optional[Tuple[str, int]] = None  # (where, batches) of the first model
@@ -1042,21 +693,31 @@ def run_comparison(
                 f"method {name!r}, seed {j} ({given}[{name!r}][{j}])"
             )
             model = load()
-            streams = make_streams(battery, prob_names, num_classes, ignore_index)
             batches: List[int] = []
             try:
-                counts = evaluate_model(
-                    model,
-                    data,
-                    task,
-                    num_classes=num_classes,
-                    ignore_index=ignore_index,
-                    predict_fn=predict_fn,
-                    device=device,
-                    progress=progress,
-                    streams=streams,
-                    batch_count=batches,
-                )
+                if states_only:
+                    states = make_states(battery, prob_names, None, ignore_index)
+                    evaluate_states(
+                        model, data, task, states, predict_fn=predict_fn, device=device,
+                        progress=progress, batch_count=batches,
+                    )
+                    counts = np.zeros((0, 0), dtype=np.int64)
+                    compute_values = states.values
+                else:
+                    streams = make_streams(battery, prob_names, num_classes, ignore_index)
+                    compute_values = functools.partial(stream_values, streams)
+                    counts = evaluate_model(
+                        model,
+                        data,
+                        task,
+                        num_classes=num_classes,
+                        ignore_index=ignore_index,
+                        predict_fn=predict_fn,
+                        device=device,
+                        progress=progress,
+                        streams=streams,
+                        batch_count=batches,
+                    )
             except Exception as exc:
                 located = _located(exc, where)
                 if located is exc:
@@ -1080,9 +741,18 @@ def run_comparison(
                     "runs out or changes between passes"
                 )
             per_seed.append(counts)
-            for metric, value in stream_values(streams).items():
+            try:
+                flat, entries = expand_values(compute_values(), battery)
+            except Exception as exc:
+                located = _located(exc, where)
+                if located is exc:
+                    raise
+                raise located from exc
+            if result_battery is None:
+                result_battery = entries
+            for metric, value in flat.items():
                 streamed.setdefault(metric, {}).setdefault(name, []).append(value)
-            del model, streams
+            del model, compute_values
         confusion[name] = np.stack(per_seed)
     settings = {
         "task": task.name,
@@ -1098,6 +768,6 @@ def run_comparison(
         settings,
         seeds=seeds,
         class_names=class_names,
-        battery=battery,
+        battery=battery if result_battery is None else result_battery,
         metric_values=streamed,
     )

@@ -59,6 +59,10 @@ import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .._core import CalibrationBins, RocScores
 
 __all__ = ["per_rank", "single_process", "PerRankData", "SingleProcessData", "RankShard", "rank_shard"]
 
@@ -129,7 +133,7 @@ def per_rank(data: Any) -> PerRankData:
     Examples
     --------
     >>> import torch
-    >>> from mushin.distributed import per_rank
+    >>> from mushin.evaluation.distributed import per_rank
     >>> batches = [(torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))]
     >>> len(per_rank(batches))
     1
@@ -158,7 +162,7 @@ def single_process(data: Any) -> SingleProcessData:
     Examples
     --------
     >>> import torch
-    >>> from mushin.distributed import single_process
+    >>> from mushin.evaluation.distributed import single_process
     >>> batches = [(torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))]
     >>> list(single_process(batches)) == batches
     True
@@ -170,10 +174,6 @@ def single_process(data: Any) -> SingleProcessData:
 
 def _distributed_sampler(data: Any) -> Any:
     """The ``DistributedSampler`` behind a ``DataLoader``, or None."""
-    try:
-        from torch.utils.data import DataLoader, DistributedSampler
-    except ImportError:
-        return None
     if not isinstance(data, DataLoader):
         return None
     batch_sampler = getattr(data, "batch_sampler", None)
@@ -250,10 +250,6 @@ class KeptScores:
         self.chunks: List[Tuple[Any, Any]] = []
 
     def update(self, probs: Any, target: Any) -> None:
-        import torch
-
-        from ._core import RocScores
-
         RocScores(self.num_classes, self.ignore_index).update(probs, target)
         probs_t = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
         target_t = target if isinstance(target, torch.Tensor) else torch.as_tensor(np.asarray(target))
@@ -308,8 +304,6 @@ class RankShard:
         state mushin cannot combine across processes, and ``ValueError`` for a
         torchmetrics metric built with ``sync_on_compute=False``.
         """
-        from ._core import CalibrationBins, RocScores
-
         if not streams:
             return
         for name, (accumulator, takes_probs) in list(streams.items()):
@@ -347,8 +341,6 @@ class RankShard:
         state.
         """
         import torch.distributed as dist
-
-        from ._core import CalibrationBins, RocScores
 
         if error is None:
             payload: Any = (None, counts, _export_streams(streams))
@@ -388,8 +380,6 @@ class RankShard:
 
 def _export_streams(streams: Optional[Mapping[str, Tuple[Any, bool]]]) -> Dict[str, Any]:
     """The part of each accumulator's state that travels to the other ranks."""
-    from ._core import CalibrationBins
-
     state: Dict[str, Any] = {}
     for name, (accumulator, _) in (streams or {}).items():
         if isinstance(accumulator, KeptScores):

@@ -14,7 +14,7 @@ the C core (:class:`~mushin._core.RocScores`,
 Examples
 --------
 >>> import numpy as np
->>> from mushin.tasks import get_task
+>>> from mushin.metrics.tasks import get_task
 >>> seg = get_task("segmentation")
 >>> counts = np.array([[3, 1], [0, 4]])
 >>> round(seg.battery["miou"](counts, None), 4)
@@ -28,6 +28,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
+
+from .. import _core
+from . import batteries as _batteries
+from .batteries import (
+    audio_battery,
+    detection_battery,
+    image_quality_battery,
+    passthrough_predict,
+    regression_battery,
+    retrieval_battery,
+)
+from .states import StateMetric
 
 __all__ = [
     "Task",
@@ -49,6 +62,16 @@ __all__ = [
     "resolve_battery",
     "roc_scores",
     "calibration_bins",
+    "StateMetric",
+    "passthrough_predict",
+    "classification_battery",
+    "segmentation_battery",
+    "regression_battery",
+    "retrieval_battery",
+    "detection_battery",
+    "image_quality_battery",
+    "audio_battery",
+    "confusion_fast_path",
 ]
 
 ConfusionMetric = Callable[[np.ndarray, Optional[int]], float]
@@ -157,8 +180,6 @@ def macro_f1(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
 
 
 def _logits_from_output(output: Any) -> Any:
-    import torch
-
     if isinstance(output, Mapping):
         keys = ", ".join(repr(k) for k in list(output)[:5])
         raise TypeError(
@@ -254,7 +275,7 @@ class StreamingMetric:
     Examples
     --------
     >>> import numpy as np
-    >>> from mushin.tasks import StreamingMetric, roc_scores
+    >>> from mushin.metrics.tasks import StreamingMetric, roc_scores
     >>> entry = StreamingMetric(roc_scores, "macro one-vs-rest AUROC", higher_is_better=True)
     >>> acc = entry.make(2, None)
     >>> acc.update(np.array([[0.8, 0.2], [0.3, 0.7]]), np.array([0, 1]))
@@ -280,18 +301,23 @@ def _is_stateful_metric(entry: Any) -> bool:
 
 
 def metric_kind(entry: Any, name: str = "metric") -> str:
-    """``"confusion"``, ``"factory"`` or ``"object"``: how a battery entry is fed.
+    """``"confusion"``, ``"factory"``, ``"state"`` or ``"object"``: how a battery entry is fed.
+
+    ``"state"`` is a :class:`~mushin.metrics.states.StateMetric`, a value of
+    a mergeable state shared by the metrics that name the same factory.
 
     Raises ``TypeError`` for anything else.
 
     Examples
     --------
-    >>> from mushin.tasks import metric_kind, miou, get_task
+    >>> from mushin.metrics.tasks import metric_kind, miou, get_task
     >>> metric_kind(miou), metric_kind(get_task("classification").battery["auroc"])
     ('confusion', 'factory')
     """
     if isinstance(entry, StreamingMetric):
         return "factory"
+    if isinstance(entry, StateMetric):
+        return "state"
     if _is_stateful_metric(entry):  # before callable(): a torchmetrics Metric is callable too
         return "object"
     if callable(entry):
@@ -325,7 +351,7 @@ def metric_direction(entry: Any, name: str = "metric") -> Optional[bool]:
 
     Examples
     --------
-    >>> from mushin.tasks import metric_direction, miou, get_task
+    >>> from mushin.metrics.tasks import metric_direction, miou, get_task
     >>> metric_direction(miou), metric_direction(get_task("classification").battery["ece"])
     (True, False)
     >>> metric_direction(lambda counts, ignore_index: 0.0) is None
@@ -352,7 +378,7 @@ def with_direction(entry: Any, higher_is_better: bool) -> Any:
 
     Examples
     --------
-    >>> from mushin.tasks import with_direction, metric_direction
+    >>> from mushin.metrics.tasks import with_direction, metric_direction
     >>> def brier(counts, ignore_index):
     ...     return 0.1
     >>> metric_direction(with_direction(brier, higher_is_better=False))
@@ -364,7 +390,7 @@ def with_direction(entry: Any, higher_is_better: bool) -> Any:
         raise TypeError(f"higher_is_better must be True or False, got {higher_is_better!r}")
     higher = bool(higher_is_better)
     kind = metric_kind(entry)
-    if kind == "factory":
+    if kind in ("factory", "state"):
         return replace(entry, higher_is_better=higher)
     if kind == "object":
         clone = copy.copy(entry)
@@ -424,7 +450,7 @@ def resolve_battery(
 
     Examples
     --------
-    >>> from mushin.tasks import get_task, resolve_battery, miou
+    >>> from mushin.metrics.tasks import get_task, resolve_battery, miou
     >>> battery, probs = resolve_battery(get_task("classification"))
     >>> list(battery), probs
     (['accuracy', 'f1', 'precision', 'recall', 'auroc', 'ece'], ('auroc', 'ece'))
@@ -450,9 +476,7 @@ def roc_scores(num_classes: int, ignore_index: Optional[int] = None) -> Any:
     ignore_index=ignore_index)``.  It keeps every score:
     ``num_samples * (num_classes + 1) * 4`` bytes per model.
     """
-    from ._core import RocScores
-
-    return RocScores(num_classes, ignore_index)
+    return _core.RocScores(num_classes, ignore_index)
 
 
 def calibration_bins(num_classes: int, ignore_index: Optional[int] = None, n_bins: int = 15) -> Any:
@@ -463,15 +487,88 @@ def calibration_bins(num_classes: int, ignore_index: Optional[int] = None, n_bin
     ``torch.linspace(0, 1, n_bins + 1)`` itself, so they are bit-identical to
     torchmetrics' on this machine.
     """
-    import torch
-
-    from ._core import CalibrationBins
-
     boundaries = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32).numpy()
-    return CalibrationBins(num_classes, ignore_index, boundaries=boundaries)
+    return _core.CalibrationBins(num_classes, ignore_index, boundaries=boundaries)
+
+
+# ----------------------------------------------------------- fast paths --
+# A torchmetrics object that computes what a confusion-matrix function here
+# computes is counted by the C core instead of being driven batch by batch:
+# same numbers (the built-ins are tested against these very classes), without
+# torchmetrics' per-batch cost.  Only exact matches are taken: the class
+# itself (not a subclass, which may change anything), macro or micro as the
+# function computes it, top-1, global averaging, zero_division 0, and the
+# num_classes and ignore_index of the comparison.
+
+_FAST_PATHS = {
+    ("MulticlassJaccardIndex", "macro"): miou,
+    ("MulticlassF1Score", "macro"): macro_f1,
+    ("MulticlassPrecision", "macro"): macro_precision,
+    ("MulticlassRecall", "macro"): macro_recall,
+    ("MulticlassAccuracy", "micro"): accuracy,
+}
+
+
+def confusion_fast_path(entry: Any, num_classes: Optional[int], ignore_index: Optional[int]) -> Any:
+    """The confusion-matrix function ``entry`` equals, or ``entry`` itself.
+
+    Examples
+    --------
+    >>> from torchmetrics.classification import MulticlassJaccardIndex  # doctest: +SKIP
+    >>> confusion_fast_path(MulticlassJaccardIndex(21, average="macro", ignore_index=255), 21, 255) is miou  # doctest: +SKIP
+    True
+    """
+    cls = type(entry)
+    if num_classes is None or not cls.__module__.startswith("torchmetrics."):
+        return entry
+    function = _FAST_PATHS.get((cls.__name__, getattr(entry, "average", None)))
+    if function is None:
+        return entry
+    matches = (
+        getattr(entry, "num_classes", None) == num_classes
+        and getattr(entry, "ignore_index", None) == ignore_index
+        and getattr(entry, "top_k", 1) == 1
+        and getattr(entry, "multidim_average", "global") == "global"
+        and getattr(entry, "zero_division", 0) == 0
+    )
+    return function if matches else entry
 
 
 # ---------------------------------------------------------------- tasks --
+
+
+class _LazyBattery(Mapping):
+    """A battery built on first use, for tasks whose metrics import optional packages.
+
+    The image-quality and audio metrics are torchmetrics objects; building
+    them when ``mushin`` is imported would make torchmetrics a dependency of
+    every user.  The names are known up front, so listing works without it.
+    """
+
+    def __init__(self, factory: Callable[[], Dict[str, Any]], names: Sequence[str]):
+        self._factory = factory
+        self._names = tuple(names)
+        self._built: Optional[Dict[str, Any]] = None
+
+    def _battery(self) -> Dict[str, Any]:
+        if self._built is None:
+            built = self._factory()
+            _check_battery(built, (), "battery")
+            self._built = built
+        return self._built
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._battery()[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 
 
 @dataclass(frozen=True)
@@ -498,12 +595,21 @@ class Task:
         Whether ``compare`` must be given ``num_classes``.
     class_dim : int
         The dimension of the model output that holds classes.
+    description : str
+        One line for humans, listed by :func:`list_tasks`.
+    update_fn : callable, optional
+        ``update_fn(states, preds, probs, target)`` owns every update of a
+        batch for a task without a confusion matrix (``num_classes`` not
+        required): ``states`` is ``{metric: state}`` with each state once
+        (a torchmetrics metric as itself, so that an upstream ``update_fn``
+        calling ``metric.update(preds, target)`` works).  When None, every
+        state gets ``update(preds, probs, target)``.
 
     Examples
     --------
-    >>> from mushin.tasks import Task, register_task, get_task, miou
+    >>> from mushin.metrics.tasks import Task, register_task, get_task, miou
     >>> seg = get_task("segmentation")
-    >>> register_task(Task("seg-miou-only", {"miou": miou}, seg.predict_fn))
+    >>> register_task("seg-miou-only", Task("seg-miou-only", {"miou": miou}, seg.predict_fn))
     >>> get_task("seg-miou-only").metrics
     ('miou',)
     """
@@ -515,10 +621,15 @@ class Task:
     requires_num_classes: bool = True
     class_dim: int = 1
     description: str = field(default="", compare=False)
+    update_fn: Optional[Callable[..., None]] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.update_fn is not None and not callable(self.update_fn):
+            raise TypeError(f"task {self.name!r}: update_fn must be callable, got {type(self.update_fn).__name__}")
         if not self.battery:
             raise ValueError(f"task {self.name!r} needs at least one metric in its battery")
+        if isinstance(self.battery, _LazyBattery):  # checked when first built
+            return
         object.__setattr__(
             self, "prob_metrics", _check_battery(self.battery, self.prob_metrics, f"task {self.name!r}")
         )
@@ -531,10 +642,30 @@ class Task:
 _REGISTRY: Dict[str, Task] = {}
 
 
-def register_task(task: Task, *, overwrite: bool = False) -> None:
-    """Add ``task`` to the registry under ``task.name``."""
+def register_task(name: "str | Task", task: Optional[Task] = None, *, overwrite: bool = False) -> None:
+    """Add ``task`` to the registry under ``name`` (upstream's signature).
+
+    ``register_task(task)`` (the name taken from ``task.name``) is accepted
+    too.  A task registered under another name than its own is stored as a
+    copy carrying that name, so results record the name it is found by.
+
+    Examples
+    --------
+    >>> from mushin.metrics.tasks import Task, register_task, list_tasks, get_task
+    >>> reg = get_task("regression")
+    >>> register_task("regression-mse", Task("regression-mse", {"mse": reg.battery["mse"]},
+    ...               reg.predict_fn, requires_num_classes=False, description="just mse"))
+    >>> list_tasks()["regression-mse"]
+    'just mse'
+    """
+    if task is None:
+        task, name = name, getattr(name, "name", name)  # type: ignore[assignment]
     if not isinstance(task, Task):
         raise TypeError(f"register_task needs a Task, got {type(task).__name__}")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_task: the name must be a non-empty str, got {name!r}")
+    if task.name != name:
+        task = replace(task, name=name)
     if task.name in _REGISTRY and not overwrite:
         raise ValueError(
             f"a task named {task.name!r} is already registered; pass overwrite=True to replace it"
@@ -549,12 +680,19 @@ def get_task(task: "str | Task") -> Task:
     try:
         return _REGISTRY[task]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown task {task!r}; registered tasks: {list_tasks()}") from None
+        raise ValueError(f"unknown task {task!r}; registered tasks: {list(list_tasks())}") from None
 
 
-def list_tasks() -> list:
-    """Names of the registered tasks."""
-    return sorted(_REGISTRY)
+def list_tasks() -> Dict[str, str]:
+    """``{name: description}`` of the registered tasks, sorted by name (as upstream).
+
+    Examples
+    --------
+    >>> from mushin.metrics.tasks import list_tasks
+    >>> "regression" in list_tasks()
+    True
+    """
+    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
 
 
 for _metric in (miou, dice, pixel_accuracy, macro_precision, macro_recall, accuracy, macro_f1):
@@ -569,13 +707,14 @@ SEGMENTATION_BATTERY: Dict[str, ConfusionMetric] = {
 }
 
 register_task(
+    "segmentation",
     Task(
         name="segmentation",
         battery=SEGMENTATION_BATTERY,
         predict_fn=DefaultPredict(class_dim=1, min_ndim=3),
         prob_metrics=(),
         class_dim=1,
-        description="(N, C, H, W) inputs, (N, num_classes, H, W) logits, (N, H, W) labels",
+        description="Semantic segmentation (miou, dice, pixel_acc, precision, recall).",
     )
 )
 
@@ -593,12 +732,67 @@ CLASSIFICATION_BATTERY: Dict[str, Any] = {
 }
 
 register_task(
+    "classification",
     Task(
         name="classification",
         battery=CLASSIFICATION_BATTERY,
         predict_fn=DefaultPredict(class_dim=-1, min_ndim=2),
         prob_metrics=("auroc", "ece"),
         class_dim=-1,
-        description="(N, ...) inputs, (N, num_classes) logits, (N,) labels",
+        description="Multiclass classification (accuracy, f1, precision, recall, auroc, ece).",
     )
 )
+
+
+def segmentation_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+    """miou, dice, pixel_acc, precision, recall: functions of one confusion matrix.
+
+    Both arguments are accepted for upstream's signature; the confusion
+    matrix carries ``num_classes``, and ``ignore_index`` is applied when
+    counting.
+
+    Examples
+    --------
+    >>> from mushin.metrics.tasks import segmentation_battery
+    >>> list(segmentation_battery(21, 255))
+    ['miou', 'dice', 'pixel_acc', 'precision', 'recall']
+    """
+    return dict(SEGMENTATION_BATTERY)
+
+
+def classification_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+    """accuracy, f1, precision, recall (confusion matrix), auroc and ece (C score states).
+
+    Examples
+    --------
+    >>> from mushin.metrics.tasks import classification_battery
+    >>> list(classification_battery(10))
+    ['accuracy', 'f1', 'precision', 'recall', 'auroc', 'ece']
+    """
+    return dict(CLASSIFICATION_BATTERY)
+
+
+for _name, _battery, _description, _predict, _update in (
+    ("regression", regression_battery(), "Scalar regression (mse, mae, rmse, r2, pearson, spearman).",
+     passthrough_predict, None),
+    ("retrieval", retrieval_battery(), "Information retrieval (retrieval_map, ndcg, mrr, precision, recall).",
+     passthrough_predict, _batteries.retrieval_update),
+    ("detection", detection_battery(), "Object detection (mAP/mAR family + IoU variants).",
+     _batteries.detection_predict, None),
+    ("image_quality", _LazyBattery(image_quality_battery, ("ssim", "psnr", "ms_ssim", "lpips")),
+     "Paired image quality (ssim, psnr, ms_ssim, lpips).", passthrough_predict, None),
+    ("audio", _LazyBattery(audio_battery, ("si_sdr", "si_snr", "stoi")),
+     "Speech/audio quality (si_sdr, si_snr, stoi).", passthrough_predict, None),
+):
+    register_task(
+        _name,
+        Task(
+            _name,
+            _battery,
+            _predict,
+            requires_num_classes=False,
+            class_dim=-1,
+            description=_description,
+            update_fn=_update,
+        ),
+    )

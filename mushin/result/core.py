@@ -1,15 +1,24 @@
-"""BenchmarkResult: per-seed scores, confusion matrices and their statistics."""
+"""BenchmarkResult: per-seed scores, confusion matrices and their statistics.
+
+The class delegates its views to the modules beside it (``tables``,
+``plots``, ``files``, ``loading``, ``per_class``), which never import it.
+"""
 from __future__ import annotations
 
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-from . import stats
-from .tasks import Task, battery_directions, get_task, metric_kind
+from .. import stats
+from ..metrics.tasks import Task, battery_directions, get_task, metric_kind
+from . import files, loading, plots, tables
+from .facts import comparisons_from_data, na_reason, pair_note, scalar_metrics, undeclared_direction_message
+from .per_class import _per_class_comparisons, _per_class_variable, _with_per_class, check_class_names
 
-__all__ = ["BenchmarkResult"]
+__all__ = ["BenchmarkResult", "build_result", "load_result"]
 
 
 class BenchmarkResult:
@@ -147,7 +156,7 @@ class BenchmarkResult:
     @property
     def metrics(self) -> List[str]:
         """The scalar metrics (one value per method and seed), battery order."""
-        return _scalar_metrics(self._data)
+        return scalar_metrics(self._data)
 
     def scores(self, metric: str, method: str) -> np.ndarray:
         """The per-seed values of one method for one metric (missing seeds dropped)."""
@@ -177,8 +186,6 @@ class BenchmarkResult:
             ``significant_vs_ref`` is ``"n/a"`` for a pair that could not be
             tested, and ``note`` says why (e.g. ``"n/a: one seed"``).
         """
-        import pandas as pd
-
         methods = self.methods
         ref = methods[0] if reference is None else reference
         if ref not in methods:
@@ -239,7 +246,7 @@ class BenchmarkResult:
         for key, value in (("test", test), ("alpha", alpha), ("correction", correction)):
             if value is not None:
                 settings[key] = value
-        comparisons = _comparisons_from_data(self._data, settings)
+        comparisons = comparisons_from_data(self._data, settings)
         data = self._data.copy()
         data.attrs.update({k: settings[k] for k in ("test", "alpha", "correction")})
         return BenchmarkResult(data, self._confusion, comparisons, settings)
@@ -345,39 +352,29 @@ class BenchmarkResult:
 
     # -------------------------------------------------------------- plots --
     def plot(self, metric: Optional[str] = None, ax: Any = None, *, reference: Optional[str] = None) -> Any:
-        """Each method's mean and confidence interval; see :func:`mushin.plotting.plot_result`."""
-        from .plotting import plot_result
-
-        return plot_result(self, metric=metric, ax=ax, reference=reference)
+        """Each method's mean and confidence interval; see :func:`mushin.result.plots.plot_result`."""
+        return plots.plot_result(self, metric=metric, ax=ax, reference=reference)
 
     def plot_per_class(
         self, metric: str = "iou", ax: Any = None, *, reference: Optional[str] = None
     ) -> Any:
-        """Per-class means with CIs; see :func:`mushin.plotting.plot_per_class`."""
-        from .plotting import plot_per_class
-
-        return plot_per_class(self, metric=metric, ax=ax, reference=reference)
+        """Per-class means with CIs; see :func:`mushin.result.plots.plot_per_class`."""
+        return plots.plot_per_class(self, metric=metric, ax=ax, reference=reference)
 
     def plot_seeds(self, metric: Optional[str] = None, ax: Any = None) -> Any:
-        """Every seed's value; see :func:`mushin.plotting.plot_seeds`."""
-        from .plotting import plot_seeds
-
-        return plot_seeds(self, metric=metric, ax=ax)
+        """Every seed's value; see :func:`mushin.result.plots.plot_seeds`."""
+        return plots.plot_seeds(self, metric=metric, ax=ax)
 
     # ------------------------------------------------------------- tables --
     def _repr_html_(self) -> str:
-        from .report import to_html
-
         # a display must never fail: bold only the metrics that declare a direction
-        return to_html(self, bold_best=None)
+        return tables.to_html(self, bold_best=None)
 
     def to_html(
         self, reference: Optional[str] = None, digits: int = 4, *, bold_best: Optional[bool] = True
     ) -> str:
-        """The notebook table as an HTML string; see :func:`mushin.report.to_html`."""
-        from .report import to_html
-
-        return to_html(self, reference=reference, digits=digits, bold_best=bold_best)
+        """The notebook table as an HTML string; see :func:`mushin.result.tables.to_html`."""
+        return tables.to_html(self, reference=reference, digits=digits, bold_best=bold_best)
 
     def to_latex(
         self,
@@ -388,40 +385,30 @@ class BenchmarkResult:
         label: Optional[str] = None,
         bold_best: Optional[bool] = True,
     ) -> str:
-        """A booktabs table for a paper; see :func:`mushin.report.to_latex`."""
-        from .report import to_latex
-
-        return to_latex(
+        """A booktabs table for a paper; see :func:`mushin.result.tables.to_latex`."""
+        return tables.to_latex(
             self, reference=reference, digits=digits, caption=caption, label=label, bold_best=bold_best
         )
 
     def to_markdown(
         self, reference: Optional[str] = None, digits: int = 3, *, bold_best: Optional[bool] = True
     ) -> str:
-        """A GitHub-flavoured markdown table; see :func:`mushin.report.to_markdown`."""
-        from .report import to_markdown
-
-        return to_markdown(self, reference=reference, digits=digits, bold_best=bold_best)
+        """A GitHub-flavoured markdown table; see :func:`mushin.result.tables.to_markdown`."""
+        return tables.to_markdown(self, reference=reference, digits=digits, bold_best=bold_best)
 
     def to_dataframe(self, per_class: bool = False) -> Any:
-        """A tidy long table; see :func:`mushin.io.to_dataframe`."""
-        from .io import to_dataframe
-
-        return to_dataframe(self, per_class=per_class)
+        """A tidy long table; see :func:`mushin.result.files.to_dataframe`."""
+        return files.to_dataframe(self, per_class=per_class)
 
     # ----------------------------------------------------------- save/load --
     def save(self, path: Any) -> Any:
-        """Write the whole result to the folder ``path``; see :func:`mushin.io.save_result`."""
-        from .io import save_result
-
-        return save_result(self, path)
+        """Write the whole result to the folder ``path``; see :func:`mushin.result.files.save_result`."""
+        return files.save_result(self, path)
 
     @classmethod
     def load(cls, path: Any) -> "BenchmarkResult":
-        """Read a result written by :meth:`save`; see :func:`mushin.io.load_result`."""
-        from .io import load_result
-
-        return load_result(path)
+        """Read a result written by :meth:`save`; see :func:`mushin.result.loading.load_result`."""
+        return loading.load_result(path, cls)
 
     # ------------------------------------------------------------ display --
     def __repr__(self) -> str:
@@ -433,8 +420,6 @@ class BenchmarkResult:
             text = f"{row['mean']:.4f}" + (f" ± {half:.4f}" if not math.isnan(half) else "")
             mark = {"*": " *", "n/a": " n/a"}.get(row["significant_vs_ref"], "")
             cells.setdefault(row["method"], {})[row["metric"]] = text + mark
-        import pandas as pd
-
         table = pd.DataFrame.from_dict(cells, orient="index")[self.metrics]
         n_seeds = self._data.sizes.get("seed", 0)
         s = self._settings
@@ -448,24 +433,6 @@ class BenchmarkResult:
         for (method, note), group in untested.groupby(["method", "note"], sort=False):
             foot += f"\nn/a = not tested: {method} vs {ref} on {', '.join(group['metric'])}: {na_reason(note)}"
         return f"{head}\n{table.to_string()}\n{foot}"
-
-
-def _comparisons_from_data(data: Any, settings: Mapping[str, Any], warn: bool = True) -> Any:
-    methods = [str(m) for m in data["method"].values]
-    metrics = _scalar_metrics(data)
-    table = {
-        metric: {m: data[metric].sel({"method": m}).values.astype(float) for m in methods}
-        for metric in metrics
-    }
-    return stats.comparisons_table(
-        table,
-        methods,
-        metrics,
-        test=settings["test"],
-        alpha=settings["alpha"],
-        correction=settings["correction"],
-        warn=warn,
-    )
 
 
 def build_result(
@@ -488,8 +455,6 @@ def build_result(
     A streamed metric without values (e.g. in :meth:`BenchmarkResult.from_confusion`)
     is left out.
     """
-    import xarray as xr
-
     methods = list(confusion)
     n_seeds = max(c.shape[0] for c in confusion.values())
     num_classes = next(iter(confusion.values())).shape[1]
@@ -534,7 +499,8 @@ def build_result(
         coords=coords,
         attrs=attrs,
     )
-    data = _with_per_class(data, counts, settings.get("ignore_index"), class_names)
+    if num_classes:  # a task without classes (regression, retrieval, ...) has no per-class values
+        data = _with_per_class(data, counts, settings.get("ignore_index"), class_names)
     conf = xr.DataArray(
         counts,
         dims=("method", "seed", "target", "prediction"),
@@ -542,203 +508,10 @@ def build_result(
         name="confusion",
         attrs={"missing": -1},
     )
-    comparisons = _comparisons_from_data(data, settings)
+    comparisons = comparisons_from_data(data, settings)
     return BenchmarkResult(data, conf, comparisons, settings)
 
 
-# ------------------------------------------------------------ per class --
-# Per-class variables live in ``result.data`` next to the scalar metrics,
-# with dims (method, seed, class); they are named ``per_class_<metric>``.
-
-PER_CLASS_METRICS = ("iou", "dice", "precision", "recall")
-PER_CLASS_PREFIX = "per_class_"
-
-
-def undeclared_direction_message(metric: str) -> str:
-    """How to fix a metric whose direction is unknown (tables, ranking and gates)."""
-    return (
-        f"metric {metric!r} does not declare whether higher is better, so it cannot be ranked, "
-        "bolded as best or gated.  Declare it on the battery entry: "
-        "StreamingMetric(..., higher_is_better=False), fn.higher_is_better = False on a "
-        "confusion-matrix function, or mushin.tasks.with_direction(entry, higher_is_better=False) "
-        "(torchmetrics metrics carry their own higher_is_better); a gate also takes "
-        "higher_is_better=..., and the tables take bold_best=False"
-    )
-
-
-def na_reason(note: str) -> str:
-    """``"n/a: one seed"`` -> ``"one seed"``, for sentences that already say n/a."""
-    return note[len("n/a: "):] if note.startswith("n/a: ") else note
-
-
-def pair_note(row: Any) -> str:
-    """The ``note`` of a comparisons row ("" when tested), for tables saved without one."""
-    note = row.get("note", "") if hasattr(row, "get") else ""
-    if isinstance(note, str) and note:
-        return note
-    if isinstance(row.get("p_value"), float) and math.isnan(row["p_value"]):
-        return "n/a: not tested"
-    return ""
-
-
-def _scalar_metrics(data: Any) -> List[str]:
-    return [name for name in data.data_vars if "class" not in data[name].dims]
-
-
-def check_class_names(class_names: Any, num_classes: Optional[int]) -> Optional[List[str]]:
-    """Validate ``class_names=``: distinct strings, one per class."""
-    if class_names is None:
-        return None
-    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
-        raise TypeError(
-            f"class_names must be a list of strings, one per class, got {type(class_names).__name__}"
-        )
-    names = list(class_names)
-    bad = [(i, n) for i, n in enumerate(names) if not isinstance(n, str)]
-    if bad:
-        raise TypeError(f"class_names must be strings; class_names[{bad[0][0]}] is {bad[0][1]!r}")
-    if num_classes is not None and len(names) != num_classes:
-        raise ValueError(f"got {len(names)} class_names for num_classes={num_classes}")
-    seen: Dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise ValueError(f"class_names[{seen[name]}] and class_names[{i}] are both {name!r}")
-        seen[name] = i
-    return names
-
-
-def per_class_scores(counts: Any, ignore_index: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """IoU, Dice, precision and recall of every class from confusion counts.
-
-    ``counts`` is ``(..., C, C)`` indexed ``[target, prediction]``; each
-    result is ``(..., C)``.  A ratio whose denominator is 0 while the class
-    occurs is 0 (as torchmetrics' ``average="none"``).  NaN marks a class
-    that cannot be scored: absent from both targets and predictions
-    (``tp + fp + fn == 0``; torchmetrics reports 0), the ``ignore_index``
-    class when it lies in ``[0, C)``, and matrices filled with -1 (a seed
-    the method does not have).  Averaging the finite IoUs gives ``miou``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mushin.result import per_class_scores
-    >>> per_class_scores(np.array([[3, 1, 0], [0, 4, 0], [0, 0, 0]]))["iou"].round(3).tolist()
-    [0.75, 0.8, nan]
-    """
-    cm = np.asarray(counts)
-    missing = (cm < 0).any(axis=(-2, -1))
-    cm = cm.astype(np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    fp = cm.sum(axis=-2) - tp
-    fn = cm.sum(axis=-1) - tp
-
-    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        out = np.zeros(np.broadcast(num, den).shape)
-        np.divide(num, den, out=out, where=den != 0)
-        return out
-
-    scores = {
-        "iou": ratio(tp, tp + fp + fn),
-        "dice": ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
-    }
-    unscored = (tp + fp + fn) == 0
-    unscored |= missing[..., None]
-    num_classes = cm.shape[-1]
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        unscored[..., ignore_index] = True
-    for values in scores.values():
-        values[unscored] = np.nan
-    return scores
-
-
-def _with_per_class(
-    data: Any, counts: np.ndarray, ignore_index: Optional[int], class_names: Optional[Sequence[str]]
-) -> Any:
-    """``data`` plus the ``per_class_*`` variables derived from ``counts``."""
-    num_classes = counts.shape[-1]
-    names = check_class_names(class_names, num_classes)
-    labels: List[Any] = names if names is not None else list(range(num_classes))
-    scores = per_class_scores(counts, ignore_index)
-    return data.assign(
-        {
-            PER_CLASS_PREFIX + metric: (("method", "seed", "class"), scores[metric])
-            for metric in PER_CLASS_METRICS
-        }
-    ).assign_coords({"class": labels})
-
-
-def _per_class_variable(data: Any, metric: str) -> str:
-    name = metric if metric.startswith(PER_CLASS_PREFIX) else PER_CLASS_PREFIX + metric
-    if name not in data:
-        available = [v[len(PER_CLASS_PREFIX):] for v in data.data_vars if v.startswith(PER_CLASS_PREFIX)]
-        raise KeyError(f"no per-class metric {metric!r}; per-class metrics: {available}")
-    return name
-
-
-def _mean_of_finite(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
-
-def _per_class_comparisons(
-    result: BenchmarkResult,
-    metric: str,
-    reference: Optional[str],
-    correction: str,
-    alpha: Optional[float],
-) -> Any:
-    import pandas as pd
-
-    values = result.per_class(metric)
-    methods = result.methods
-    ref = methods[0] if reference is None else reference
-    if ref not in methods:
-        raise ValueError(f"reference {ref!r} is not one of the methods {methods}")
-    stats.check_correction(correction)
-    settings = result.settings
-    alpha = stats.check_alpha(settings.get("alpha", 0.05) if alpha is None else alpha)
-    classes = result.classes
-    keys = [str(i) for i in range(len(classes))]
-    columns = [
-        "method", "class", "mean", "reference_mean", "mean_diff", "diff_ci_low",
-        "diff_ci_high", "effect_size", "p_value", "p_corrected", "significant", "note",
-    ]
-    frames = []
-    for method in methods:
-        if method == ref:
-            continue
-        scores = {
-            key: {m: values.sel({"method": m}).values[:, i].astype(float) for m in (method, ref)}
-            for i, key in enumerate(keys)
-        }
-        # one pair per "metric" (= class), uncorrected: the family is the classes
-        table = stats.comparisons_table(
-            scores, [method, ref], keys, test=settings["test"], alpha=alpha,
-            correction="none", warn=False,
-        )
-        p_corrected = stats.correct(table["p_value"].to_numpy(float), correction)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "class": classes,
-                    "mean": [_mean_of_finite(s[method]) for s in scores.values()],
-                    "reference_mean": [_mean_of_finite(s[ref]) for s in scores.values()],
-                    "mean_diff": table["mean_diff"].to_numpy(float),
-                    "diff_ci_low": table["diff_ci_low"].to_numpy(float),
-                    "diff_ci_high": table["diff_ci_high"].to_numpy(float),
-                    "effect_size": table["effect_size"].to_numpy(float),
-                    "p_value": table["p_value"].to_numpy(float),
-                    "p_corrected": p_corrected,
-                    "significant": [bool(p < alpha) for p in p_corrected],
-                    "note": table["note"].to_numpy(object),
-                }
-            )
-        )
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    frame.attrs.update(
-        {"metric": metric, "reference": ref, "test": settings["test"], "correction": correction, "alpha": alpha}
-    )
-    return frame
+def load_result(path: Any) -> BenchmarkResult:
+    """Read a result written by :meth:`BenchmarkResult.save`; see :func:`mushin.result.loading.load_result`."""
+    return BenchmarkResult.load(path)

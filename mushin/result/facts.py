@@ -45,7 +45,7 @@ def undeclared_direction_message(metric: str) -> str:
         f"metric {metric!r} does not declare whether higher is better, so it cannot be ranked, "
         "bolded as best or gated.  Declare it on the battery entry: "
         "StreamingMetric(..., higher_is_better=False), fn.higher_is_better = False on a "
-        "confusion-matrix function, or mushin.tasks.with_direction(entry, higher_is_better=False) "
+        "confusion-matrix function, or mushin.metrics.tasks.with_direction(entry, higher_is_better=False) "
         "(torchmetrics metrics carry their own higher_is_better); a gate also takes "
         "higher_is_better=..., and the tables take bold_best=False"
     )

@@ -35,19 +35,23 @@ Examples
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from .. import stats
+from .facts import correction_short_label, na_reason, pair_p
+
 __all__ = ["plot_result", "plot_per_class", "plot_seeds"]
 
-_CORRECTION_SHORT = {"fdr_bh": "FDR", "holm": "Holm", "bonferroni": "Bonferroni", "none": "uncorrected"}
 _PANEL_WIDTH = 2.4
 _RATE_TOP = 1.12
 _PANEL_HEIGHT = 3.2
 
 
 def _pyplot() -> Any:
+    # matplotlib is optional (the ``plot`` extra): this is the one place it is imported
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
@@ -58,9 +62,7 @@ def _pyplot() -> Any:
 
 
 def _method_colors(n: int) -> List[Any]:
-    import matplotlib
-
-    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    cycle = _pyplot().rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     return [cycle[i % len(cycle)] for i in range(n)]
 
 
@@ -113,15 +115,10 @@ def _method_labels(methods: Sequence[str], ref: Optional[str]) -> List[str]:
 
 def _wrap(text: str, width: int = 14) -> str:
     """Break a reason over short lines so it fits above one method's marker."""
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
-    from .report import _pair_p
-    from .result import na_reason
-
     ref = summary.attrs["reference"]
     methods = result.methods
     colors = _method_colors(len(methods))
@@ -145,7 +142,7 @@ def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
         )
         if method == ref:
             continue
-        p = _pair_p(result.comparisons, metric, ref, method)
+        p = pair_p(result.comparisons, metric, ref, method)
         note = str(rows.loc[method, "note"]) if "note" in rows.columns else ""
         significant = rows.loc[method, "significant_vs_ref"] == "*"
         if note or math.isnan(p):
@@ -204,7 +201,7 @@ def plot_result(
     for panel, name in zip(axes, metrics):
         _draw_means(result, summary, name, panel)
     conf = f"{100 * summary.attrs['confidence']:.10g}% CI"
-    correction = _CORRECTION_SHORT.get(result.settings.get("correction"), result.settings.get("correction"))
+    correction = correction_short_label(result.settings.get("correction"))
     p_note = f"p vs ref: {correction}" if len(result.methods) > 1 else ""
     label = f"mean ± {conf}" if metric is None else f"{metric}: mean ± {conf}"
     axes[0].set_ylabel(f"{label}\n{p_note}" if p_note else label)
@@ -227,9 +224,6 @@ def plot_per_class(
     -------
     matplotlib.axes.Axes
     """
-    from . import stats
-    from .result import na_reason
-
     plt = _pyplot()
 
     values = result.per_class(metric)  # raises KeyError for an unknown metric
@@ -309,7 +303,7 @@ def plot_per_class(
     title = f"per-class {metric}"
     if comparisons is not None:
         correction = comparisons.attrs.get("correction", "")
-        title += f"; * differs from the reference ({_CORRECTION_SHORT.get(correction, correction)})"
+        title += f"; * differs from the reference ({correction_short_label(correction)})"
     ax.set_title(title, fontsize=10)
     # per-class metrics are rates in [0, 1]: a t-interval reaching past them
     # (few seeds, large spread) runs off the edge instead of rescaling the plot

@@ -34,22 +34,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["to_html", "to_latex", "to_markdown", "TEST_NAMES", "CORRECTION_NAMES"]
+from .facts import correction_label, na_reason, pair_p, test_label, undeclared_direction_message
 
-TEST_NAMES = {
-    "welch": "Welch's t-test",
-    "ttest_ind": "Student's t-test",
-    "ttest_rel": "paired t-test",
-    "wilcoxon": "Wilcoxon signed-rank test",
-    "mannwhitney": "Mann-Whitney U test",
-}
-CORRECTION_NAMES = {
-    "holm": "Holm correction",
-    "bonferroni": "Bonferroni correction",
-    "fdr_bh": "Benjamini-Hochberg FDR correction",
-    "none": "no correction",
-}
-
+__all__ = ["to_html", "to_latex", "to_markdown"]
 
 @dataclass
 class _Cell:
@@ -84,20 +71,7 @@ def _seed_counts(result: Any) -> str:
     return f"{low}-{high} seeds"
 
 
-def _pair_p(comparisons: Any, metric: str, ref: str, method: str) -> float:
-    hit = comparisons[
-        (comparisons["metric"] == metric)
-        & (
-            ((comparisons["method_a"] == ref) & (comparisons["method_b"] == method))
-            | ((comparisons["method_a"] == method) & (comparisons["method_b"] == ref))
-        )
-    ]
-    return float(hit["p_corrected"].iloc[0]) if len(hit) else math.nan
-
-
 def _build_table(result: Any, reference: Optional[str], digits: int, bold_best: Optional[bool] = True) -> _Table:
-    from .result import undeclared_direction_message
-
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or not 0 <= digits <= 15:
         raise ValueError(f"digits must be an int in [0, 15], got {digits!r}")
     if bold_best is not None and not isinstance(bold_best, bool):
@@ -127,7 +101,7 @@ def _build_table(result: Any, reference: Optional[str], digits: int, bold_best: 
                 half=(high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan,
                 best=math.isfinite(means[m]) and round(means[m], digits) == best_value,
                 significant=rows.loc[m, "significant_vs_ref"] == "*",
-                p_corrected=_pair_p(result.comparisons, metric, ref, m) if m != ref else math.nan,
+                p_corrected=pair_p(result.comparisons, metric, ref, m) if m != ref else math.nan,
                 note=str(rows.loc[m, "note"]) if "note" in rows.columns else "",
             )
     settings = result.settings
@@ -158,8 +132,8 @@ def _caption(
     percent: str = "%",
     escape: Callable[[str], str] = str,
 ) -> str:
-    test = TEST_NAMES.get(table.test, table.test)
-    correction = CORRECTION_NAMES.get(table.correction, f"{table.correction} correction")
+    test = test_label(table.test)
+    correction = correction_label(table.correction)
     text = (
         f"Mean {pm} half-width of the {100 * table.confidence:.10g}{percent} confidence interval over "
         f"{table.seeds}; best per metric in bold; {dagger} significantly different from "
@@ -170,8 +144,6 @@ def _caption(
 
 def _untested_sentences(table: _Table) -> List[str]:
     """One sentence per (method, reason) whose pair with the reference is n/a."""
-    from .result import na_reason
-
     groups: Dict[tuple, List[str]] = {}
     for method in table.methods:
         for metric in table.metrics:

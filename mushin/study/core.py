@@ -14,34 +14,22 @@ executor schedules, the study only submits jobs and records their outcomes.
 """
 from __future__ import annotations
 
-import ast
 import concurrent.futures as cf
 import contextlib
-import datetime
-import functools
-import hashlib
-import inspect
 import json
-import linecache
 import os
 import pickle
-import re
-import shutil
-import tempfile
-import textwrap
-import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
+from tqdm.auto import tqdm
 
-from . import stats
-from .compare import (
+from .. import stats
+from ..evaluation.compare import (
     PredictFn,
     _check_data,
     _check_device,
@@ -50,623 +38,49 @@ from .compare import (
     run_comparison,
     select_metrics,
 )
-from .result import BenchmarkResult, check_class_names
-from .tasks import Task, get_task, resolve_battery
+from ..metrics.tasks import get_task, resolve_battery
+from ..result import BenchmarkResult, check_class_names
+from .checks import (
+    LoadFn,
+    ON_CHANGE,
+    ON_ERROR,
+    PathLike,
+    TrainFn,
+    _add_note,
+    _check_checkpoints,
+    _check_choice,
+    _check_executor,
+    _check_methods,
+    _check_progress,
+    _check_seeds,
+)
+from .errors import IncompleteSweepError, StaleCheckpointError
+from .executors import (
+    RunOutcome,
+    TrainJob,
+    _CheckpointLoader,
+    _cancel,
+    _error_record,
+    _is_pickling_error,
+    _pickling_error,
+    _wait_any,
+)
+from .fingerprint import _callable_name, train_fn_fingerprint
+from .manifest import (
+    CHECKPOINT_DIR,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    _check_manifest,
+    _damaged,
+    _now,
+    _remove_path,
+    write_json_atomic,
+)
 
 try:  # POSIX advisory lock: released by the OS when the holder dies, even on SIGKILL
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-__all__ = ["Study", "IncompleteSweepError", "StaleCheckpointError", "train_fn_fingerprint"]
-
-PathLike = Union[str, "os.PathLike[str]"]
-TrainFn = Callable[[int], PathLike]
-LoadFn = Callable[[str], Any]
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
-CHECKPOINT_DIR = "checkpoints"
-ON_ERROR = ("raise", "record")
-ON_CHANGE = ("error", "retrain", "reuse")
-# How often to look at futures that are not concurrent.futures.Future (e.g. submitit jobs).
-POLL_SECONDS = 0.5
-
-
-# ---------------------------------------------------------------- errors --
-
-
-class IncompleteSweepError(RuntimeError):
-    """Some training runs of a :class:`Study` failed, so nothing was compared.
-
-    Attributes
-    ----------
-    failed : list of (str, int)
-        The ``(method, seed)`` runs that failed, in study order.
-    errors : dict
-        ``(method, seed) -> "ExceptionType: message"``.
-    manifest_path : str
-        The manifest holding each failure's full traceback.
-    """
-
-    def __init__(self, failed: Sequence[Tuple[str, int]], errors: Mapping[Tuple[str, int], str], manifest_path: str):
-        self.failed = list(failed)
-        self.errors = dict(errors)
-        self.manifest_path = manifest_path
-        lines = [f"  {method!r} seed {seed}: {self.errors.get((method, seed), '')}" for method, seed in self.failed]
-        super().__init__(
-            f"{len(self.failed)} training run(s) failed, so no statistics were computed:\n"
-            + "\n".join(lines)
-            + f"\nTracebacks are in {manifest_path}.  Fix the cause and call run() again: "
-            "completed runs are reused and only the failed ones are trained."
-        )
-
-    def __reduce__(self) -> Any:
-        return (type(self), (self.failed, self.errors, self.manifest_path))
-
-
-class StaleCheckpointError(ValueError):
-    """Completed runs in ``working_dir`` were trained by code that has changed since."""
-
-
-# ----------------------------------------------------------- fingerprint --
-
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def _stable_repr(value: Any) -> str:
-    """``repr`` without memory addresses, which change from one process to the next."""
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__ must not stop the study
-        text = f"<{type(value).__qualname__}>"
-    return _ADDRESS.sub("", text)
-
-
-def _code_constants(code: Any) -> str:
-    parts = []
-    for const in code.co_consts:
-        parts.append(_code_constants(const) if inspect.iscode(const) else _stable_repr(const))
-    return f"({','.join(parts)};{','.join(code.co_names)})"
-
-
-def _function_source(fn: Any) -> Optional[str]:
-    try:
-        return textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        return None
-
-
-def _lambda_source(fn: Any) -> Optional[str]:
-    """The text of the lambda alone.
-
-    ``inspect.getsource`` returns the whole statement around a lambda, so an
-    edit to, say, the seed list next to it would look like a code change.
-    The lambda's own text comes from the parsed file; when several lambdas
-    start on its line, ``None`` (the caller falls back to bytecode).
-    """
-    try:
-        filename = inspect.getsourcefile(fn)
-        lines = linecache.getlines(filename) if filename else []
-        text = "".join(lines)
-        tree = ast.parse(text)
-    except (OSError, TypeError, SyntaxError, ValueError):
-        return None
-    first_line = fn.__code__.co_firstlineno
-    hits = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda) and node.lineno == first_line]
-    if len(hits) != 1:
-        return None
-    return ast.get_source_segment(text, hits[0])
-
-
-def _callable_name(fn: Any) -> str:
-    if isinstance(fn, functools.partial):
-        return f"partial({_callable_name(fn.func)})"
-    target = getattr(fn, "__func__", fn)
-    module = getattr(target, "__module__", None) or type(fn).__module__
-    qualname = getattr(target, "__qualname__", None) or type(fn).__qualname__
-    return f"{module}.{qualname}"
-
-
-def _feed_fingerprint(digest: Any, fn: Any) -> None:
-    def feed(text: str) -> None:
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-
-    if isinstance(fn, functools.partial):
-        feed("partial")
-        _feed_fingerprint(digest, fn.func)
-        feed(_stable_repr(fn.args))
-        feed(_stable_repr(sorted(fn.keywords.items())))
-        return
-    if inspect.ismethod(fn):
-        feed(type(fn.__self__).__qualname__)
-        fn = fn.__func__
-    if inspect.isfunction(fn):
-        feed(fn.__module__ or "")
-        feed(fn.__qualname__)
-        source = _lambda_source(fn) if fn.__name__ == "<lambda>" else _function_source(fn)
-        feed(source if source is not None else fn.__code__.co_code.hex())
-        feed(_code_constants(fn.__code__))
-        feed(_stable_repr(fn.__defaults__))
-        feed(_stable_repr(fn.__kwdefaults__))
-        for cell in fn.__closure__ or ():
-            try:
-                feed(_stable_repr(cell.cell_contents))
-            except ValueError:  # empty cell
-                feed("<empty>")
-        return
-    cls = type(fn)
-    feed(_callable_name(fn))
-    feed(f"{cls.__module__}.{cls.__qualname__}")
-    try:
-        feed(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        call = getattr(cls, "__call__", None)
-        code = getattr(call, "__code__", None)
-        feed(code.co_code.hex() if code is not None else "")
-    feed(_stable_repr(getattr(fn, "__dict__", None)))
-
-
-def train_fn_fingerprint(fn: Callable[..., Any]) -> str:
-    """A hash of what a training function's own code says it does.
-
-    It covers the function's qualified name and source (bytecode when the
-    source is not available), its constants, default arguments, closure
-    values and, for ``functools.partial``, the bound arguments.  It does not
-    see functions the training function calls, global variables it reads or
-    files it loads: after changing those, retrain with ``Study(..., rerun=...)``.
-
-    Examples
-    --------
-    >>> from mushin.study import train_fn_fingerprint
-    >>> train_fn_fingerprint(lambda seed: seed) == train_fn_fingerprint(lambda seed: seed + 1)
-    False
-    """
-    digest = hashlib.sha256()
-    _feed_fingerprint(digest, fn)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------- manifest --
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: PathLike, payload: Any) -> None:
-    """Replace ``path`` with ``payload`` as JSON so that it is never seen half written.
-
-    The text goes to a temporary file in the same directory, is flushed to
-    disk, and is renamed over ``path`` (an atomic replace on POSIX and
-    Windows).  A crash at any instant leaves either the old or the new file.
-    """
-    path = Path(path)
-    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
-
-
-# ------------------------------------------------------------ checkpoint --
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _safe_dirname(method: str) -> str:
-    safe = _SAFE_NAME.sub("_", method).strip(".") or "method"
-    if safe != method:
-        # keep "a/b" and "a_b" apart
-        safe += "-" + hashlib.sha1(method.encode("utf-8")).hexdigest()[:8]
-    return safe
-
-
-def _remove_path(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _store_checkpoint(returned: Any, method: str, seed: int, working_dir: Path) -> Tuple[str, str]:
-    """Check what ``train_fn`` returned and put it under its stable name.
-
-    Returns ``(stable_path, returned_path)``.  A checkpoint written inside
-    ``working_dir`` is moved (a rename, no copy); one written elsewhere is
-    copied, leaving the original alone.  Either way the stable name appears
-    atomically: a file at the stable path is always a complete checkpoint.
-    """
-    where = f"train_fn of method {method!r} for seed {seed}"
-    if returned is None:
-        raise TypeError(
-            f"{where} returned None; it must return the path of the checkpoint it saved "
-            "(e.g. `torch.save(model, path); return path`)"
-        )
-    if not isinstance(returned, (str, os.PathLike)):
-        hint = ""
-        if callable(returned) or hasattr(returned, "state_dict"):
-            hint = "; it looks like the model itself: save it and return the file's path"
-        raise TypeError(f"{where} returned a {type(returned).__name__}, not a path{hint}")
-    source = Path(os.path.abspath(os.fspath(returned)))
-    if not source.exists():
-        raise FileNotFoundError(f"{where} returned {os.fspath(returned)!r}, but no such file or directory exists")
-    if source == working_dir or source in working_dir.parents:
-        raise ValueError(
-            f"{where} returned {os.fspath(returned)!r}, which contains the study's working_dir "
-            f"{str(working_dir)!r}; return the checkpoint file, or a folder of its own"
-        )
-    suffix = source.suffix if source.is_file() else ""
-    stable = working_dir / CHECKPOINT_DIR / _safe_dirname(method) / f"seed-{seed}{suffix}"
-    if source == stable:
-        return str(stable), str(source)
-    stable.parent.mkdir(parents=True, exist_ok=True)
-    staging = stable.with_name(f".{stable.name}.{uuid.uuid4().hex}.tmp")
-    inside = working_dir in source.parents
-    try:
-        if inside:
-            os.replace(source, staging)
-        elif source.is_dir():
-            shutil.copytree(source, staging)
-        else:
-            shutil.copy2(source, staging)
-        if staging.is_dir() and stable.exists():
-            # os.replace cannot put a directory over a non-empty one: move the old one aside first
-            old = stable.with_name(f".{stable.name}.{uuid.uuid4().hex}.old")
-            os.replace(stable, old)
-            os.replace(staging, stable)
-            _remove_path(old)
-        else:
-            os.replace(staging, stable)
-    except BaseException:
-        _remove_path(staging)
-        raise
-    return str(stable), str(source)
-
-
-# ------------------------------------------------------ manifest checks --
-# The manifest decides which files are loaded as models and which old files
-# are deleted, so it is checked whole before anything acts on it: a damaged
-# or edited one must not point the study at another run's checkpoint or at
-# a file outside working_dir.
-
-RUN_STATUSES = ("started", "done", "failed", "cancelled")
-_SEED_KEY = re.compile(r"-?[0-9]+")
-
-
-def _damaged(path: Path, what: str) -> str:
-    return (
-        f"the study manifest {path} is damaged: {what}.  Restore it from a backup, or delete "
-        "it to train every run again"
-    )
-
-
-def _checkpoint_problem(checkpoint: str, method: str, seed: str, working_dir: Path) -> Optional[str]:
-    """Why ``checkpoint`` is not run (method, seed)'s own file inside ``working_dir``, or None."""
-    relative = Path(checkpoint)
-    if relative.is_absolute() or ".." in relative.parts:
-        return "it is not a path inside working_dir"
-    folder = Path(CHECKPOINT_DIR) / _safe_dirname(method)
-    stem = f"seed-{seed}"
-    own_name = relative.name == stem or (relative.name.startswith(stem + ".") and relative.stem == stem)
-    if relative.parent != folder or not own_name:
-        return f"it is not this run's own file {folder / stem}<suffix>"
-    real = os.path.realpath(working_dir / relative)
-    if os.path.commonpath([real, os.path.realpath(working_dir)]) != os.path.realpath(working_dir):
-        return f"it is a link to {real}, outside working_dir"
-    return None
-
-
-def _check_manifest(manifest: Any, path: Path, working_dir: Path) -> None:
-    """Raise ``ValueError`` unless ``manifest`` is a well-formed study manifest."""
-    if not isinstance(manifest, dict):
-        raise ValueError(_damaged(path, f"it holds a JSON {type(manifest).__name__}, not an object"))
-    if "format" not in manifest:
-        raise ValueError(_damaged(path, "it has no 'format' key"))
-    if manifest["format"] != MANIFEST_FORMAT:
-        raise ValueError(
-            f"the study manifest {path} has format {manifest['format']!r}, but this mushin reads "
-            f"format {MANIFEST_FORMAT}: it was written by another version of mushin.  Use that "
-            "version, another working_dir, or delete the manifest to train every run again"
-        )
-    for key, kind in (("seeds", (list, type(None))), ("methods", dict), ("runs", dict)):
-        if key not in manifest:
-            raise ValueError(_damaged(path, f"it has no {key!r} key"))
-        if not isinstance(manifest[key], kind):
-            raise ValueError(_damaged(path, f"{key!r} is a JSON {type(manifest[key]).__name__}"))
-    for i, seed in enumerate(manifest["seeds"] or []):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(_damaged(path, f"seeds[{i}] is {seed!r}, not an int"))
-    for name, entry in manifest["methods"].items():
-        if not isinstance(entry, dict):
-            raise ValueError(_damaged(path, f"methods[{name!r}] is a JSON {type(entry).__name__}, not an object"))
-    for method, runs in manifest["runs"].items():
-        if not isinstance(runs, dict):
-            raise ValueError(_damaged(path, f"runs[{method!r}] is a JSON {type(runs).__name__}, not an object"))
-        for seed, record in runs.items():
-            where = f"runs[{method!r}][{seed!r}]"
-            if not _SEED_KEY.fullmatch(seed):
-                raise ValueError(_damaged(path, f"{where}: the seed {seed!r} is not an int"))
-            if not isinstance(record, dict):
-                raise ValueError(_damaged(path, f"{where} is a JSON {type(record).__name__}, not an object"))
-            status = record.get("status")
-            if status not in RUN_STATUSES:
-                raise ValueError(_damaged(path, f"{where}['status'] is {status!r}, not one of {list(RUN_STATUSES)}"))
-            checkpoint = record.get("checkpoint")
-            if checkpoint is None and status == "done":
-                raise ValueError(_damaged(path, f"{where} is done but names no checkpoint"))
-            if checkpoint is not None and not isinstance(checkpoint, str):
-                raise ValueError(_damaged(path, f"{where}['checkpoint'] is {checkpoint!r}, not a path"))
-            for key, kind in (("code_hash", str), ("error", dict)):
-                value = record.get(key)
-                if value is not None and not isinstance(value, kind):
-                    raise ValueError(_damaged(path, f"{where}[{key!r}] is a JSON {type(value).__name__}"))
-            if checkpoint is not None:
-                problem = _checkpoint_problem(checkpoint, method, seed, working_dir)
-                if problem is not None:
-                    raise ValueError(
-                        f"the study manifest {path} names {checkpoint!r} as the checkpoint of method "
-                        f"{method!r}, seed {seed}, and {problem}.  A study loads and replaces only "
-                        "each run's own checkpoint under working_dir/checkpoints.  Restore the "
-                        "manifest from a backup, or delete it to train every run again"
-                    )
-
-
-class RunOutcome:
-    """What one training job reports back to the study (crosses process boundaries)."""
-
-    def __init__(
-        self,
-        method: str,
-        seed: int,
-        *,
-        checkpoint: Optional[str] = None,
-        returned_path: Optional[str] = None,
-        started_at: Optional[str] = None,
-        duration_s: Optional[float] = None,
-        exception: Optional[BaseException] = None,
-        error: Optional[Dict[str, str]] = None,
-    ):
-        self.method = method
-        self.seed = seed
-        self.checkpoint = checkpoint
-        self.returned_path = returned_path
-        self.started_at = started_at
-        self.duration_s = duration_s
-        self.exception = exception
-        self.error = error
-        self.from_worker = False  # set when unpickled: the outcome came from another process
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def __getstate__(self) -> Dict[str, Any]:
-        state = dict(self.__dict__)
-        try:  # the exception object is a convenience; its text is already in ``error``
-            pickle.dumps(state["exception"])
-        except Exception:
-            state["exception"] = None
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.from_worker = True
-
-
-def _error_record(exc: BaseException, tb_text: str) -> Dict[str, str]:
-    return {"type": type(exc).__qualname__, "message": str(exc), "traceback": tb_text}
-
-
-class TrainJob:
-    """One (method, seed) run: call ``train_fn(seed)``, store the checkpoint.
-
-    This is what is submitted to an executor; it pickles whenever the
-    training function does.  Exceptions raised by the training function are
-    caught and reported in the :class:`RunOutcome`, with their traceback, so
-    that every executor brings failures back the same way.
-    """
-
-    def __init__(self, method: str, seed: int, train_fn: TrainFn, working_dir: str):
-        self.method = method
-        self.seed = seed
-        self.train_fn = train_fn
-        self.working_dir = working_dir
-
-    def __call__(self) -> RunOutcome:
-        started_at = _now()
-        start = time.perf_counter()
-        try:
-            returned = self.train_fn(self.seed)
-            checkpoint, returned_path = _store_checkpoint(returned, self.method, self.seed, Path(self.working_dir))
-        except Exception as exc:
-            return RunOutcome(
-                self.method,
-                self.seed,
-                started_at=started_at,
-                duration_s=time.perf_counter() - start,
-                exception=exc,
-                error=_error_record(exc, traceback.format_exc()),
-            )
-        return RunOutcome(
-            self.method,
-            self.seed,
-            checkpoint=checkpoint,
-            returned_path=returned_path,
-            started_at=started_at,
-            duration_s=time.perf_counter() - start,
-        )
-
-    def __repr__(self) -> str:
-        return f"TrainJob({self.method!r}, seed={self.seed})"
-
-
-# ----------------------------------------------------------- validation --
-
-
-def _check_seeds(seeds: Any, what: str = "seeds") -> List[int]:
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray)):
-        raise TypeError(f"{what} must be a list of ints such as [0, 1, 2], got {type(seeds).__name__}")
-    out: List[int] = []
-    for i, seed in enumerate(seeds):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"{what}[{i}] is {seed!r}; seeds must be ints")
-        out.append(int(seed))
-    if not out:
-        raise ValueError(f"{what} is empty; give at least one seed")
-    repeated = sorted({s for s in out if out.count(s) > 1})
-    if repeated:
-        raise ValueError(f"{what} repeats {repeated}; every seed must be distinct")
-    return out
-
-
-def _check_methods(methods: Any) -> Dict[str, TrainFn]:
-    if not isinstance(methods, Mapping) or not methods:
-        raise TypeError(
-            "methods must be a non-empty dict {name: train_fn}, where train_fn(seed) "
-            f"trains one model and returns its checkpoint path; got {type(methods).__name__}"
-        )
-    out: Dict[str, TrainFn] = {}
-    for name, train_fn in methods.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"method names must be non-empty strings, got {name!r}")
-        if not callable(train_fn):
-            hint = ""
-            if isinstance(train_fn, Sequence) and not isinstance(train_fn, (str, bytes)):
-                hint = " (for checkpoints you already have, use Study.from_checkpoints)"
-            raise TypeError(
-                f"methods[{name!r}] is a {type(train_fn).__name__}, not a training function "
-                f"train_fn(seed) -> checkpoint path{hint}"
-            )
-        out[name] = train_fn
-    return out
-
-
-def _check_checkpoints(checkpoints: Any, seeds: Optional[List[int]]) -> Dict[str, List[str]]:
-    if not isinstance(checkpoints, Mapping) or not checkpoints:
-        raise TypeError(
-            "checkpoints must be a non-empty dict {name: [path_seed0, path_seed1, ...]}, "
-            f"got {type(checkpoints).__name__}"
-        )
-    out: Dict[str, List[str]] = {}
-    for name, paths in checkpoints.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"method names must be non-empty strings, got {name!r}")
-        if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Sequence):
-            raise TypeError(
-                f"checkpoints[{name!r}] must be a list of paths (one per seed), got {type(paths).__name__}"
-            )
-        if not paths:
-            raise ValueError(f"checkpoints[{name!r}] is empty; give at least one path")
-        if seeds is not None and len(paths) != len(seeds):
-            raise ValueError(f"checkpoints[{name!r}] has {len(paths)} paths for {len(seeds)} seeds {seeds}")
-        checked = []
-        for i, path in enumerate(paths):
-            if not isinstance(path, (str, os.PathLike)):
-                raise TypeError(f"checkpoints[{name!r}][{i}] is a {type(path).__name__}, not a path")
-            full = os.path.abspath(os.fspath(path))
-            if not os.path.exists(full):
-                raise FileNotFoundError(f"checkpoints[{name!r}][{i}]: {os.fspath(path)!r} does not exist")
-            checked.append(full)
-        out[name] = checked
-    return out
-
-
-def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def _check_progress(progress: Any) -> Optional[bool]:
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None (auto: on for a terminal), got {progress!r}")
-    return progress
-
-
-def _check_executor(executor: Any) -> Any:
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise TypeError(
-            f"executor must be a concurrent.futures.Executor (anything with submit(fn)), "
-            f"got {type(executor).__name__}"
-        )
-    return executor
-
-
-def _is_pickling_error(exc: BaseException) -> bool:
-    if isinstance(exc, pickle.PicklingError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, (TypeError, AttributeError, ValueError)) and ("pickl" in text or "serializ" in text)
-
-
-def _pickling_error(method: str, train_fn: Any, exc: BaseException) -> TypeError:
-    return TypeError(
-        f"method {method!r}: the executor could not send its train_fn ({_callable_name(train_fn)}) "
-        f"to a worker: {type(exc).__name__}: {exc}.  Process and cluster executors pickle the "
-        "training function: define it at module level in an importable module (not a lambda, "
-        "a nested function or a notebook cell), or run without executor="
-    )
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):  # Python >= 3.11
-        exc.add_note(note)
-
-
-# ------------------------------------------------------------------ study --
-
-
-class _CheckpointLoader:
-    """Load one checkpoint when ``run_comparison`` reaches it, never earlier."""
-
-    def __init__(self, study: "Study", method: str, seed: Any, path: str):
-        self.study = study
-        self.method = method
-        self.seed = seed
-        self.path = path
-
-    def __call__(self) -> Any:
-        self.study._evaluating = None
-        where = f"method {self.method!r}, seed {self.seed} (checkpoint {self.path})"
-        try:
-            model = self.study._load_fn(self.path)
-        except Exception as exc:
-            _add_note(exc, f"while loading {where} with load_fn")
-            raise
-        if not callable(model):
-            hint = ""
-            if isinstance(model, Mapping):
-                hint = (
-                    "; a dict looks like a state_dict: build the model in load_fn and call "
-                    "model.load_state_dict(torch.load(path)) before returning it"
-                )
-            raise TypeError(
-                f"load_fn returned a {type(model).__name__} for {where}; it must return the "
-                f"model: a callable such as a torch.nn.Module{hint}"
-            )
-        self.study._evaluating = where
-        return model
 
 
 class Study:
@@ -1195,8 +609,6 @@ class Study:
         return TrainJob(name, seed, self._methods[name], str(self._working_dir))
 
     def _bar(self, **kwargs: Any) -> Any:
-        from tqdm.auto import tqdm
-
         return tqdm(disable=None if self._progress is None else not self._progress, **kwargs)
 
     def _raise_failure(self, outcome: RunOutcome) -> None:
@@ -1355,21 +767,3 @@ class Study:
                 raise
             finally:
                 self._evaluating = None
-
-
-def _cancel(futures: Mapping[Any, Any]) -> None:
-    """Cancel the jobs that have not started; running ones cannot be stopped safely."""
-    for future in futures:
-        if isinstance(future, cf.Future):
-            future.cancel()
-
-
-def _wait_any(pending: set) -> set:
-    if all(isinstance(future, cf.Future) for future in pending):
-        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        return done
-    while True:  # futures of other kinds (e.g. submitit jobs) only offer done()
-        done = {future for future in pending if future.done()}
-        if done:
-            return done
-        time.sleep(POLL_SECONDS)

@@ -1,4 +1,5 @@
-"""Training jobs and their outcomes, as they cross to any ``concurrent.futures.Executor``."""
+"""Training jobs and their outcomes, as they cross to any ``concurrent.futures.Executor``,
+and the loader that hands each checkpoint to the evaluation when it is reached."""
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .checks import TrainFn
+from .checks import TrainFn, _add_note
 from .fingerprint import _callable_name
 from .manifest import _now, _store_checkpoint
 
@@ -139,3 +140,35 @@ def _wait_any(pending: set) -> set:
         if done:
             return done
         time.sleep(POLL_SECONDS)
+
+
+class _CheckpointLoader:
+    """Load one checkpoint when ``run_comparison`` reaches it, never earlier."""
+
+    def __init__(self, study: Any, method: str, seed: Any, path: str):
+        self.study = study
+        self.method = method
+        self.seed = seed
+        self.path = path
+
+    def __call__(self) -> Any:
+        self.study._evaluating = None
+        where = f"method {self.method!r}, seed {self.seed} (checkpoint {self.path})"
+        try:
+            model = self.study._load_fn(self.path)
+        except Exception as exc:
+            _add_note(exc, f"while loading {where} with load_fn")
+            raise
+        if not callable(model):
+            hint = ""
+            if isinstance(model, Mapping):
+                hint = (
+                    "; a dict looks like a state_dict: build the model in load_fn and call "
+                    "model.load_state_dict(torch.load(path)) before returning it"
+                )
+            raise TypeError(
+                f"load_fn returned a {type(model).__name__} for {where}; it must return the "
+                f"model: a callable such as a torch.nn.Module{hint}"
+            )
+        self.study._evaluating = where
+        return model

@@ -1,0 +1,1 @@
+"""Metric states and batteries: the metric model shared by every task."""
