@@ -240,6 +240,69 @@ as_state_dict(PyObject *self, PyObject *other, const char *method)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ */
+
+/* The kernel that takes one checked (preds, target) batch into a state:
+ * mushin_regression_update or mushin_ranked_pairs_append. */
+static int report_regression_bad(const mushin_regression_bad *bad, const char *method);
+
+typedef int (*pair_kernel)(void *state, int64_t n, mushin_vec_view preds,
+                           mushin_vec_view target, mushin_regression_bad *bad);
+
+static int
+moments_kernel(void *state, int64_t n, mushin_vec_view preds, mushin_vec_view target,
+               mushin_regression_bad *bad)
+{
+    return mushin_regression_update((mushin_regression_moments *)state, n, preds, target, bad);
+}
+
+static int
+pairs_kernel(void *state, int64_t n, mushin_vec_view preds, mushin_vec_view target,
+             mushin_regression_bad *bad)
+{
+    return mushin_ranked_pairs_append((mushin_ranked_pairs *)state, n, preds, target, bad);
+}
+
+/* update(preds, target) of both regression states: parse and check with the
+ * GIL held, run `kernel` on `state` under `lock` without it, and raise with
+ * the state unchanged on a bad batch. */
+static PyObject *
+pair_batch_update(const char *method, PyThread_type_lock lock, void *state,
+                  pair_kernel kernel, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"preds", "target", NULL};
+    PyObject *p_obj, *t_obj, *result = NULL;
+    PyArrayObject *p = NULL, *t = NULL;
+    mushin_regression_bad bad;
+    int status;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:update", kwlist, &p_obj, &t_obj)) {
+        goto error;
+    }
+    if ((p = as_array(p_obj, method, "preds", "float")) == NULL
+        || (t = as_array(t_obj, method, "target", "float")) == NULL
+        || check_shapes(p, t, method, "preds", "target", 1) < 0) {
+        goto error;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    status = kernel(state, PyArray_SIZE(p), vec_view(p), vec_view(t), &bad);
+    PyThread_release_lock(lock);
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EBADVALUE) {
+        report_regression_bad(&bad, method);
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        status_error(status, method);
+        goto error;
+    }
+    result = Py_NewRef(Py_None);
+error:
+    Py_XDECREF(p);
+    Py_XDECREF(t);
+    return result;
+}
+
 /* ------------------------------------------------- RegressionMoments -- */
 
 typedef struct {
@@ -301,39 +364,8 @@ PyDoc_STRVAR(moments_update_doc,
 static PyObject *
 moments_update(MomentsObject *self, PyObject *args, PyObject *kwds)
 {
-    static const char *method = "RegressionMoments.update";
-    static char *kwlist[] = {"preds", "target", NULL};
-    PyObject *p_obj, *t_obj, *result = NULL;
-    PyArrayObject *p = NULL, *t = NULL;
-    mushin_regression_bad bad;
-    int status;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:update", kwlist, &p_obj, &t_obj)) {
-        goto error;
-    }
-    if ((p = as_array(p_obj, method, "preds", "float")) == NULL
-        || (t = as_array(t_obj, method, "target", "float")) == NULL
-        || check_shapes(p, t, method, "preds", "target", 1) < 0) {
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_regression_update(&self->state, PyArray_SIZE(p), vec_view(p),
-                                      vec_view(t), &bad);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status == MUSHIN_EBADVALUE) {
-        report_regression_bad(&bad, method);
-        goto error;
-    }
-    if (status != MUSHIN_OK) {
-        status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    Py_XDECREF(p);
-    Py_XDECREF(t);
-    return result;
+    return pair_batch_update("RegressionMoments.update", self->lock, &self->state,
+                             moments_kernel, args, kwds);
 }
 
 /* the state as {"n": int64 (), "extremes": float64 (4,) = min_p, max_p,
@@ -628,39 +660,8 @@ pairs_dealloc(PairsObject *self)
 static PyObject *
 pairs_update(PairsObject *self, PyObject *args, PyObject *kwds)
 {
-    static const char *method = "RankedPairs.update";
-    static char *kwlist[] = {"preds", "target", NULL};
-    PyObject *p_obj, *t_obj, *result = NULL;
-    PyArrayObject *p = NULL, *t = NULL;
-    mushin_regression_bad bad;
-    int status;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:update", kwlist, &p_obj, &t_obj)) {
-        goto error;
-    }
-    if ((p = as_array(p_obj, method, "preds", "float")) == NULL
-        || (t = as_array(t_obj, method, "target", "float")) == NULL
-        || check_shapes(p, t, method, "preds", "target", 1) < 0) {
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_ranked_pairs_append(&self->state, PyArray_SIZE(p), vec_view(p),
-                                        vec_view(t), &bad);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status == MUSHIN_EBADVALUE) {
-        report_regression_bad(&bad, method);
-        goto error;
-    }
-    if (status != MUSHIN_OK) {
-        status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    Py_XDECREF(p);
-    Py_XDECREF(t);
-    return result;
+    return pair_batch_update("RankedPairs.update", self->lock, &self->state, pairs_kernel,
+                             args, kwds);
 }
 
 static PyObject *
