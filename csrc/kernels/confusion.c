@@ -289,15 +289,28 @@ mushin_plan_init(mushin_count_plan *plan, int64_t num_classes, int64_t size, int
     plan->bins = bins;
     plan->num_sub = bins <= MUSHIN_SUBHIST_MAX_BINS ? MUSHIN_SUBHIST : 1;
     plan->stride = 0;
+    plan->chunk_stride = 0;
     plan->buffer = NULL;
+    plan->allocation = NULL;
     if (chunks > 1 || size >= PRIVATE_MIN_FILL * (bins + 1)) {
+        /* each chunk's copies rounded up to whole MUSHIN_MATRIX_ALIGN
+         * blocks, the buffer aligned to one: no line is shared */
+        const int64_t per_block = MUSHIN_MATRIX_ALIGN / (int64_t)sizeof(int64_t);
+        const int64_t words = (int64_t)plan->num_sub * (bins + 1);
         plan->stride = bins + 1;
-        plan->buffer = (int64_t *)calloc((size_t)chunks * (size_t)plan->num_sub *
-                                             (size_t)plan->stride, sizeof(int64_t));
-        if (plan->buffer == NULL) {
+        plan->chunk_stride = (words + per_block - 1) / per_block * per_block;
+        plan->allocation = calloc((size_t)chunks * (size_t)plan->chunk_stride + (size_t)per_block,
+                                  sizeof(int64_t));
+        if (plan->allocation == NULL) {
             /* no room for private matrices: one thread, straight into counts */
             chunks = 1;
             plan->stride = 0;
+            plan->chunk_stride = 0;
+        }
+        else {
+            const uintptr_t at = (uintptr_t)plan->allocation;
+            const uintptr_t align = MUSHIN_MATRIX_ALIGN;
+            plan->buffer = (int64_t *)(at + (align - at % align) % align);
         }
     }
     if (plan->buffer == NULL) {
@@ -322,7 +335,9 @@ mushin_plan_single(mushin_count_plan *plan, int64_t size)
     plan->num_classes = 0;
     plan->bins = 0;
     plan->stride = 0;
+    plan->chunk_stride = 0;
     plan->buffer = NULL;
+    plan->allocation = NULL;
     plan->bounds[0] = 0;
     plan->bounds[1] = size;
 }
@@ -360,7 +375,8 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
         if (counts != NULL && !bad->target_bad && !bad->preds_bad) {
             for (c = 0; c < plan->num_chunks; c++) {
                 for (s = 0; s < plan->num_sub; s++) {
-                    const int64_t *m = plan->buffer + ((int64_t)c * plan->num_sub + s) * plan->stride;
+                    const int64_t *m =
+                        plan->buffer + (int64_t)c * plan->chunk_stride + (int64_t)s * plan->stride;
                     for (t = 0; t < C; t++) {
                         for (p = 0; p < C; p++) {
                             counts[t * C + p] += m[(t << plan->shift) + p];
@@ -369,7 +385,8 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
                 }
             }
         }
-        free(plan->buffer);
+        free(plan->allocation);
+        plan->allocation = NULL;
         plan->buffer = NULL;
     }
     return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;

@@ -141,6 +141,14 @@ mushin_walk_run(const mushin_walk *walk, const mushin_walk_cursor *cur, int64_t 
 
 void mushin_walk_advance(const mushin_walk *walk, mushin_walk_cursor *cur, int64_t n);
 
+/* Private matrices of different threads start this many bytes apart at
+ * least, aligned to it: no cache line (nor an adjacent-line prefetch pair)
+ * is written by two threads.  Without the gap, the last bin of one thread's
+ * matrix -- the discard bin, hit by every ignored pixel -- shared a line
+ * with the first bins of the next thread's, and two threads counting an
+ * int64 batch ran slower than one (docs/speed.md). */
+#define MUSHIN_MATRIX_ALIGN 128
+
 /*
  * How one update is split: `num_chunks` contiguous C-order ranges
  * [bounds[c], bounds[c + 1]), each counted by its own thread into its own
@@ -157,7 +165,9 @@ typedef struct {
     int64_t num_classes;
     int64_t bins;    /* num_classes << shift: the discard bin's index */
     int64_t stride;  /* bins + 1, or 0 when counting straight into counts */
-    int64_t *buffer; /* num_chunks * num_sub * stride, or NULL */
+    int64_t chunk_stride; /* from one chunk's first copy to the next chunk's */
+    int64_t *buffer; /* num_chunks matrices chunk_stride apart, or NULL */
+    void *allocation; /* what buffer lies in (freed by mushin_plan_finish) */
     int64_t bounds[MUSHIN_MAX_THREADS + 1];
     mushin_bad_values bad[MUSHIN_MAX_THREADS];
 } mushin_count_plan;
@@ -181,7 +191,7 @@ mushin_plan_matrix(const mushin_count_plan *plan, int64_t *counts, int chunk)
 {
     return plan->buffer == NULL
                ? counts
-               : plan->buffer + (int64_t)chunk * plan->num_sub * plan->stride;
+               : plan->buffer + (int64_t)chunk * plan->chunk_stride;
 }
 
 /* Merge the chunks' bad values into `bad` (C order) and, when there were
