@@ -863,7 +863,7 @@ typedef struct {
 } logits_job;
 
 static void
-logits_chunk(void *arg, int chunk)
+logits_chunk(void *arg, int worker, int chunk)
 {
     const logits_job *job = (const logits_job *)arg;
     const mushin_walk *walk = job->walk;
@@ -872,7 +872,7 @@ logits_chunk(void *arg, int chunk)
     const int64_t end = plan->bounds[chunk + 1];
     const int64_t ls = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
     const int64_t C = job->rules->num_classes;
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, chunk);
+    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
     argmax_scratch scratch; /* 12 KiB: fits any thread's stack */
     int32_t pbuf[MUSHIN_BLOCK];
     int64_t tbuf[MUSHIN_BLOCK];
@@ -975,7 +975,7 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
     job.classes_inner = job.class_stride == (int64_t)size && walk.sa[walk.k - 1] != (int64_t)size;
     job.plan = &plan;
     job.counts = counts;
-    mushin_parallel_for(plan.num_chunks, logits_chunk, &job);
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, logits_chunk, &job);
     return mushin_plan_finish(&plan, counts, bad);
 }
 
@@ -1025,6 +1025,6 @@ mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ig
     job.target_type = target.type;
     job.plan = &plan;
     job.counts = NULL;
-    logits_chunk(&job, 0);
+    logits_chunk(&job, 0, 0);
     return mushin_plan_finish(&plan, NULL, bad);
 }
