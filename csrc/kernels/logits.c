@@ -10,8 +10,10 @@
  *     vectorises across pixels.  With contiguous rows (NCHW) sixteen pixels
  *     at a time go through every class with their maxima in registers;
  *     otherwise a block of rows is gathered (and converted) first;
- *   - classes inner (channels-last, classes contiguous): each pixel's class
- *     vector is scanned in turn, four pixels side by side.
+ *   - classes inner (channels-last, classes contiguous): SIMD over each
+ *     pixel's class vector -- its maximum, and the first class equal to it
+ *     (AVX2 / AVX-512); the baseline scans the vector, four pixels side by
+ *     side.
  * float16 / bfloat16 are converted to float32, exactly; float64 is compared
  * as double.  The comparison reproduces torch.argmax: a value replaces the
  * running maximum when it is larger or NaN, unless the running maximum is
