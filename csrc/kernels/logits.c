@@ -302,13 +302,18 @@ argmax_lanes(const char *base, int64_t cs, mushin_ftype type, int64_t num_classe
  *
  * Up to 64 classes the compare masks of all chunks are shifted to their
  * offsets and OR-ed into one word, whose lowest bit is the answer without
- * a branch per chunk.  AVX-512 reads the last, partial chunk with a masked
- * load padded with -inf (a pad lane can only tie with M after a real lane
- * did, so it never wins).  AVX2 has no 16-bit masked load: a vector of C
- * >= 8 classes ends with a full chunk at C - 8, which may overlap the one
- * before (that changes neither M nor the first index), so nothing past the
- * pixel's own classes is read; shorter vectors are copied into a padded
- * buffer (float32: a masked load).
+ * a branch per chunk.  Two loop shapes:
+ *   - 16 lanes (AVX-512, more than 16 classes): chunks at 0, 16, 32, ...,
+ *     the last, partial one by a masked load padded with -inf (a pad lane
+ *     can only tie with M after a real lane did, so it never wins);
+ *   - 8 lanes (AVX2; AVX-512 up to 16 classes, where 16 lanes would mostly
+ *     be padding and cost one more level of horizontal maximum): a vector
+ *     of C >= 8 classes ends with a full chunk at C - 8, which may overlap
+ *     the one before (that changes neither M nor the first index), so
+ *     nothing past the pixel's own classes is read; C < 8 classes by a
+ *     masked load (AVX2 has none for 16-bit types, which then take the
+ *     scalar loop).
+ * Nothing here needs aligned data: every load is unaligned.
  */
 static int32_t
 argmax_pixel_exact(const char *px, mushin_ftype type, int64_t num_classes)
