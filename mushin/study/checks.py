@@ -13,7 +13,7 @@ from ..evaluation.spec import EvalSpec
 PathLike = Union[str, "os.PathLike[str]"]
 TrainFn = Callable[[int], PathLike]
 LoadFn = Callable[[str], Any]
-ON_ERROR = ("raise", "record")
+ON_ERROR = ("raise", "nan", "record")
 ON_CHANGE = ("error", "retrain", "reuse")
 
 

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import xarray as xr
 
 from ..evaluation.compare import PredictFn, _check_data, run_comparison
 from ..evaluation.spec import EvalSpec
@@ -39,9 +43,10 @@ from .checks import (
     _check_seeds,
     evaluation_spec,
 )
-from .errors import IncompleteSweepError
+from .errors import IncompleteSweepError, failure_key
 from .executors import _CheckpointLoader
 from .fingerprint import train_fn_fingerprint
+from .provenance import source_dir
 from .runs import StudyRuns
 
 if TYPE_CHECKING:
@@ -204,6 +209,7 @@ class Study(StudyRuns):
         self._executor = _check_executor(executor)
         self._progress = _check_progress(progress)
         self._fingerprints = {name: train_fn_fingerprint(fn) for name, fn in self._methods.items()}
+        self._code_dirs = {name: source_dir(fn) for name, fn in self._methods.items()} if self._capture_env else {}
         self._manifest: Optional[Dict[str, Any]] = None
         self._evaluating: Optional[str] = None
 
@@ -283,6 +289,7 @@ class Study(StudyRuns):
         study._executor = None
         study._progress = _check_progress(progress)
         study._fingerprints = {}
+        study._code_dirs = {}
         study._manifest = None
         study._evaluating = None
         return study
@@ -379,23 +386,37 @@ class Study(StudyRuns):
         -------
         BenchmarkResult
             Dims ``(method, seed)``; the ``seed`` coordinate holds the seeds.
+            With environments recorded (``capture_env=True``),
+            ``result.data.attrs["mushin_provenance"]`` holds them (see
+            :attr:`provenance`).
 
         Raises
         ------
         IncompleteSweepError
-            With ``on_error="record"``, when any run failed.
+            With ``on_error="record"`` or ``"nan"``, when any run failed;
+            with ``"nan"``, its ``data`` holds the completed runs' scores.
         StaleCheckpointError
             When completed runs were trained by code that has changed since
             (see ``on_change``).
         """
-        checkpoints = self.train()
-        return self._evaluate(checkpoints)
+        try:
+            checkpoints = self.train()
+        except IncompleteSweepError as incomplete:
+            if self._on_error != "nan":
+                raise
+            incomplete.data = self._evaluate_completed(incomplete.failed)
+            raise
+        result = self._evaluate(checkpoints)
+        self._add_provenance(result.data)
+        return result
 
     def train(self) -> Dict[str, List[str]]:
         """Train every (method, seed) not completed yet; return the checkpoints.
 
         Returns ``{method: [checkpoint path per seed]}``.  Safe to call
-        again after a crash: completed runs are reused.
+        again after a crash: completed runs are reused.  Raises
+        :class:`IncompleteSweepError` when a run failed (``on_error`` other
+        than ``"raise"``); ``train()`` itself evaluates nothing.
         """
         if self._given is not None:
             return {name: list(paths) for name, paths in self._given.items()}
@@ -425,6 +446,83 @@ class Study(StudyRuns):
                 name: [self._absolute(manifest["runs"][name][str(seed)]["checkpoint"]) for seed in self._seeds]
                 for name in self._methods
             }
+
+    def _evaluate_completed(self, failed: Sequence[Tuple[str, int]]) -> xr.Dataset:
+        """The ``(method, seed)`` scores of the completed runs, NaN where a run failed.
+
+        Each method's completed checkpoints are evaluated as a study of
+        their own (no test runs across methods); the failed runs are named
+        in ``attrs["mushin_failures"]`` as a JSON list of ``"method=...,seed=..."``
+        keys, the form ``compare_methods`` reads.
+        """
+        assert self._seeds is not None
+        warnings.warn(
+            f"{len(failed)} training run(s) failed: {[failure_key(m, s) for m, s in failed]}; their "
+            "cells are NaN in the IncompleteSweepError's data and no test is run",
+            UserWarning,
+            stacklevel=3,
+        )
+        paths = self.checkpoints
+        parts = []
+        for name in self.methods:
+            done = [(seed, path) for seed, path in zip(self._seeds, paths[name]) if path is not None]
+            if not done:
+                continue
+            part = Study.from_checkpoints(
+                {name: [path for _, path in done]}, self._load_fn, self._data, spec=self._spec,
+                seeds=[seed for seed, _ in done], progress=self._progress,
+            )
+            parts.append(part.run().data)
+        if parts:
+            data = xr.concat(parts, dim="method", join="outer", combine_attrs="override")
+            # a dict: as a keyword, xarray would read method= as its own fill-method argument
+            data = data.reindex({"method": self.methods, "seed": self._seeds})
+        else:  # nothing to evaluate: every cell of every metric is NaN
+            nan = np.full((len(self.methods), len(self._seeds)), np.nan)
+            data = xr.Dataset(
+                {metric: (("method", "seed"), nan.copy()) for metric in self._spec.battery},
+                coords={"method": self.methods, "seed": self._seeds},
+            )
+        data.attrs["mushin_failures"] = json.dumps([failure_key(name, seed) for name, seed in failed])
+        self._add_provenance(data)
+        return data
+
+    def _add_provenance(self, data: xr.Dataset) -> None:
+        """Show the recorded environments with the result (when any run has one)."""
+        if self._working_dir is None:
+            return
+        manifest = self._read_manifest()
+        environments = manifest.get("environments") or {}
+        runs = {
+            name: {str(seed): manifest["runs"].get(name, {}).get(str(seed), {}).get("environment")
+                   for seed in self._seeds or []}
+            for name in self.methods
+        }
+        used = {env for seeds in runs.values() for env in seeds.values() if env is not None}
+        if used:
+            data.attrs["mushin_provenance"] = json.dumps(
+                {"runs": runs, "environments": {env: environments[env] for env in sorted(used)}},
+                sort_keys=True,
+            )
+
+    @property
+    def provenance(self) -> Dict[Tuple[str, int], Optional[Dict[str, Any]]]:
+        """``{(method, seed): environment record}`` of each run (``capture_env=True``).
+
+        ``None`` for runs trained without ``capture_env`` (or not trained yet).
+        The same records travel with the result, as JSON, in
+        ``result.data.attrs["mushin_provenance"]``.
+        """
+        if self._working_dir is None:
+            return {}
+        manifest = self._read_manifest(fresh=True)
+        environments = manifest.get("environments") or {}
+        out: Dict[Tuple[str, int], Optional[Dict[str, Any]]] = {}
+        for name in self.methods:
+            for seed in self._seeds or []:
+                env = manifest["runs"].get(name, {}).get(str(seed), {}).get("environment")
+                out[(name, seed)] = None if env is None else json.loads(json.dumps(environments[env]))
+        return out
 
     # ------------------------------------------------------- evaluation --
     def _evaluate(self, checkpoints: Dict[str, List[str]]) -> BenchmarkResult:

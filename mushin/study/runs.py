@@ -44,6 +44,7 @@ from .manifest import (
     _remove_path,
     write_json_atomic,
 )
+from .provenance import environment_id
 
 try:  # POSIX advisory lock: released by the OS when the holder dies, even on SIGKILL
     import fcntl
@@ -63,6 +64,8 @@ class StudyRuns:
     _executor: Any
     _progress: Optional[bool]
     _fingerprints: Dict[str, str]
+    _capture_env: bool
+    _code_dirs: Dict[str, Optional[str]]
     _manifest: Optional[Dict[str, Any]]
 
     @property
@@ -218,6 +221,10 @@ class StudyRuns:
             "code_hash": self._fingerprints[outcome.method],
             "error": outcome.error,
         }
+        if outcome.environment is not None:
+            env_id = environment_id(outcome.environment)
+            manifest.setdefault("environments", {})[env_id] = outcome.environment
+            record["environment"] = env_id
         old = previous.get("checkpoint")
         if outcome.ok and old and old != record["checkpoint"]:
             # a retrained run whose file name changed (another suffix): drop the old file
@@ -232,7 +239,8 @@ class StudyRuns:
     # --------------------------------------------------------- training --
     def _job(self, name: str, seed: int) -> TrainJob:
         assert self._methods is not None
-        return TrainJob(name, seed, self._methods[name], str(self._working_dir))
+        return TrainJob(name, seed, self._methods[name], str(self._working_dir),
+                        capture_env=self._capture_env, code_dir=self._code_dirs.get(name))
 
     def _bar(self, **kwargs: Any) -> Any:
         return tqdm(disable=None if self._progress is None else not self._progress, **kwargs)
