@@ -33,7 +33,7 @@ from .executors import (
     _pickling_error,
     _wait_any,
 )
-from .fingerprint import _callable_name
+from .fingerprint import FINGERPRINT_VERSION, _callable_name, python_version
 from .manifest import (
     CHECKPOINT_DIR,
     MANIFEST_FORMAT,
@@ -178,9 +178,8 @@ class StudyRuns:
             listing = "; ".join(f"{name!r} (seeds {seeds})" for name, seeds in stale.items())
             raise StaleCheckpointError(
                 f"the train_fn code of {listing} changed since those runs were trained in "
-                f"{self._working_dir}.  Pass on_change='retrain' to train them again, "
-                "on_change='reuse' to keep the old checkpoints (e.g. after a cosmetic edit), "
-                "or use a fresh working_dir"
+                f"{self._working_dir}.{self._why_stale(manifest, stale)}  Pass on_change='retrain' to "
+                "train them again, on_change='reuse' to keep the old checkpoints, or use a fresh working_dir"
             )
         for name, seeds in stale.items():
             for seed in seeds:
@@ -192,10 +191,29 @@ class StudyRuns:
         todo.sort(key=order.__getitem__)
         manifest["seeds"] = list(self._seeds)
         for name, fn in self._methods.items():
-            manifest["methods"][name] = {"train_fn": _callable_name(fn), "code_hash": self._fingerprints[name]}
+            manifest["methods"][name] = {
+                "train_fn": _callable_name(fn),
+                "code_hash": self._fingerprints[name],
+                "fingerprint": FINGERPRINT_VERSION,
+                "python": python_version(),
+            }
             manifest["runs"].setdefault(name, {})
         self._write_manifest(manifest)
         return todo
+
+    @staticmethod
+    def _why_stale(manifest: Dict[str, Any], stale: Dict[str, List[int]]) -> str:
+        """A hint when the fingerprints differ for a reason other than an edit."""
+        entries = [manifest["methods"].get(name) or {} for name in stale]
+        if any(entry.get("fingerprint") != FINGERPRINT_VERSION for entry in entries):
+            return ("  (They were fingerprinted by an older mushin, which hashed the source text; "
+                    "if the code is unchanged, on_change='reuse' adopts the new fingerprints.)")
+        pythons = sorted({entry.get("python") for entry in entries if entry.get("python") != python_version()})
+        if pythons:
+            return (f"  (They were fingerprinted under Python {', '.join(map(str, pythons))} and this is "
+                    f"Python {python_version()}, which compiles other bytecode; if the code is unchanged, "
+                    "on_change='reuse' adopts the new fingerprints.)")
+        return ""
 
     def _mark_started(self, manifest: Dict[str, Any], runs: Sequence[Tuple[str, int]]) -> None:
         for name, seed in runs:
