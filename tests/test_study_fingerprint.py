@@ -361,3 +361,11 @@ def test_stale_error_explains_an_older_fingerprint_or_python(tmp_path):
     path.write_text(json.dumps(manifest))
     with pytest.raises(StaleCheckpointError, match=r"fingerprinted by an older mushin, which hashed the source"):
         make_study(methods, tmp_path / "study", seeds=[0]).train()
+
+
+def test_a_deep_chain_of_project_calls_does_not_hit_the_recursion_limit(project):
+    depth = sys.getrecursionlimit() + 200
+    chain = "\n\n".join(f"def f{i}(x):\n    return f{i + 1}(x) + {i % 7}" for i in range(depth))
+    train = f"{chain}\n\n\ndef f{depth}(x):\n    return x\n\n\ndef train(seed):\n    return f0(seed)\n"
+    base = project.fingerprint(train)
+    assert project.fingerprint(train.replace(f"def f{depth}(x):\n    return x", f"def f{depth}(x):\n    return -x")) != base

@@ -29,6 +29,7 @@ Examples
 """
 from __future__ import annotations
 
+import collections
 import dis
 import functools
 import hashlib
@@ -121,6 +122,9 @@ class _Fingerprint:
         self.digest = hashlib.sha256()
         self.seen: Dict[int, int] = {}  # id(object) -> visit number, for cycles (never hashed)
         self.keep: List[Any] = []  # keeps visited objects alive, so no id is reused mid-walk
+        # project functions and classes reached by global name, walked in order (a queue, not
+        # recursion: a deep call graph must not hit the interpreter's recursion limit)
+        self.pending: collections.deque = collections.deque()
 
     def feed(self, *parts: Any) -> None:
         for part in parts:
@@ -304,14 +308,20 @@ class _Fingerprint:
                 self._follow_code(f"{name}[{n}]", item)
 
     def _follow_code(self, name: str, target: Any) -> None:
-        """Hash ``target`` when it is a function or class of the project."""
+        """Queue ``target`` when it is a function or class of the project."""
         if not _is_project(target):
             return
         self.feed("global", name)
-        if inspect.isfunction(target):
-            self.function(target)
-        else:
-            self.cls(target)
+        self.pending.append(target)
+
+    def drain(self) -> None:
+        """Walk everything queued by :meth:`globals_of`, and what that queues in turn."""
+        while self.pending:
+            target = self.pending.popleft()
+            if inspect.isfunction(target):
+                self.function(target)
+            else:
+                self.cls(target)
 
 
 def _names_used(code: types.CodeType) -> Tuple[Set[str], Set[str]]:
@@ -342,6 +352,7 @@ def _stable_repr(value: Any) -> str:
 def _sub_fingerprint(value: Any, depth: int) -> str:
     walk = _Fingerprint()
     walk.value(value, depth)
+    walk.drain()
     return walk.digest.hexdigest()
 
 
@@ -375,4 +386,5 @@ def train_fn_fingerprint(fn: Callable[..., Any]) -> str:
     walk = _Fingerprint()
     walk.feed("mushin train_fn fingerprint", FINGERPRINT_VERSION)
     walk.callable(fn)
+    walk.drain()
     return walk.digest.hexdigest()
