@@ -40,7 +40,7 @@ import site
 import sys
 import sysconfig
 import types
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 #: Bump when what the fingerprint covers changes, so old manifests are told apart.
 FINGERPRINT_VERSION = 2
