@@ -425,7 +425,7 @@ def study_parts(tmp_path, data):
     calls: list = []
     train = _train_into(tmp_path, calls)
     kwargs = dict(load_fn=lambda p: torch.load(p, weights_only=False), seeds=[0, 1], data=data,
-                  num_classes=C, working_dir=tmp_path / "study")
+                  task="segmentation", num_classes=C, working_dir=tmp_path / "study")
     return train, calls, kwargs
 
 
@@ -549,6 +549,6 @@ def test_from_checkpoints_errors_name_the_checkpoint_list(tmp_path, data):
         paths.append(str(tmp_path / f"m{k}.pt"))
         torch.save(nn.Conv2d(3, classes, 1), paths[-1])
     study = Study.from_checkpoints({"a": paths}, load_fn=lambda p: torch.load(p, weights_only=False), data=data,
-                                   num_classes=C)
+                                   task="segmentation", num_classes=C)
     with pytest.raises(ValueError, match=r"^method 'a', seed 1 \(checkpoints\['a'\]\[1\]\), batch 0: .*5 classes"):
         _quiet(study.run)

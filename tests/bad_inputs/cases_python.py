@@ -199,7 +199,7 @@ _STUDY = (
     "data = [(torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4)))]\n"
     "work = tmp / 'study'\n"
     "kw = dict(load_fn=lambda p: torch.load(p, weights_only=False), seeds=[0, 1], data=data,\n"
-    "          num_classes=3, working_dir=work)\n"
+    "          task='segmentation', num_classes=3, working_dir=work)\n"
 )
 _STUDY_STATE = "(tree_digest(tmp), list(calls))"
 
@@ -249,7 +249,7 @@ CASES += [
     _init("predict_fn_not_callable", "predict_fn=3", "TypeError", r"predict_fn must be callable, got int"),
     _init("load_fn_not_callable", "load_fn='torch.load'", "TypeError", r"load_fn must be callable"),
     _init("num_classes_missing", "num_classes=None", "ValueError", r"needs num_classes="),
-    _init("on_error_unknown", "on_error='ignore'", "ValueError", r"on_error must be one of \['raise', 'record'\]"),
+    _init("on_error_unknown", "on_error='ignore'", "ValueError", r"on_error must be one of \['raise', 'nan', 'record'\]"),
     _init("on_change_unknown", "on_change='keep'", "ValueError", r"on_change must be one of"),
     _init("rerun_unknown_method", "rerun=['c']", "ValueError", r"rerun names unknown method\(s\) \['c'\]"),
     _init("executor_without_submit", "executor=4", "TypeError", r"executor must be a concurrent\.futures\.Executor"),
