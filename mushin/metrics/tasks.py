@@ -215,9 +215,11 @@ class DefaultPredict:
     metric needs probabilities.
     """
 
-    def __init__(self, class_dim: int, min_ndim: int):
+    def __init__(self, class_dim: int, min_ndim: int, max_ndim: Optional[int] = None, dense_hint: str = ""):
         self.class_dim = class_dim
         self.min_ndim = min_ndim
+        self.max_ndim = max_ndim
+        self.dense_hint = dense_hint
 
     def logits(self, model: Any, x: Any) -> Any:
         logits = _logits_from_output(model(x))
@@ -226,6 +228,13 @@ class DefaultPredict:
                 f"the model returned logits of shape {tuple(logits.shape)}; this task "
                 f"expects at least {self.min_ndim} dimensions with classes in dim "
                 f"{self.class_dim}"
+            )
+        if self.max_ndim is not None and logits.ndim > self.max_ndim:
+            # e.g. per-pixel (N, C, H, W) logits under classification's argmax over the last dim
+            raise ValueError(
+                f"the model returned logits of shape {tuple(logits.shape)}; this task's default "
+                f"predict_fn takes at most {self.max_ndim} dimensions with classes in dim "
+                f"{self.class_dim}.{self.dense_hint}"
             )
         return logits
 
@@ -736,7 +745,15 @@ register_task(
     Task(
         name="classification",
         battery=CLASSIFICATION_BATTERY,
-        predict_fn=DefaultPredict(class_dim=-1, min_ndim=2),
+        predict_fn=DefaultPredict(
+            class_dim=-1,
+            min_ndim=2,
+            max_ndim=3,
+            dense_hint=(
+                "  Per-pixel logits (N, C, H, W) are segmentation: pass task=\"segmentation\" "
+                "(compare's default task is \"classification\", as upstream's), or a predict_fn"
+            ),
+        ),
         prob_metrics=("auroc", "ece"),
         class_dim=-1,
         description="Multiclass classification (accuracy, f1, precision, recall, auroc, ece).",
@@ -744,7 +761,7 @@ register_task(
 )
 
 
-def segmentation_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+def segmentation_battery(num_classes: int, ignore_index: Optional[int] = None) -> Dict[str, Any]:
     """miou, dice, pixel_acc, precision, recall: functions of one confusion matrix.
 
     Both arguments are accepted for upstream's signature; the confusion
@@ -760,7 +777,7 @@ def segmentation_battery(num_classes: Optional[int] = None, ignore_index: Option
     return dict(SEGMENTATION_BATTERY)
 
 
-def classification_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+def classification_battery(num_classes: int, ignore_index: Optional[int] = None) -> Dict[str, Any]:
     """accuracy, f1, precision, recall (confusion matrix), auroc and ece (C score states).
 
     Examples
