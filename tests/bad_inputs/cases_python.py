@@ -477,7 +477,7 @@ CASES += [
     _save("foreign_folder", "(tmp / 'mine').mkdir(); (tmp / 'mine' / 'data.bin').write_bytes(b'x')",
           "r.save(tmp / 'mine')", "FileExistsError", r"mine': it is a non-empty folder that holds no saved result"),
     _save("nan_setting_creates_no_folders",
-          "bad = BenchmarkResult(r.data, r.confusion, r.comparisons, dict(r.settings, extra=float('nan')))",
+          "bad = BenchmarkResult.from_parts(r.data, r.comparisons, dict(r.settings, extra=float('nan')), confusion=r.confusion)",
           "bad.save(tmp / 'runs' / 'deep' / 'x')", "ValueError", r"cannot save the result's settings or attributes as JSON"),
     _save("write_fails_leaves_no_folders",
           "import mushin.result.files as mio\n"
