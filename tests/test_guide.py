@@ -236,13 +236,13 @@ def test_guide_predict_fn_blocks_with_dict_models(val_loader):
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        reference = compare(plain, val_loader, task="segmentation", num_classes=21, ignore_index=255, test="welch")
+        reference = compare(plain, val_loader, task="segmentation", num_classes=21, ignore_index=255)
     np.testing.assert_array_equal(result.confusion.values, reference.confusion.values)
 
 
 def test_guide_pitfall_dict_models_need_a_predict_fn(val_loader):
     with pytest.raises(TypeError, match="pass predict_fn"):
-        compare({"fcn": [TorchvisionLike()]}, val_loader, task="segmentation", num_classes=21, ignore_index=255, test="welch")
+        compare({"fcn": [TorchvisionLike()]}, val_loader, task="segmentation", num_classes=21, ignore_index=255)
 
 
 def test_guide_pitfall_predictions_returned_twice(val_loader):
@@ -254,7 +254,7 @@ def test_guide_pitfall_predictions_returned_twice(val_loader):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         result = compare({"a": models}, val_loader, task="segmentation", num_classes=21, ignore_index=255,
-                         predict_fn=predict_twice, test="welch")
+                         predict_fn=predict_twice)
     assert result.confusion.shape == (1, 2, 21, 21)
 
 

@@ -47,6 +47,10 @@ def methods():
 
 
 def _quiet(fn, *args, **kwargs):
+    if fn is compare:  # the task and test these cases were written for (compare's old defaults)
+        if len(args) < 3:
+            kwargs.setdefault("task", "segmentation")
+        kwargs.setdefault("test", "welch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)

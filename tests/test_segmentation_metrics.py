@@ -303,7 +303,7 @@ def test_compare_end_to_end_matches_torchmetrics(seed):
                 preds.append(np.where(keep, t, guess))
             methods[method].append(ReplayModel(preds, num_classes))
             per_model_preds[(method, s)] = preds
-    result = compare(methods, data, task="segmentation", num_classes=num_classes, ignore_index=ignore_index, test="welch")
+    result = compare(methods, data, task="segmentation", num_classes=num_classes, ignore_index=ignore_index)
     for (method, s), preds in per_model_preds.items():
         want = torchmetrics_battery(
             [(p, t) for p, (_, t) in zip(preds, batches)], num_classes, ignore_index

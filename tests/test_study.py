@@ -69,7 +69,7 @@ def test_guide_study_snippet_runs_as_written(tmp_path, monkeypatch):
     )
     # same numbers as compare() on the same models held in memory
     models = {name: [h.load(p) for p in paths] for name, paths in study.checkpoints.items()}
-    direct = compare(models, val_loader, task="segmentation", num_classes=21, ignore_index=255, test="welch")
+    direct = compare(models, val_loader, task="segmentation", num_classes=21, ignore_index=255)
     for metric in result.metrics:
         np.testing.assert_array_equal(result.data[metric].values, direct.data[metric].values)
     np.testing.assert_array_equal(result.confusion.values, direct.confusion.values)

@@ -108,7 +108,7 @@ def agree(got, want, compare: Callable, what: str) -> bool:
     if isinstance(got, Raised) or isinstance(want, Raised):
         assert isinstance(got, Raised) and isinstance(want, Raised), f"{what}: C {got!r}, twin {want!r}"
         return False
-    compare(got, want, what, test="welch")
+    compare(got, want, what)
     return True
 
 
@@ -409,7 +409,7 @@ def check_function(name, examples, derandomize=True):
         got = call(fn, *args)
         inputs_unchanged(args, before, what)
         want = call(twin, *args)
-        agree(got, want, lambda g, w, wh: compare(g, w, wh, args, test="welch"), what)
+        agree(got, want, lambda g, w, wh: compare(g, w, wh, args), what)
 
     check()
 
@@ -629,7 +629,7 @@ def each_key(compare):
     def check(got, want, what):
         assert sorted(got) == sorted(want), f"{what}: keys {sorted(got)} vs {sorted(want)}"
         for key in want:
-            compare(got[key], want[key], f"{what}[{key!r}]", test="welch")
+            compare(got[key], want[key], f"{what}[{key!r}]")
 
     return check
 

@@ -9,7 +9,10 @@ they were.
 
 _CMP = (
     "from torch import nn\n"
-    "from mushin import compare\n"
+    "import mushin\n"
+    "def compare(methods, data, task='segmentation', **kwargs):\n"
+    "    kwargs.setdefault('test', 'welch')  # the task and test these cases were written for\n"
+    "    return mushin.compare(methods, data, task, **kwargs)\n"
     "torch.manual_seed(0)\n"
     "data = [(torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))) for _ in range(2)]\n"
     "methods = {'a': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)], 'b': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)]}\n"
