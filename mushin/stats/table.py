@@ -246,9 +246,9 @@ def comparisons_table(
     correction family, and raise one ``UserWarning`` per metric.  A test
     whose smallest attainable p-value is at least ``alpha`` -> one
     ``UserWarning`` per call.  A paired test on methods with different seeds
-    raises ``ValueError``, unless ``pair_missing_seeds``: then each pair
-    keeps the seeds both of its methods have (``compare_methods`` on a sweep
-    with failed runs).
+    raises ``ValueError``, unless ``pair_missing_seeds``: then each pair,
+    under any test, keeps the seeds both of its methods have, as upstream's
+    ``compare_methods`` does for a sweep with failed runs.
     """
     check_test(test)
     check_correction(correction)
@@ -283,7 +283,7 @@ def comparisons_table(
         untested: List[str] = []
         for i, ma in enumerate(methods):
             for mb in methods[i + 1 :]:
-                if paired:
+                if paired or pair_missing_seeds:
                     a_all, b_all = per_method[ma], per_method[mb]
                     both = ~np.isnan(a_all) & ~np.isnan(b_all)
                     a, b = a_all[both], b_all[both]
