@@ -98,6 +98,7 @@ def _scores(ds: Any) -> tuple:
         for i, method in enumerate(methods):
             if np.isinf(values[i]).any():
                 seed = ds["seed"].values[int(np.flatnonzero(np.isinf(values[i]))[0])]
+                seed = seed.item() if isinstance(seed, np.generic) else seed
                 raise ValueError(
                     f"ds[{metric!r}] is inf for method {method!r}, seed {seed!r}; scores must be "
                     "finite (NaN marks a missing run)"
