@@ -81,3 +81,32 @@ def sweep_with_a_failed_run():
     ds["loss"].values[1, 5] = np.nan
     ds.attrs["mushin_failures"] = '["method=tweak,seed=5"]'
     return ds
+
+
+def generated_sweeps(count: int = 24):
+    """``count`` generated sweeps of varied shape: 2-4 methods, 3-12 seeds, 1-3 metrics.
+
+    Some have scores rounded to 2 decimals (ties for the rank tests, zero
+    paired differences for Wilcoxon), some have methods that really differ,
+    some a failed run (NaN, named in ``mushin_failures``).  Yields
+    ``(index, dataset)``.
+    """
+    for index in range(count):
+        rng = np.random.default_rng(1000 + index)
+        n_methods = int(rng.integers(2, 5))
+        n_seeds = int(rng.integers(3, 13))
+        n_metrics = int(rng.integers(1, 4))
+        variables = {}
+        for k in range(n_metrics):
+            shift = rng.choice([0.0, 0.005, 0.02], size=(n_methods, 1))
+            values = rng.uniform(0.3, 0.9) + shift + rng.uniform(0.002, 0.03) * rng.standard_normal((n_methods, n_seeds))
+            if index % 3 == 1:
+                values = np.round(values, 2)
+            variables[f"metric{k}"] = (("method", "seed"), values)
+        ds = xr.Dataset(variables, coords={"method": [f"m{i}" for i in range(n_methods)], "seed": np.arange(n_seeds)})
+        if index % 4 == 3 and n_seeds > 4:
+            i, j = int(rng.integers(0, n_methods)), int(rng.integers(0, n_seeds))
+            for name in ds.data_vars:
+                ds[name].values[i, j] = np.nan
+            ds.attrs["mushin_failures"] = f'["method=m{i},seed={j}"]'
+        yield index, ds

@@ -64,4 +64,9 @@ except IncompleteSweepError as e:
 for test in ["wilcoxon", "welch"]:
     t, w = run(lambda: compare_methods(bad, test=test, allow_incomplete=True))
     rec[f"incomplete_allowed_{test}"] = {"comparisons": table(t), "warnings": w}
-print(json.dumps(rec, indent=1))
+for index, ds in ex.generated_sweeps():
+    for test in ["wilcoxon", "ttest_rel", "welch", "ttest_ind", "mannwhitney"]:
+        t, w = run(lambda: compare_methods(ds, test=test, correction=["holm", "fdr_bh", "bonferroni", "none"][index % 4],
+                                           allow_incomplete=True))
+        rec[f"generated_{index}_{test}"] = {"comparisons": table(t), "warnings": w}
+print(json.dumps(rec, separators=(",", ":")))
