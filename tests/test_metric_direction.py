@@ -174,7 +174,7 @@ def test_readme_custom_task_marks_ece_10_lower_is_better():
         prob_metrics=("ece_10",),
         class_dim=-1,
     )
-    register_task(task, overwrite=True)
+    register_task(task.name, task, overwrite=True)
     torch.manual_seed(1)
     x = torch.randn(200, 4)
     y = (x[:, 0] > 0).long()

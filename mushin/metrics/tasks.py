@@ -651,12 +651,11 @@ class Task:
 _REGISTRY: Dict[str, Task] = {}
 
 
-def register_task(name: "str | Task", task: Optional[Task] = None, *, overwrite: bool = False) -> None:
+def register_task(name: str, task: Task, *, overwrite: bool = False) -> None:
     """Add ``task`` to the registry under ``name`` (upstream's signature).
 
-    ``register_task(task)`` (the name taken from ``task.name``) is accepted
-    too.  A task registered under another name than its own is stored as a
-    copy carrying that name, so results record the name it is found by.
+    A task registered under another name than its own is stored as a copy
+    carrying that name, so results record the name it is found by.
 
     Examples
     --------
@@ -667,8 +666,6 @@ def register_task(name: "str | Task", task: Optional[Task] = None, *, overwrite:
     >>> list_tasks()["regression-mse"]
     'just mse'
     """
-    if task is None:
-        task, name = name, getattr(name, "name", name)  # type: ignore[assignment]
     if not isinstance(task, Task):
         raise TypeError(f"register_task needs a Task, got {type(task).__name__}")
     if not isinstance(name, str) or not name:
