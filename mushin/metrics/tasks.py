@@ -215,11 +215,8 @@ class DefaultPredict:
     metric needs probabilities.
     """
 
-    def __init__(self, class_dim: int, min_ndim: int, max_ndim: Optional[int] = None, dense_hint: str = ""):
-        self.class_dim = class_dim
-        self.min_ndim = min_ndim
-        self.max_ndim = max_ndim
-        self.dense_hint = dense_hint
+    def __init__(self, class_dim: int, min_ndim: int, max_ndim: Optional[int] = None):
+        self.class_dim, self.min_ndim, self.max_ndim = class_dim, min_ndim, max_ndim
 
     def logits(self, model: Any, x: Any) -> Any:
         logits = _logits_from_output(model(x))
@@ -229,12 +226,12 @@ class DefaultPredict:
                 f"expects at least {self.min_ndim} dimensions with classes in dim "
                 f"{self.class_dim}"
             )
-        if self.max_ndim is not None and logits.ndim > self.max_ndim:
-            # e.g. per-pixel (N, C, H, W) logits under classification's argmax over the last dim
+        if self.max_ndim is not None and logits.ndim > self.max_ndim:  # (N, C, H, W) under classification
             raise ValueError(
-                f"the model returned logits of shape {tuple(logits.shape)}; this task's default "
-                f"predict_fn takes at most {self.max_ndim} dimensions with classes in dim "
-                f"{self.class_dim}.{self.dense_hint}"
+                f"the model returned logits of shape {tuple(logits.shape)}; this task's default predict_fn takes "
+                f"at most {self.max_ndim} dimensions with classes in dim {self.class_dim}.  Per-pixel logits "
+                "(N, C, H, W) are segmentation: pass task=\"segmentation\" (compare's default task is "
+                "\"classification\", as upstream's), or a predict_fn"
             )
         return logits
 
@@ -578,8 +575,6 @@ class _LazyBattery(Mapping):
         return len(self._names)
 
 
-
-
 @dataclass(frozen=True)
 class Task:
     """What a task's models produce and which metrics judge them.
@@ -742,15 +737,7 @@ register_task(
     Task(
         name="classification",
         battery=CLASSIFICATION_BATTERY,
-        predict_fn=DefaultPredict(
-            class_dim=-1,
-            min_ndim=2,
-            max_ndim=3,
-            dense_hint=(
-                "  Per-pixel logits (N, C, H, W) are segmentation: pass task=\"segmentation\" "
-                "(compare's default task is \"classification\", as upstream's), or a predict_fn"
-            ),
-        ),
+        predict_fn=DefaultPredict(class_dim=-1, min_ndim=2, max_ndim=3),
         prob_metrics=("auroc", "ece"),
         class_dim=-1,
         description="Multiclass classification (accuracy, f1, precision, recall, auroc, ece).",
