@@ -9,7 +9,10 @@ they were.
 
 _CMP = (
     "from torch import nn\n"
-    "from mushin import compare\n"
+    "import mushin\n"
+    "def compare(methods, data, task='segmentation', **kwargs):\n"
+    "    kwargs.setdefault('test', 'welch')  # the task and test these cases were written for\n"
+    "    return mushin.compare(methods, data, task, **kwargs)\n"
     "torch.manual_seed(0)\n"
     "data = [(torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))) for _ in range(2)]\n"
     "methods = {'a': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)], 'b': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)]}\n"
@@ -477,7 +480,7 @@ CASES += [
     _save("foreign_folder", "(tmp / 'mine').mkdir(); (tmp / 'mine' / 'data.bin').write_bytes(b'x')",
           "r.save(tmp / 'mine')", "FileExistsError", r"mine': it is a non-empty folder that holds no saved result"),
     _save("nan_setting_creates_no_folders",
-          "bad = BenchmarkResult(r.data, r.confusion, r.comparisons, dict(r.settings, extra=float('nan')))",
+          "bad = BenchmarkResult.from_parts(r.data, r.comparisons, dict(r.settings, extra=float('nan')), confusion=r.confusion)",
           "bad.save(tmp / 'runs' / 'deep' / 'x')", "ValueError", r"cannot save the result's settings or attributes as JSON"),
     _save("write_fails_leaves_no_folders",
           "import mushin.result.files as mio\n"
