@@ -181,8 +181,9 @@ class Baseline:
         if the candidate is itself called ``"baseline"``), with the metrics
         the stored confusion matrices give and the candidate's test, alpha
         and correction; for checks of your own (``.comparisons``,
-        ``.summary()``).  Fails the test as the gates do when the baseline
-        is missing or unusable; never writes one.
+        ``.summary()``).  It reads the baseline a gate of the same test (and
+        ``name``) stored, and never writes one; it fails the test as the
+        gates do when the baseline is missing or unusable.
         """
         __tracebackhide__ = True
         problem = None

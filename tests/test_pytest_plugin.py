@@ -226,3 +226,13 @@ def test_gate(mushin_baseline):
     run.assert_outcomes(failed=1)
     assert "the result has methods ['a', 'b']; say which one to gate with method=..." in run.stdout.str()
     assert not (pytester.path / "mushin_baselines").exists()
+
+
+def test_entry_point_is_named_after_the_module():
+    # pytest skips `-p NAME` when a plugin of that name is registered, so with the
+    # entry point named after the module, `-p mushin.pytest_plugin` (pyproject's
+    # addopts, user suites) cannot register the plugin a second time
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    entry_points = pyproject["project"]["entry-points"]["pytest11"]
+    assert entry_points == {"mushin.pytest_plugin": "mushin.pytest_plugin"}
