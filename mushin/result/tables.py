@@ -305,8 +305,30 @@ def to_latex(
 
 # ----------------------------------------------------------------- HTML --
 
-_TH = "padding:2px 10px;border-bottom:1px solid #999;text-align:right"
-_TD = "padding:2px 10px;text-align:right;font-variant-numeric:tabular-nums"
+# The notebook view must stay one line per cell in a narrow output area (six
+# metrics fit 800 px) and readable in dark themes: no cell wraps, no colour
+# or background is set anywhere (text inherits the theme's colour; secondary
+# text is dimmed with opacity), and rules use currentColor.
+_CELL = "padding:1px 6px;white-space:nowrap;font-variant-numeric:tabular-nums"
+_TH = f"{_CELL};text-align:right;border-bottom:1px solid;font-weight:bold"
+_TD = f"{_CELL};text-align:right"
+_DIM = "opacity:0.7"
+_HALF = "font-size:0.85em;opacity:0.75"
+
+
+def _html_footnote(table: _Table, esc: Callable[[str], str]) -> str:
+    """What the marks mean, one sentence each."""
+    ref = esc(table.reference)
+    notes = [
+        f"&dagger; the difference from {ref} is significant at &alpha; = {table.alpha:g} "
+        f"({esc(test_label(table.test))}, {esc(correction_label(table.correction))}; hover it for the "
+        "corrected p-value); no mark: not shown to differ.",
+    ]
+    if any(table.cells[m][k].note for m in table.methods for k in table.metrics):
+        notes.append("(n/a) the pair could not be tested (hover it for the reason).")
+    if any(d is not None for d in table.directions.values()):
+        notes.append("&uarr; / &darr; higher / lower is better; bold: the best mean of each metric.")
+    return " ".join(notes)
 
 
 def to_html(
@@ -315,8 +337,10 @@ def to_html(
     """The notebook view of a result: a compact styled HTML table.
 
     Hovering a dagger shows the corrected p-value of that comparison, and
-    hovering an "n/a" why that pair was not tested.  ``bold_best`` as in
-    :func:`to_markdown`.
+    hovering an "n/a" why that pair was not tested; a footnote explains
+    the marks.  No cell wraps (six metrics fit an 800 px wide output), and
+    every colour is inherited from the page, so dark themes read it too.
+    ``bold_best`` as in :func:`to_markdown`.
     """
     table = _build_table(result, reference, digits, bold_best)
     esc = html.escape
@@ -331,14 +355,14 @@ def to_html(
     )
     body = []
     for method in table.methods:
-        ref_mark = ' <span style="color:#777">(ref)</span>' if method == table.reference else ""
+        ref_mark = f' <span style="{_DIM}">(ref)</span>' if method == table.reference else ""
         cells = [f'<td style="{_TD.replace("right", "left")}">{esc(method)}{ref_mark}</td>']
         for metric in table.metrics:
             cell = table.cells[method][metric]
             mean = _number(cell.mean, digits)
             text = f"<b>{mean}</b>" if cell.best else mean
             if math.isfinite(cell.half):
-                text += f" &plusmn; {cell.half:.{digits}f}"
+                text += f'<span style="{_HALF}"> &plusmn; {cell.half:.{digits}f}</span>'
             if cell.significant:
                 text += f' <span title="p_corrected = {cell.p_corrected:.3g}">&dagger;</span>'
             elif cell.note:
@@ -346,12 +370,14 @@ def to_html(
             cells.append(f'<td style="{_TD}">{text}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = _caption(table, "&dagger;", esc(table.reference), "&alpha;", "&plusmn;", escape=esc)
+    small = f"font-size:0.85em;{_DIM};margin-top:4px"
     return (
         '<div class="mushin-result">'
         f'<div style="margin-bottom:4px">{title}</div>'
         '<table style="border-collapse:collapse">'
         f'<thead><tr><th style="{_TH.replace("right", "left")}">method</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
-        f'<div style="font-size:0.85em;color:#555;margin-top:4px">{caption}</div>'
+        f'<div style="{small}">{caption}</div>'
+        f'<div style="{small}">{_html_footnote(table, esc)}</div>'
         "</div>"
     )
