@@ -54,7 +54,9 @@ test: build ckernels
 # The slow target CI also runs: long oracle sweeps and scale-out tests, then
 # a short fuzz run of every harness and the whole default suite under
 # ASan + UBSan.
+# The scale-out engines (Ray, submitit) are only needed by the slow tests.
 test-slow: build
+	$(PY) -m pip install --quiet -e '.[test,plot,scale]'
 	$(PY) -m pytest -q -m slow
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(MAKE) sanitize
