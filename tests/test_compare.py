@@ -106,17 +106,30 @@ def test_both_import_paths_are_the_same_objects():
     assert c2 is compare and B2 is BenchmarkResult
 
 
-@pytest.mark.parametrize("kind", ["iterator", "generator", "map"])
-def test_one_shot_data_is_a_type_error_before_any_model_runs(data, kind):
-    model = Recorder()
-    one_shot = {
+def _one_shot(data, kind):
+    return {
         "iterator": lambda: iter(data),
         "generator": lambda: (batch for batch in data),
         "map": lambda: map(lambda b: b, data),
     }[kind]()
-    with pytest.raises(TypeError, match="one-shot .* exhausted after the first model"):
-        compare({"a": [model, model]}, one_shot, num_classes=C, task="segmentation", test="welch")
+
+
+@pytest.mark.parametrize("kind", ["iterator", "generator", "map"])
+def test_one_shot_data_is_a_type_error_one_model_at_a_time_before_any_model_runs(data, kind):
+    model = Recorder()
+    with pytest.raises(TypeError, match="one-shot .* exhausted after the first model") as raised:
+        compare({"a": [model, model]}, _one_shot(data, kind), num_classes=C, task="segmentation", test="welch", one_pass=False)
+    assert "Leave one_pass=True" in str(raised.value)
     assert model.seen == []
+
+
+@pytest.mark.parametrize("kind", ["iterator", "generator", "map"])
+def test_one_shot_data_works_in_one_pass_and_equals_a_list(data, kind):
+    models = [Recorder(), Recorder()]
+    one_shot = _quiet_compare({"a": models}, _one_shot(data, kind), num_classes=C)
+    assert all(len(model.seen) == len(data) for model in models)
+    listed = _quiet_compare({"a": models}, data, num_classes=C, one_pass=False)
+    np.testing.assert_array_equal(one_shot.confusion.values, listed.confusion.values)
 
 
 def test_models_run_in_eval_mode_under_no_grad_and_get_their_mode_back(data):

@@ -26,9 +26,11 @@ from torchmetrics.regression import SpearmanCorrCoef
 
 from mushin import compare
 from mushin._core import CalibrationBins, RocScores
-from mushin.evaluation.distributed import KeptScores, PerRankData, RankShard, SingleProcessData, per_rank, rank_shard, single_process
+from mushin.evaluation.counting import ConfusionSink, check_streams_mergeable, export_streams, merge_streams
+from mushin.evaluation.distributed import PerRankData, RankShard, SingleProcessData, per_rank, rank_shard, single_process
 from mushin.evaluation.distributed import _check_sampler, _distributed_sampler
-from mushin.metrics.tasks import StreamingMetric, miou
+from mushin.evaluation.pipeline import _merge_ranks
+from mushin.metrics.tasks import StreamingMetric, get_task, miou
 
 import reference as ref
 
@@ -404,18 +406,17 @@ class Unmergeable:
         pass
 
 
-def test_prepare_swaps_roc_scores_and_refuses_what_cannot_be_summed():
-    shard = RankShard(0, 2, by_batch=True)
-    bins = CalibrationBins(3)
-    streams = {"auroc": (RocScores(3, 7), True), "ece": (bins, True)}
-    shard.prepare(streams)
-    assert isinstance(streams["auroc"][0], KeptScores) and streams["auroc"][0].ignore_index == 7
-    assert streams["ece"][0] is bins
+def test_streams_are_checked_before_any_batch_and_what_cannot_be_merged_is_refused():
+    # RocScores and CalibrationBins merge their state_dict() across ranks: they stay as they are
+    roc, bins = RocScores(3, 7), CalibrationBins(3)
+    streams = {"auroc": (roc, True), "ece": (bins, True)}
+    check_streams_mergeable(streams, 0, 2)
+    assert streams["auroc"][0] is roc and streams["ece"][0] is bins
     with pytest.raises(TypeError, match=r"metric 'mine': its accumulator Unmergeable cannot be combined across the 2"):
-        shard.prepare({"mine": (Unmergeable(), False)})
+        check_streams_mergeable({"mine": (Unmergeable(), False)}, 0, 2)
     with pytest.raises(ValueError, match=r"metric 'acc' was built with sync_on_compute=False"):
-        shard.prepare({"acc": (MulticlassAccuracy(3, sync_on_compute=False), False)})
-    shard.prepare({"acc": (MulticlassAccuracy(3), False)})  # synchronises itself
+        check_streams_mergeable({"acc": (MulticlassAccuracy(3, sync_on_compute=False), False)}, 0, 2)
+    check_streams_mergeable({"acc": (MulticlassAccuracy(3), False)}, 0, 2)  # synchronises itself
 
 
 def test_compare_refuses_an_unmergeable_stream_before_any_batch(monkeypatch):
@@ -436,25 +437,31 @@ def test_compare_refuses_an_unmergeable_stream_before_any_batch(monkeypatch):
 
 
 @pytest.mark.parametrize("ignore_index", [None, 2])
-def test_kept_scores_check_like_roc_scores_and_keep_only_counted_rows(ignore_index, rng):
-    probs = torch.from_numpy(rng.dirichlet(np.ones(3), size=20).astype(np.float32))
-    labels = torch.from_numpy(rng.integers(0, 3, size=20))
-    kept = KeptScores(3, ignore_index)
-    kept.update(probs, labels)
-    (kept_probs, kept_labels), = kept.chunks
-    mask = np.ones(20, bool) if ignore_index is None else labels.numpy() != ignore_index
-    np.testing.assert_array_equal(kept_probs.numpy(), probs.numpy()[mask])
-    np.testing.assert_array_equal(kept_labels.numpy(), labels.numpy()[mask])
-    assert kept_probs.untyped_storage().data_ptr() != probs.untyped_storage().data_ptr()
+def test_roc_scores_merged_in_rank_order_equal_one_accumulator_over_all_rows(ignore_index, rng):
+    # what the ranks do: each keeps its rows, then every rank merges all ranks' state_dict() in rank order
+    batches = [
+        (torch.from_numpy(rng.dirichlet(np.ones(3), size=20).astype(np.float32)), torch.from_numpy(rng.integers(0, 3, size=20)))
+        for _ in range(5)
+    ]
+    whole, ranks = RocScores(3, ignore_index), [RocScores(3, ignore_index) for _ in range(2)]
+    for i, (probs, labels) in enumerate(batches):
+        whole.update(probs, labels)
+        ranks[i % 2].update(probs, labels)
+    streams = {"auroc": (RocScores(3, ignore_index), True)}
+    merge_streams(streams, [export_streams({"auroc": (rank, True)}) for rank in ranks])
+    merged = streams["auroc"][0]
+    kept = sum(int((labels != ignore_index).sum()) if ignore_index is not None else len(labels) for _, labels in batches)
+    assert merged.num_samples == whole.num_samples == kept
+    assert merged.compute() == whole.compute()
+    np.testing.assert_array_equal(merged.per_class(), whole.per_class())
 
+    probs, labels = batches[0]
     bad = probs.clone()
     bad[int(np.flatnonzero(labels.numpy() != 2)[0]), 1] = 1.5  # in a counted row
-    with pytest.raises(ValueError) as theirs:
-        RocScores(3, ignore_index).update(bad, labels)
-    with pytest.raises(ValueError) as ours:
-        kept.update(bad, labels)
-    assert str(ours.value) == str(theirs.value)
-    assert len(kept.chunks) == 1  # the bad batch was not kept
+    before = merged.num_samples
+    with pytest.raises(ValueError, match=r"probs holds 1 value outside \[0, 1\]"):
+        merged.update(bad, labels)
+    assert merged.num_samples == before  # the bad batch was not kept
 
 
 def _softmax_batches(rng, n_batches, rows, num_classes):
@@ -517,29 +524,32 @@ def test_calibration_merge_rejects_bad_state_and_changes_nothing():
         np.testing.assert_array_equal(got, want)
 
 
-def test_reduce_in_a_one_process_group_rebuilds_the_accumulators():
+def test_merging_in_a_one_process_group_rebuilds_the_accumulators():
     # A group of one: the gather returns this rank's own state, so the
-    # rebuilt accumulators must equal the ones fed directly.
+    # merged accumulators must equal the ones fed directly.
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
         rng = np.random.default_rng(5)
         batches = list(_softmax_batches(rng, 3, 40, 4))
         shard = RankShard(0, 1, by_batch=True)
         streams = {"auroc": (RocScores(4, 1), True), "ece": (CalibrationBins(4, 1), True)}
-        shard.prepare(streams)
+        sink = ConfusionSink(get_task("classification"), 4, 1, None, None, streams)
+        sink.prepare(shard.rank, shard.world_size)
         direct_auroc, direct_ece = RocScores(4, 1), CalibrationBins(4, 1)
         for p, y in batches:
             for acc in (streams["auroc"][0], streams["ece"][0], direct_auroc, direct_ece):
                 acc.update(p, y)
         counts = np.arange(16, dtype=np.int64).reshape(4, 4)
-        total = shard.reduce(counts, streams, None)
-        np.testing.assert_array_equal(total, counts)
+        sink.counts = counts
+        run = type("Run", (), {"sink": sink})()
+        _merge_ranks(shard, [run], None)
+        np.testing.assert_array_equal(sink.counts, counts)
         assert isinstance(streams["auroc"][0], RocScores)
         assert streams["auroc"][0].compute() == direct_auroc.compute()
         assert streams["ece"][0].compute() == direct_ece.compute()
         error = ValueError("batch 3 broke")
         with pytest.raises(ValueError, match="batch 3 broke") as raised:
-            shard.reduce(None, streams, error)
+            _merge_ranks(shard, [run], error)
         assert raised.value is error
     finally:
         dist.destroy_process_group()

@@ -34,7 +34,7 @@ import pytest
 import torch
 from torch import nn
 
-from mushin import ConfusionMatrix
+from mushin import ConfusionMatrix, compare
 from mushin.evaluation.compare import DeviceConfusionMatrix, evaluate_model, make_streams, stream_values
 from mushin.metrics.tasks import StreamingMetric, accuracy, calibration_bins, get_task, resolve_battery
 
@@ -203,3 +203,48 @@ def test_device_accumulator_without_bad_batches_equals_the_c_accumulator():
         device.update(torch.from_numpy(preds), torch.from_numpy(target))
         host.update(preds, target)
     np.testing.assert_array_equal(device.counts, host.counts)
+
+
+# ------------------------------------------------------------ one pass --
+
+
+def _one_pass_run(n_models, n_batches=200):
+    torch.manual_seed(0)
+    models = [nn.Conv2d(3, 21, 3, padding=1) for _ in range(n_models)]
+
+    def run(sampler):
+        # compare() itself: one pass over the batches feeds every model
+        compare({"a": models}, _SampledBatches(n_batches, sampler), num_classes=21, progress=False)
+
+    return run
+
+
+class _SampledBatches(Batches):
+    """Batches that sample the resident set as each is loaded."""
+
+    def __init__(self, n_batches, sampler):
+        super().__init__(n_batches, "segmentation")
+        self.sampler = sampler
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            self.sampler.update(1)
+            yield batch
+
+
+@pytest.mark.slow  # 2 x (1 + 6) models over 200 batches: about a minute on a loaded 2-core machine
+@pytest.mark.filterwarnings("ignore:method .* scored .* on every seed:UserWarning")
+def test_six_models_in_one_pass_cost_at_most_one_batch_of_predictions_each_over_one_model(monkeypatch):
+    # hand every batch to the worker thread, so that predictions are in flight as in real use
+    monkeypatch.setattr(importlib.import_module("mushin.evaluation.pipeline"), "_OVERLAP_MIN_ELEMENTS", 0)
+    one, six = _one_pass_run(1), _one_pass_run(6)
+    one(RssSampler())  # warm up: lazy imports, torch's first-call caches, thread start
+    six(RssSampler())
+    one_peak = min(_peaks(one)[1] for _ in range(2))
+    six_peak = max(_peaks(six)[1] for _ in range(2))
+    # the default predict_fn hands over the (2, 21, 32, 32) float32 logits of each batch
+    predictions = 2 * 21 * 32 * 32 * 4
+    assert six_peak - one_peak < 5 * predictions + RSS_SLACK, (
+        f"6 models peaked {six_peak - one_peak} bytes above 1 model; allowed: one batch of "
+        f"predictions ({predictions} bytes) for each of the 5 more models, plus {RSS_SLACK} slack"
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import importlib
 import os
 import signal
 import subprocess
@@ -124,7 +125,9 @@ def test_directory_checkpoints_are_copied_whole(tmp_path):
     np.testing.assert_array_equal(result.data["miou"].values[0], result.data["miou"].values[1])
 
 
-def test_evaluation_holds_one_model_at_a_time(tmp_path):
+def test_evaluation_holds_one_model_at_a_time(tmp_path, monkeypatch):
+    # a group budget below one checkpoint: every model is evaluated alone
+    monkeypatch.setattr(importlib.import_module("mushin.evaluation.compare"), "DEFAULT_GROUP_BYTES", 1)
     alive: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
     most_alive = []
 
@@ -138,6 +141,30 @@ def test_evaluation_holds_one_model_at_a_time(tmp_path):
     study.run()
     assert len(most_alive) == 6
     assert max(most_alive) == 0  # the previous model is gone before the next one loads
+
+
+def test_evaluation_loads_a_group_that_fits_the_budget_and_reads_the_data_once(tmp_path):
+    alive: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+    most_alive = []
+
+    def load(path):
+        most_alive.append(len(alive))
+        model = h.load(path)
+        alive.add(model)
+        return model
+
+    study = make_study(seg_methods(tmp_path, tmp_path / "log"), tmp_path / "study", load_fn=load)
+    iterations = []
+
+    class Counted(list):
+        def __iter__(self):
+            iterations.append(1)
+            return super().__iter__()
+
+    study._data = Counted(study._data)
+    study.run()
+    assert most_alive == [0, 1, 2, 3, 4, 5]  # six small checkpoints: one group
+    assert len(iterations) == 1
 
 
 def test_evaluation_options_reach_compare(tmp_path):

@@ -1,52 +1,51 @@
 """compare(): stream an evaluation set through every model, then test.
 
-Each model runs once over ``data`` under ``torch.no_grad()`` in eval mode on
-the device of its parameters.  Its predictions go, batch by batch, into one
-confusion matrix (``O(C^2)`` state): CPU tensors are counted by the C core
-through DLPack with the GIL released; tensors on another device are reduced
-there with torch, and only the ``C x C`` counts come back to the host.
+``compare`` checks its arguments (:class:`~mushin.evaluation.spec.EvalSpec`)
+and hands the models to :func:`run_comparison`, which ``Study`` calls too.
+That builds each model's metric states and sends the data through
+:func:`~mushin.evaluation.pipeline.run_pass`: by default one pass over the
+data feeds every batch to every model, each model in eval mode under
+``torch.no_grad()`` on its own device; with ``one_pass=False`` the models
+take one pass each.  Classification and segmentation count each model's
+predictions into one confusion matrix (``O(C^2)`` state) by the C core
+(:mod:`mushin.evaluation.counting`); the other tasks fill their states
+(:class:`~mushin.evaluation.pipeline.ModelStates`).
 """
 from __future__ import annotations
 
-import copy
-import functools
+import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .. import stats
-from .._core import CalibrationBins, ConfusionMatrix, RocScores
-from ..metrics.states import metric_values
+from .._core import ConfusionMatrix
+from ..metrics.tasks import Task, confusion_fast_path
 from ..result import BenchmarkResult, build_result
-from ..metrics.tasks import DefaultPredict, Task, confusion_fast_path, metric_kind, resolve_battery
-from .distributed import KeptScores, rank_shard
+from .counting import ConfusionSink, DeviceConfusionMatrix, Streams, make_streams, stream_values, update_streams
+from .distributed import rank_shard
 from .pipeline import (
-    DeviceConfusionMatrix,
-    _AccumulationPipeline,
     _BATCH_ATTRIBUTE,
-    _call_predict,
-    _model_device,
-    _split_batch,
-    _tag_batch,
-    _to_device,
+    ModelRun,
+    StatesSink,
+    _tag_model,
     evaluate_states,
     expand_values,
     make_states,
+    model_of,
+    run_pass,
 )
-from .spec import (
-    MAX_CLASSES,
-    EvalSpec,
-    check_device,
-    check_ignore_index,
-    check_num_classes,
-    select_metrics,
-)
+from .spec import EvalSpec, check_device, check_ignore_index, check_num_classes, select_metrics
 
 __all__ = ["compare", "run_comparison", "evaluate_model", "DeviceConfusionMatrix"]
 
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
+
+# Study loads checkpoints into groups of at most this many parameter bytes,
+# and evaluates each group in one pass over the data.
+DEFAULT_GROUP_BYTES = 4 << 30
 
 # ----------------------------------------------------------- validation --
 
@@ -77,12 +76,14 @@ def _check_methods(methods: Any) -> Dict[str, List[Any]]:
     return out
 
 
-def _check_data(data: Any) -> None:
-    if isinstance(data, Iterator) or (hasattr(data, "__next__") and iter(data) is data):
+def _check_data(data: Any, one_shot_ok: bool = False) -> None:
+    """Refuse what is not a batch source; a one-shot iterator only where one pass is enough."""
+    if not one_shot_ok and (isinstance(data, Iterator) or (hasattr(data, "__next__") and iter(data) is data)):
         raise TypeError(
-            f"data is a one-shot {type(data).__name__}: it would be exhausted after the "
-            "first model.  Pass something that can be iterated again, such as a "
-            "torch DataLoader or a list of (x, y) batches"
+            f"data is a one-shot {type(data).__name__}: evaluated one model at a time "
+            "(one_pass=False), it would be exhausted after the first model.  Leave one_pass=True "
+            "(every model sees each batch as it is loaded), or pass something that can be "
+            "iterated again, such as a torch DataLoader or a list of (x, y) batches"
         )
     if not hasattr(data, "__iter__"):
         raise TypeError(
@@ -106,95 +107,8 @@ _check_ignore_index = check_ignore_index
 _check_device = check_device
 
 
-# ------------------------------------------------------------ evaluation --
-
-
-def _as_labels(y: Any, index: int) -> Any:
-    if not isinstance(y, torch.Tensor):
-        y = torch.as_tensor(np.asarray(y))
-    if y.is_floating_point() or y.is_complex():
-        raise TypeError(
-            f"batch {index}: labels have dtype {y.dtype}; labels must be integer class "
-            "indices (convert with y.long())"
-        )
-    return y
-
-
-def _as_predictions(preds: Any, y: Any, index: int, task: Task, num_classes: int) -> Any:
-    """Check predict_fn output: class indices with y's shape, or logits.
-
-    Floating predictions with one more dimension than ``y`` are logits with
-    classes in ``task.class_dim``; they are returned as they are, to be
-    counted by their argmax (see :func:`_count_batch`).
-    """
-    if not isinstance(preds, torch.Tensor):
-        raise TypeError(
-            f"batch {index}: predict_fn returned predictions of type {type(preds).__name__}; "
-            "expected a tensor of class indices"
-        )
-    shape = tuple(preds.shape)
-    _check_label_channel(preds, y, index, task)
-    logits_note = ""
-    if preds.is_floating_point():
-        if preds.ndim == y.ndim + 1:
-            if preds.shape[task.class_dim] != num_classes:
-                raise ValueError(
-                    f"batch {index}: logits of shape {tuple(preds.shape)} have "
-                    f"{preds.shape[task.class_dim]} classes in dim {task.class_dim}, "
-                    f"but num_classes={num_classes}"
-                )
-            dim = task.class_dim % preds.ndim
-            shape = shape[:dim] + shape[dim + 1 :]
-            logits_note = f" (the argmax of logits of shape {tuple(preds.shape)} over dim {task.class_dim})"
-        else:
-            raise TypeError(
-                f"batch {index}: predictions have dtype {preds.dtype} and shape "
-                f"{tuple(preds.shape)} for labels of shape {tuple(y.shape)}; return class "
-                "indices (e.g. logits.argmax(dim=1)) as the first element of predict_fn's tuple"
-            )
-    if shape != tuple(y.shape):
-        raise ValueError(
-            f"batch {index}: predictions of shape {shape} do not match labels "
-            f"of shape {tuple(y.shape)}{logits_note}"
-        )
-    return preds
-
-
-def _check_label_channel(preds: Any, y: Any, index: int, task: Task) -> None:
-    """Refuse labels with a channel dim of 1, such as (N, 1, H, W) masks.
-
-    Read as they are, they look like predictions of the wrong shape and the
-    error would point at predict_fn; the fix is on the labels' side.
-    """
-    if y.ndim < 2 or y.shape[1] != 1 or tuple(preds.shape) == tuple(y.shape):
-        return
-    squeezed = tuple(y.shape[:1]) + tuple(y.shape[2:])
-    shape = tuple(preds.shape)
-    if preds.is_floating_point() and preds.ndim == y.ndim:
-        dim = task.class_dim % preds.ndim
-        shape = shape[:dim] + shape[dim + 1 :]
-    if shape != squeezed:
-        return
-    pattern = {2: "(N, 1)", 4: "(N, 1, H, W)"}.get(y.ndim, "(N, 1, ...)")
-    raise ValueError(
-        f"batch {index}: labels have shape {tuple(y.shape)}, i.e. {pattern}, while the predictions "
-        f"have shape {squeezed}; squeeze dim 1 (y.squeeze(1)) in your data or collate_fn"
-    )
-
-
-def _void_hint(exc: BaseException, y: Any, num_classes: int, ignore_index: Optional[int]) -> BaseException:
-    """``exc`` with a hint to pass ``ignore_index`` when labels hold values >= num_classes."""
-    if type(exc) is not ValueError or ignore_index is not None:
-        return exc
-    try:
-        high = y[y >= num_classes]
-        if high.numel() == 0:
-            return exc
-        value = 255 if bool((high == 255).any()) else int(high.max())
-    except Exception:  # the hint is a courtesy: never mask the real error
-        return exc
-    other = "" if value == 255 else f", or check num_classes={num_classes}"
-    return ValueError(f"{exc}; if {value} marks void pixels, pass ignore_index={value}{other}")
+# Where (method, seed) a located error comes from, kept on the exception.
+_WHERE_ATTRIBUTE = "_mushin_where"
 
 
 def _located(exc: BaseException, where: str) -> BaseException:
@@ -205,6 +119,10 @@ def _located(exc: BaseException, where: str) -> BaseException:
     note, since its constructor may take other arguments.
     """
     index = getattr(exc, _BATCH_ATTRIBUTE, None)
+    try:  # for a caller that adds a note of its own (Study)
+        setattr(exc, _WHERE_ATTRIBUTE, where)
+    except AttributeError:  # pragma: no cover - exceptions with __slots__
+        pass
     text = str(exc)
     separator = ": "
     if index is not None:
@@ -217,6 +135,7 @@ def _located(exc: BaseException, where: str) -> BaseException:
     if type(exc) in (ValueError, TypeError, RuntimeError, IndexError, OverflowError, NotImplementedError):
         located = type(exc)(f"{where}{separator}{text}")
         located.__cause__ = exc
+        setattr(located, _WHERE_ATTRIBUTE, getattr(exc, _WHERE_ATTRIBUTE))
         return located
     _add_note(exc, f"while evaluating {where}")
     return exc
@@ -227,136 +146,7 @@ def _add_note(exc: BaseException, note: str) -> None:
         exc.add_note(note)
 
 
-def _count_batch(
-    cpu_counts: ConfusionMatrix, preds: Any, y: Any, task: Task, labels_needed: bool
-) -> Any:
-    """Count CPU logits with the fused C kernel, or return class indices to count.
-
-    Logits in host memory are counted by ``update_logits`` (argmax and
-    counting in one pass, no prediction tensor) and ``None`` is returned,
-    unless ``labels_needed`` (a streamed metric takes class indices): then,
-    as for logits on another device, their argmax is returned.  Class
-    indices are returned as they are.  The counts are identical either way.
-    """
-    if not preds.is_floating_point():
-        return preds
-    # the logit dtypes ConfusionMatrix.update_logits reads
-    fused_dtypes = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-    fused = (
-        not labels_needed
-        and preds.device.type == "cpu"
-        and y.device.type == "cpu"
-        and preds.dtype in fused_dtypes
-    )
-    if fused:
-        cpu_counts.update_logits(preds.detach(), y, class_dim=task.class_dim)
-        return None
-    return preds.argmax(dim=task.class_dim)
-
-
-# ------------------------------------------------------- streamed metrics --
-# Battery entries that are not functions of the confusion matrix (AUROC, ECE,
-# torchmetrics objects) get one accumulator per model, fed batch by batch:
-# probabilities for the names in prob_metrics, predictions otherwise.
-
-Streams = Dict[str, Tuple[Any, bool]]
-
-
-def make_streams(
-    battery: Mapping[str, Any],
-    prob_metrics: Sequence[str],
-    num_classes: int,
-    ignore_index: Optional[int],
-) -> Streams:
-    """Fresh accumulators ``{name: (accumulator, takes_probabilities)}`` for one model."""
-    streams: Streams = {}
-    for name, entry in battery.items():
-        kind = metric_kind(entry, name)
-        if kind == "factory":
-            accumulator = entry.make(num_classes, ignore_index)
-        elif kind == "object":
-            accumulator = copy.deepcopy(entry)  # never touch the caller's object
-            accumulator.reset()
-        else:
-            continue
-        streams[name] = (accumulator, name in prob_metrics)
-    return streams
-
-
-def _as_probabilities(probs: Any, y: Any, index: int, task: Task, num_classes: int, names: List[str]) -> Any:
-    if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
-        got = f"a {probs.dtype} tensor" if isinstance(probs, torch.Tensor) else type(probs).__name__
-        raise TypeError(
-            f"batch {index}: metric(s) {names} take probabilities, but predict_fn returned {got} "
-            "as the second element of its tuple; return (predictions, probabilities) with "
-            f"floating-point probabilities of shape {tuple(y.shape[:1]) + (num_classes,)}"
-        )
-    expected = list(y.shape)
-    expected.insert(task.class_dim % (y.ndim + 1), num_classes)
-    if list(probs.shape) != expected:
-        raise ValueError(
-            f"batch {index}: probabilities of shape {tuple(probs.shape)} do not fit labels of "
-            f"shape {tuple(y.shape)} with {num_classes} classes in dim {task.class_dim}; "
-            f"expected {tuple(expected)}"
-        )
-    return probs
-
-
-def update_streams(
-    streams: Streams, preds: Any, probs: Any, y: Any, index: int, task: Task, num_classes: int
-) -> None:
-    """Feed one batch to every accumulator of ``streams``."""
-    prob_names = [name for name, (_, takes_probs) in streams.items() if takes_probs]
-    flat_probs = flat_y = None
-    if prob_names:
-        probs = _as_probabilities(probs, y, index, task, num_classes, prob_names)
-    for name, (accumulator, takes_probs) in streams.items():
-        try:
-            if not takes_probs:
-                accumulator.update(preds, _to_device(y, preds.device))
-            elif isinstance(accumulator, (RocScores, CalibrationBins, KeptScores)):
-                if flat_probs is None:
-                    # the C accumulators read (N, C) rows in host memory
-                    flat_probs = probs.detach().movedim(task.class_dim, -1).reshape(-1, num_classes)
-                    flat_probs = flat_probs.cpu()
-                    flat_y = y.reshape(-1).cpu()
-                accumulator.update(flat_probs, flat_y)
-            else:
-                accumulator.update(probs, _to_device(y, probs.device))
-        except (TypeError, ValueError, RuntimeError) as exc:
-            if type(exc) not in (TypeError, ValueError, RuntimeError):
-                raise
-            raise type(exc)(f"batch {index}, metric {name!r}: {exc}") from exc
-
-
-def stream_values(streams: Streams) -> Dict[str, Any]:
-    """``compute()`` of every accumulator: a float, or ``{key: float}`` for a dict-valued metric."""
-    return {
-        name: metric_values(accumulator.compute(), f"metric {name!r}")
-        for name, (accumulator, _) in streams.items()
-    }
-
-
-def _checked_default_predict(default: DefaultPredict, num_classes: int, with_probs: bool) -> PredictFn:
-    """The task's default predict_fn, refusing logits with the wrong number of classes.
-
-    Argmax over fewer classes than ``num_classes`` would count silently (and
-    over more would fail later as a bad prediction value), so the class
-    dimension is checked against ``num_classes`` here, where the logits are.
-    """
-    dim = default.class_dim
-
-    def predict(model: Any, x: Any) -> Tuple[Any, Any]:
-        logits = default.logits(model, x)
-        if logits.shape[dim] != num_classes:
-            raise ValueError(
-                f"the model returned logits of shape {tuple(logits.shape)} with "
-                f"{logits.shape[dim]} classes in dim {dim}, but num_classes={num_classes}"
-            )
-        # the logits themselves: _count_batch counts their argmax
-        return logits, (logits.softmax(dim=dim) if with_probs else None)
-
-    return predict
+# ------------------------------------------------------------- one model --
 
 
 def evaluate_model(
@@ -375,6 +165,7 @@ def evaluate_model(
 ) -> np.ndarray:
     """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
 
+    The one-model case of :func:`~mushin.evaluation.pipeline.run_pass`.
     ``batch_count``, if given, is a list set to ``[number of batches data
     yielded]`` (on every rank, all of them).  Without it, data that yields
     no batch raises ``ValueError``.
@@ -390,101 +181,18 @@ def evaluate_model(
     ``data`` and the counts and ``streams`` returned are summed over all
     ranks (see :mod:`mushin.evaluation.distributed`).
     """
-    dev = torch.device(device) if device is not None else _model_device(model)
-    if device is not None and isinstance(model, torch.nn.Module):
-        model.to(dev)
-    if streams is None:
-        needs_probs = bool(task.prob_metrics)
-    else:
-        needs_probs = any(takes_probs for _, takes_probs in streams.values())
-    if predict_fn is None:
-        default = task.predict_fn
-        if isinstance(default, DefaultPredict):
-            predict = _checked_default_predict(default, num_classes, needs_probs)
-        else:
-            predict = default
-    else:
-        predict = predict_fn
-
-    shard = rank_shard(data)
-    if shard is not None:
-        shard.prepare(streams)
-
-    cpu_counts = ConfusionMatrix(num_classes, ignore_index)
-    device_counts: Optional[DeviceConfusionMatrix] = None
-
-    labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
-
-    def accumulate(preds: Any, probs: Any, y: Any, index: int) -> None:
-        try:
-            accumulate_batch(preds, probs, y, index)
-        except Exception as exc:
-            hinted = _void_hint(exc, y, num_classes, ignore_index)
-            _tag_batch(hinted, index)
-            if hinted is exc:
-                raise
-            raise hinted from exc
-
-    def accumulate_batch(preds: Any, probs: Any, y: Any, index: int) -> None:
-        nonlocal device_counts
-        labels = _count_batch(cpu_counts, preds, y, task, labels_needed)
-        if labels is None:
-            pass  # logits counted by the fused kernel; no stream takes class indices
-        elif labels.device.type == "cpu" and y.device.type == "cpu":
-            cpu_counts.update(labels, y)
-        else:
-            if device_counts is None:
-                device_counts = DeviceConfusionMatrix(num_classes, ignore_index, labels.device)
-            device_counts.update(labels, _to_device(y, labels.device))
-        if streams:
-            update_streams(streams, preds if labels is None else labels, probs, y, index, task, num_classes)
-
-    was_training = getattr(model, "training", None)
-    if hasattr(model, "eval"):
-        model.eval()
-    counts: Optional[np.ndarray] = None
-    error: Optional[Exception] = None
-    seen = 0
-    try:
-        with torch.no_grad(), _AccumulationPipeline(overlap, progress) as pipeline:
-            for index, batch in enumerate(data):
-                seen = index + 1
-                if shard is not None and not shard.owns(index):
-                    if progress is not None:
-                        progress.update(1)
-                    continue
-                try:
-                    x, y = _split_batch(batch, index)
-                    y = _as_labels(y, index)
-                    preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
-                    preds = _as_predictions(preds, y, index, task, num_classes)
-                except Exception as exc:
-                    _tag_batch(exc, index)
-                    raise
-                job = functools.partial(accumulate, preds, probs, y, index)
-                pipeline.submit(job, (preds, probs, y))
-        if batch_count is not None:
-            batch_count[:] = [seen]  # the caller says which model saw nothing
-        elif seen == 0:
-            raise ValueError(
-                f"data yielded no batches (a {type(data).__name__}); every model would score on "
-                "nothing.  Pass at least one (x, y) batch; a generator or iterator that is "
-                "already used up yields nothing"
-            )
-        counts = cpu_counts.counts
-        if device_counts is not None:
-            counts = counts + device_counts.counts
-    except Exception as exc:
-        if shard is None:
-            raise
-        error = exc  # raised on every rank by reduce(), so none waits for the others
-    finally:
-        if was_training is not None and hasattr(model, "train"):
-            model.train(was_training)
-    if shard is not None:
-        counts = shard.reduce(counts, streams, error)
-    assert counts is not None
-    return counts
+    sink = ConfusionSink(task, num_classes, ignore_index, predict_fn, ConfusionMatrix(num_classes, ignore_index), streams)
+    seen = run_pass([ModelRun(model, sink, device)], data, shard=rank_shard(data), overlap=overlap, progress=progress)
+    if batch_count is not None:
+        batch_count[:] = [seen]  # the caller says which model saw nothing
+    elif seen == 0:
+        raise ValueError(
+            f"data yielded no batches (a {type(data).__name__}); every model would score on "
+            "nothing.  Pass at least one (x, y) batch; a generator or iterator that is "
+            "already used up yields nothing"
+        )
+    assert sink.counts is not None
+    return sink.counts
 
 
 def compare(
@@ -504,12 +212,13 @@ def compare(
     # mushin's own parameters follow upstream's, all keyword-only
     class_names: Optional[Sequence[str]] = None,
     progress: Optional[bool] = None,
+    one_pass: bool = True,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
 
     The parameters up to ``device`` are upstream mushin-py's, in its order
-    and with its defaults; mushin's own (``class_names``, ``progress``)
-    follow, keyword-only.
+    and with its defaults; mushin's own (``class_names``, ``progress``,
+    ``one_pass``) follow, keyword-only.
 
     Parameters
     ----------
@@ -517,9 +226,9 @@ def compare(
         ``{name: [model_seed0, model_seed1, ...]}``.  The first method is the
         reference of :meth:`BenchmarkResult.summary`.
     data : iterable of (x, y)
-        A re-iterable batch source such as a ``DataLoader``; it is streamed
-        once per model.  A one-shot iterator raises ``TypeError``; data that
-        yields no batch, or not the same number for every model, raises
+        A batch source such as a ``DataLoader``, a list, or a generator: it
+        is iterated once, and every model runs on each batch as it is
+        loaded (see ``one_pass``).  Data that yields no batch raises
         ``ValueError``.
     task : str or Task
         ``"classification"`` (default, as upstream), ``"segmentation"``,
@@ -574,6 +283,13 @@ def compare(
     progress : bool, optional
         A progress bar over models x batches on stderr: ``None`` (default)
         shows it only when stderr is a terminal, ``False`` never.
+    one_pass : bool
+        ``True`` (default): load each batch once and run every model on it,
+        each into its own metric states; results are bit-identical to
+        ``False``, which runs the models one at a time, each over all of
+        ``data`` (for models too large to sit on one device together; it
+        needs data that can be iterated again, and the same batches every
+        time).
 
     Returns
     -------
@@ -581,8 +297,9 @@ def compare(
 
     Notes
     -----
-    A batch's metric update runs on a worker thread while the next batch's
-    forward pass runs (the C core releases the GIL); results do not change.
+    A model's metric update of a batch runs on a worker thread while the
+    next forward pass runs (the C core releases the GIL); results do not
+    change.
     When ``torch.distributed`` is initialised, every rank evaluates a shard
     of ``data`` and gets the result of one process over all of it; see
     :mod:`mushin.evaluation.distributed` for who shards what.
@@ -614,34 +331,18 @@ def compare(
         progress=progress,
         metrics=metrics,
         prob_metrics=prob_metrics,
+        one_pass=one_pass,
     )
     methods_checked = _check_methods(methods)
     spec.check_design({name: len(models) for name, models in methods_checked.items()})
-    _check_data(data)
+    _check_data(data, one_shot_ok=spec.one_pass)
     loaders = {name: [_Given(model) for model in models] for name, models in methods_checked.items()}
     with _progress_bar(spec.progress, sum(len(m) for m in methods_checked.values()), data) as bar:
-        return run_comparison(
-            loaders,
-            data,
-            spec.task,
-            num_classes=spec.num_classes,
-            ignore_index=spec.ignore_index,
-            predict_fn=spec.predict_fn,
-            test=spec.test,
-            alpha=spec.alpha,
-            correction=spec.correction,
-            device=spec.device,
-            progress=bar,
-            class_names=spec.class_names,
-            metrics=spec.metrics,
-            prob_metrics=spec.prob_metrics,
-        )
+        return run_comparison(loaders, data, spec, progress=bar)
 
 
 def _progress_bar(progress: Optional[bool], n_models: int, data: Any) -> Any:
     """A tqdm bar over models x batches; disabled off a terminal unless forced."""
-    from tqdm.auto import tqdm
-
     try:
         total: Optional[int] = n_models * len(data)
     except TypeError:
@@ -664,126 +365,180 @@ class _Given:
         return self.model
 
 
+def _parameter_bytes(model: Any) -> int:
+    """The bytes of a model's parameters and buffers (0 for a plain callable)."""
+    if not isinstance(model, torch.nn.Module):
+        return 0
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _size_hint(load: Any) -> Optional[int]:
+    """The bytes on disk of the checkpoint ``load`` reads (a file or a folder), if it names one."""
+    path = getattr(load, "path", None)
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    try:
+        if os.path.isdir(path):
+            return sum(
+                os.path.getsize(os.path.join(folder, f)) for folder, _, files in os.walk(path) for f in files
+            )
+        return os.path.getsize(path)
+    except OSError:  # load_fn may read what is not a plain path: measure the model instead
+        return None
+
+
+class _Evaluated:
+    """What a model's evaluation leaves for the result: counts and metric values."""
+
+    def __init__(self, counts: np.ndarray, flat: Dict[str, float], entries: Dict[str, Any]):
+        self.counts = counts
+        self.flat = flat
+        self.entries = entries
+
+
 def run_comparison(
     loaders: Mapping[str, Sequence[Callable[[], Any]]],
     data: Any,
-    task: Task,
+    spec: EvalSpec,
     *,
-    num_classes: int,
-    ignore_index: Optional[int],
-    predict_fn: Optional[PredictFn],
-    test: str,
-    alpha: float,
-    correction: str,
-    device: Any = None,
     seeds: Optional[Sequence[Any]] = None,
     progress: Any = None,
-    class_names: Optional[Sequence[str]] = None,
-    metrics: Optional[Mapping[str, Any]] = None,
-    prob_metrics: Optional[Sequence[str]] = None,
+    group_bytes: Optional[int] = None,
 ) -> BenchmarkResult:
-    """Evaluate lazily obtained models one at a time, then build the result.
+    """Evaluate lazily obtained models, then build the result.
 
     ``loaders[method][i]()`` returns the model of seed ``i``; it is called
-    right before that model is evaluated and dropped right after, so at most
-    one model is alive here at a time (``Study`` relies on this).  Arguments
-    must already be validated (``compare`` and ``Study`` do that).
+    right before that model is evaluated, and the model is dropped once its
+    group is.  With ``spec.one_pass`` the models are loaded into groups of
+    at most ``group_bytes`` parameter bytes (a group is never empty; default
+    :data:`DEFAULT_GROUP_BYTES` for checkpoints, unlimited for models the
+    caller already holds), and each group takes one pass over ``data``.
+    Without it, every model takes its own pass, so at most one model is
+    alive here at a time.  Arguments must already be validated (``compare``
+    and ``Study`` do that, through ``spec``).
     """
-    battery, prob_names = resolve_battery(task, *select_metrics(task, metrics, prob_metrics))
+    task = spec.task
+    battery, prob_names = spec.battery, spec.battery_prob_metrics
+    num_classes, ignore_index = spec.num_classes, spec.ignore_index
     # tasks without classes (regression, retrieval, ...) have no confusion matrix
-    states_only = num_classes is None
-    if not states_only:
+    if num_classes is not None:
         battery = {
             name: entry if name in prob_names else confusion_fast_path(entry, num_classes, ignore_index)
             for name, entry in battery.items()
         }
+    order = [(name, j, load) for name, method_loaders in loaders.items() for j, load in enumerate(method_loaders)]
+
+    def where(name: str, j: int, load: Any) -> str:
+        if seeds is not None:
+            return f"method {name!r}, seed {seeds[j]}"
+        given = "methods" if isinstance(load, _Given) else "checkpoints"
+        return f"method {name!r}, seed {j} ({given}[{name!r}][{j}])"
+
+    def sink_for() -> Any:
+        if num_classes is None:
+            return StatesSink(task, make_states(battery, prob_names, None, ignore_index), spec.predict_fn)
+        streams = make_streams(battery, prob_names, num_classes, ignore_index)
+        return ConfusionSink(
+            task, num_classes, ignore_index, spec.predict_fn, ConfusionMatrix(num_classes, ignore_index), streams
+        )
+
+    shard = rank_shard(data)
+    evaluated: Dict[Tuple[str, int], _Evaluated] = {}
+    first: List[Tuple[str, int]] = []  # (where, batches) of the first pass
+
+    def evaluate(group: List[Tuple[str, int, Any, Any]]) -> None:
+        places = [where(name, j, load) for name, j, load, _ in group]
+        runs = []
+        try:
+            for k, (_, _, _, model) in enumerate(group):
+                try:
+                    runs.append(ModelRun(model, sink_for(), spec.device))
+                except Exception as exc:
+                    _tag_model(exc, k)
+                    raise
+            seen = run_pass(runs, data, shard=shard, progress=progress)
+        except Exception as exc:
+            k = model_of(exc)
+            located = _located(exc, places[k if k is not None else 0])
+            if located is exc:
+                raise
+            raise located from exc
+        _check_batches(seen, places, first)
+        for (name, j, _, _), run, place in zip(group, runs, places):
+            try:
+                counts = run.sink.counts if num_classes is not None else np.zeros((0, 0), dtype=np.int64)
+                flat, entries = expand_values(run.sink.values(), battery)
+            except Exception as exc:
+                located = _located(exc, place)
+                if located is exc:
+                    raise
+                raise located from exc
+            evaluated[(name, j)] = _Evaluated(counts, flat, entries)
+
+    given = all(isinstance(load, _Given) for _, _, load in order)
+    budget = None if not spec.one_pass else (group_bytes if group_bytes is not None else (
+        None if given else DEFAULT_GROUP_BYTES))
+    group: List[Tuple[str, int, Any, Any]] = []
+    used = 0
+    for name, j, load in order:
+        # a checkpoint's size on disk stands for its parameters, so that a full
+        # group is evaluated (and dropped) before the next model loads
+        hint = _size_hint(load) if budget is not None else None
+        if group and (not spec.one_pass or (hint is not None and used + hint > budget)):
+            evaluate(group)
+            group, used = [], 0
+        model = load()
+        size = hint if hint is not None else _parameter_bytes(model)
+        if group and budget is not None and hint is None and used + size > budget:
+            evaluate(group)
+            group, used = [], 0
+        group.append((name, j, load, model))
+        used += size
+        del model
+    evaluate(group)
+    del group
+
     result_battery: Optional[Dict[str, Any]] = None
     confusion: Dict[str, np.ndarray] = {}
     streamed: Dict[str, Dict[str, List[float]]] = {}
-    first: Optional[Tuple[str, int]] = None  # (where, batches) of the first model
     for name, method_loaders in loaders.items():
         per_seed = []
-        for j, load in enumerate(method_loaders):
-            given = "methods" if isinstance(load, _Given) else "checkpoints"
-            where = f"method {name!r}, seed {seeds[j]}" if seeds is not None else (
-                f"method {name!r}, seed {j} ({given}[{name!r}][{j}])"
-            )
-            model = load()
-            batches: List[int] = []
-            try:
-                if states_only:
-                    states = make_states(battery, prob_names, None, ignore_index)
-                    evaluate_states(
-                        model, data, task, states, predict_fn=predict_fn, device=device,
-                        progress=progress, batch_count=batches,
-                    )
-                    counts = np.zeros((0, 0), dtype=np.int64)
-                    compute_values = states.values
-                else:
-                    streams = make_streams(battery, prob_names, num_classes, ignore_index)
-                    compute_values = functools.partial(stream_values, streams)
-                    counts = evaluate_model(
-                        model,
-                        data,
-                        task,
-                        num_classes=num_classes,
-                        ignore_index=ignore_index,
-                        predict_fn=predict_fn,
-                        device=device,
-                        progress=progress,
-                        streams=streams,
-                        batch_count=batches,
-                    )
-            except Exception as exc:
-                located = _located(exc, where)
-                if located is exc:
-                    raise
-                raise located from exc
-            if batches[0] == 0:
-                seen_before = f" (it yielded {first[1]} for {first[0]})" if first is not None else ""
-                raise ValueError(
-                    f"data yielded no batches for {where}{seen_before}: every model would score "
-                    "on nothing.  Pass at least one (x, y) batch, from a source that yields the "
-                    "same batches every time it is iterated (a DataLoader or a list); a used-up "
-                    "generator or iterator yields nothing"
-                )
-            if first is None:
-                first = (where, batches[0])
-            elif batches[0] != first[1]:
-                raise ValueError(
-                    f"data yielded {batches[0]} batch(es) for {where} but {first[1]} for {first[0]}: "
-                    "every model must see the same batches.  Pass a re-iterable source that "
-                    "yields the same batches every time (a DataLoader or a list), not one that "
-                    "runs out or changes between passes"
-                )
-            per_seed.append(counts)
-            try:
-                flat, entries = expand_values(compute_values(), battery)
-            except Exception as exc:
-                located = _located(exc, where)
-                if located is exc:
-                    raise
-                raise located from exc
+        for j in range(len(method_loaders)):
+            done = evaluated[(name, j)]
+            per_seed.append(done.counts)
             if result_battery is None:
-                result_battery = entries
-            for metric, value in flat.items():
+                result_battery = done.entries
+            for metric, value in done.flat.items():
                 streamed.setdefault(metric, {}).setdefault(name, []).append(value)
-            del model, compute_values
         confusion[name] = np.stack(per_seed)
-    settings = {
-        "task": task.name,
-        "num_classes": num_classes,
-        "ignore_index": ignore_index,
-        "test": test,
-        "alpha": alpha,
-        "correction": correction,
-    }
     return build_result(
         confusion,
         task,
-        settings,
+        spec.settings(),
         seeds=seeds,
-        class_names=class_names,
+        class_names=spec.class_names,
         battery=battery if result_battery is None else result_battery,
         metric_values=streamed,
     )
+
+
+def _check_batches(seen: int, places: List[str], first: List[Tuple[str, int]]) -> None:
+    """Refuse a pass that saw no batch, or not as many as the first pass."""
+    if seen == 0:
+        seen_before = f" (it yielded {first[0][1]} for {first[0][0]})" if first else ""
+        raise ValueError(
+            f"data yielded no batches for {places[0]}{seen_before}: every model would score "
+            "on nothing.  Pass at least one (x, y) batch, from a source that yields the "
+            "same batches every time it is iterated (a DataLoader or a list); a used-up "
+            "generator or iterator yields nothing"
+        )
+    if not first:
+        first.append((places[0], seen))
+    elif seen != first[0][1]:
+        raise ValueError(
+            f"data yielded {seen} batch(es) for {places[0]} but {first[0][1]} for {first[0][0]}: "
+            "every model must see the same batches.  Pass a re-iterable source that "
+            "yields the same batches every time (a DataLoader or a list), not one that "
+            "runs out or changes between passes"
+        )

@@ -31,13 +31,16 @@ evaluates all of it and talks to no other rank.
 
 What is summed
 --------------
-Once per model, one ``all_gather_object`` carries every rank's confusion
-counts, ECE bins (:class:`~mushin._core.CalibrationBins`) and the rows kept
-for exact AUROC (:class:`~mushin._core.RocScores` keeps every score, so the
-rows travel and every rank rebuilds the accumulator over all of them).
-Counts and AUROC are exact.  ECE sums float32 confidences in float64; such a
-sum is exact, and so independent of how rows are split, while the
-confidences are at least ``2**-k`` and a bin holds fewer than ``2**(29-k)``
+Once per pass over the data (all the models evaluated together, see
+:func:`~mushin.evaluation.pipeline.run_pass`), one ``all_gather_object``
+carries every rank's ``state_dict()`` of every model's states: confusion
+counts, ECE bins (:class:`~mushin._core.CalibrationBins`), the scores of
+exact AUROC (:class:`~mushin._core.RocScores`) and the C states of the other
+tasks.  Every rank merges them in rank order, so all ranks hold
+bit-identical states.  Counts and AUROC are exact.  ECE sums float32
+confidences in float64; such a sum is exact, and so independent of how rows
+are split, while the confidences are at least ``2**-k`` and a bin holds
+fewer than ``2**(29-k)``
 rows (softmax confidences are at least ``1/num_classes``).  torchmetrics
 objects passed in ``metrics=`` synchronise themselves in ``compute()``
 (``sync_on_compute=True``, their default).  A failure on any rank is raised
@@ -56,23 +59,17 @@ table:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
-import numpy as np
-import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .._core import CalibrationBins, RocScores
 
 __all__ = ["per_rank", "single_process", "PerRankData", "SingleProcessData", "RankShard", "rank_shard"]
 
 
 def _process_group_size() -> Optional[Tuple[int, int]]:
     """``(rank, world_size)`` of the default process group, or None when single-process."""
-    try:
-        import torch.distributed as dist
-    except ImportError:  # a torch build without distributed support
-        return None
     if not (dist.is_available() and dist.is_initialized()):
         return None
     world_size = dist.get_world_size()
@@ -230,59 +227,12 @@ def rank_shard(data: Any) -> Optional["RankShard"]:
     return RankShard(rank, world_size, by_batch=True)
 
 
-# ----------------------------------------------------- mergeable streams --
-
-
-class KeptScores:
-    """Stands in for a :class:`~mushin._core.RocScores` on one rank until the gather.
-
-    ``RocScores`` keeps every score but does not hand them out, so on a
-    rank its place is taken by this object: each batch is first checked by a
-    scratch ``RocScores`` (the same checks and messages), then its kept rows
-    (label != ``ignore_index``) are stored here as tensors.  After the gather
-    every rank feeds all ranks' rows, in rank order, to one fresh
-    ``RocScores``.  Memory: about what ``RocScores`` itself would hold.
-    """
-
-    def __init__(self, num_classes: int, ignore_index: Optional[int]):
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.chunks: List[Tuple[Any, Any]] = []
-
-    def update(self, probs: Any, target: Any) -> None:
-        RocScores(self.num_classes, self.ignore_index).update(probs, target)
-        probs_t = probs if isinstance(probs, torch.Tensor) else torch.as_tensor(np.asarray(probs))
-        target_t = target if isinstance(target, torch.Tensor) else torch.as_tensor(np.asarray(target))
-        if self.ignore_index is not None:
-            keep = target_t != self.ignore_index
-            probs_t, target_t = probs_t[keep], target_t[keep]
-        else:
-            # a copy, so that no view keeps the model's whole output alive
-            probs_t = probs_t.clone(memory_format=torch.contiguous_format)
-        # checked above: every kept label lies in [0, num_classes)
-        self.chunks.append((probs_t, target_t.to(torch.int32)))
-
-    def compute(self) -> float:
-        raise RuntimeError("KeptScores is merged across ranks before compute(); this is a bug in mushin")
-
-    def reset(self) -> None:
-        self.chunks = []
-
-
-def _is_torchmetrics_metric(accumulator: Any) -> bool:
-    try:
-        from torchmetrics import Metric
-    except ImportError:
-        return False
-    return isinstance(accumulator, Metric)
-
-
 class RankShard:
     """This process's part of a distributed evaluation of one data source.
 
-    ``owns(index)`` says whether batch ``index`` is evaluated here;
-    :meth:`prepare` makes a model's streams mergeable before its first batch
-    and :meth:`reduce` sums everything across ranks after its last.
+    ``owns(index)`` says whether batch ``index`` is evaluated here, and
+    :meth:`gather` brings every rank's states together after the last batch
+    (the pipeline merges them in rank order).
     """
 
     def __init__(self, rank: int, world_size: int, *, by_batch: bool):
@@ -297,95 +247,13 @@ class RankShard:
     def owns(self, index: int) -> bool:
         return not self.by_batch or index % self.world_size == self.rank
 
-    def prepare(self, streams: Optional[Dict[str, Tuple[Any, bool]]]) -> None:
-        """Swap each ``RocScores`` for a :class:`KeptScores`; refuse what cannot be summed.
+    def gather(self, payload: Any) -> List[Any]:
+        """Every rank's ``payload``, in rank order: one ``all_gather_object``.
 
-        Raises ``TypeError`` (before any batch) for a streamed metric whose
-        state mushin cannot combine across processes, and ``ValueError`` for a
-        torchmetrics metric built with ``sync_on_compute=False``.
+        Every rank must call this the same number of times; the pipeline
+        calls it once per pass, failed or not, with ``(error message, model,
+        states)``.
         """
-        if not streams:
-            return
-        for name, (accumulator, takes_probs) in list(streams.items()):
-            if isinstance(accumulator, RocScores):
-                streams[name] = (KeptScores(accumulator.num_classes, accumulator.ignore_index), takes_probs)
-            elif isinstance(accumulator, CalibrationBins):
-                continue
-            elif _is_torchmetrics_metric(accumulator):
-                if not getattr(accumulator, "sync_on_compute", True):
-                    raise ValueError(
-                        f"metric {name!r} was built with sync_on_compute=False, so its compute() "
-                        f"would see only this rank's share of the data (rank {self.rank} of "
-                        f"{self.world_size}); build it with sync_on_compute=True"
-                    )
-            else:
-                raise TypeError(
-                    f"metric {name!r}: its accumulator {type(accumulator).__name__} cannot be "
-                    f"combined across the {self.world_size} processes of torch.distributed; "
-                    "mushin sums ConfusionMatrix, CalibrationBins and RocScores state, and "
-                    "torchmetrics metrics synchronise themselves.  Evaluate in one process, or "
-                    "use a torchmetrics metric for it"
-                )
-
-    def reduce(
-        self,
-        counts: Optional[np.ndarray],
-        streams: Optional[Dict[str, Tuple[Any, bool]]],
-        error: Optional[BaseException],
-    ) -> np.ndarray:
-        """Sum ``counts`` and the streams over all ranks; raise any rank's error on every rank.
-
-        Every rank must call this once per model, failed or not: it is one
-        ``all_gather_object`` of ``(error message, counts, stream states)``.
-        The sums run in rank order on every rank, so all ranks get bit-identical
-        state.
-        """
-        import torch.distributed as dist
-
-        if error is None:
-            payload: Any = (None, counts, _export_streams(streams))
-        else:
-            payload = (f"{type(error).__name__}: {error}", None, None)
         gathered: List[Any] = [None] * self.world_size
         dist.all_gather_object(gathered, payload)
-        failed = [(rank, message) for rank, (message, _, _) in enumerate(gathered) if message is not None]
-        if failed:
-            if error is not None:
-                raise error
-            rank, message = failed[0]
-            raise RuntimeError(
-                f"rank {rank} of {self.world_size} failed while evaluating this model, so every "
-                f"rank stops: {message}"
-            )
-        total = np.zeros_like(gathered[0][1])
-        for _, rank_counts, _ in gathered:
-            total += rank_counts
-        for name, (accumulator, takes_probs) in list((streams or {}).items()):
-            states = [rank_streams[name] for _, _, rank_streams in gathered]
-            if isinstance(accumulator, KeptScores):
-                merged: Any = RocScores(accumulator.num_classes, accumulator.ignore_index)
-                for chunks in states:
-                    for probs, target in chunks:
-                        merged.update(probs, target)
-                streams[name] = (merged, takes_probs)  # type: ignore[index]
-            elif isinstance(accumulator, CalibrationBins):
-                merged = CalibrationBins(
-                    accumulator.num_classes, accumulator.ignore_index, boundaries=accumulator.boundaries
-                )
-                for bins in states:
-                    merged.merge(*bins)
-                streams[name] = (merged, takes_probs)  # type: ignore[index]
-        return total
-
-
-def _export_streams(streams: Optional[Mapping[str, Tuple[Any, bool]]]) -> Dict[str, Any]:
-    """The part of each accumulator's state that travels to the other ranks."""
-    state: Dict[str, Any] = {}
-    for name, (accumulator, _) in (streams or {}).items():
-        if isinstance(accumulator, KeptScores):
-            state[name] = accumulator.chunks
-        elif isinstance(accumulator, CalibrationBins):
-            state[name] = (accumulator.counts, accumulator.confidence_fixed, accumulator.accuracy_sums)
-        else:  # torchmetrics: synchronised by its own compute()
-            state[name] = None
-    return state
+        return gathered

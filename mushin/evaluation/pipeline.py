@@ -1,34 +1,39 @@
-"""The journey of data through models: batches, devices, states, and ranks.
+"""The journey of data through models: batches, devices, overlap and ranks.
 
-Data enters here once per model and goes one way: each batch is split into
-``(x, y)``, ``x`` moves to the model's device, ``predict_fn`` turns the
-model's output into ``(predictions, probabilities)``, and the metric states
-take the batch.  Under ``torch.distributed`` every rank evaluates its shard
-and the states are merged in rank order afterwards, through the same
-``state_dict()``/``merge()`` protocol ``save``/``load`` use.
+Data enters here once and goes one way.  :func:`run_pass` iterates the data
+once for a group of models: each batch is split into ``(x, y)``, ``x`` moves
+once to each device a model sits on, every model runs on it, and each
+model's sink checks the output and hands back the batch's accumulation,
+which runs on a worker thread while the next forward pass does
+(:class:`_AccumulationPipeline`).  Under ``torch.distributed`` every rank
+evaluates its shard (:mod:`mushin.evaluation.distributed`) and the states are
+merged in rank order afterwards, through the same ``state_dict()``/``merge()``
+protocol ``save``/``load`` use.
 
-This module holds the path of the tasks without a confusion matrix
-(regression, retrieval, detection, image quality, audio and custom ones),
-and the batch helpers both paths share; the confusion-matrix path of
-classification and segmentation (fused logits kernel, device counting,
-overlap) lives in :mod:`mushin.evaluation.compare`.
+The sinks: :class:`StatesSink` here, over :class:`ModelStates` (the tasks
+without a confusion matrix: regression, retrieval, detection, image quality,
+audio and custom ones), and
+:class:`~mushin.evaluation.counting.ConfusionSink` for classification and
+segmentation.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import queue
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
 
-from .distributed import rank_shard
+from .distributed import RankShard, rank_shard
 from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values
 from ..metrics.tasks import StreamingMetric, Task, metric_direction, metric_kind
 
-__all__ = ["ModelStates", "make_states", "evaluate_states", "DeviceConfusionMatrix"]
+__all__ = ["ModelRun", "ModelStates", "StatesSink", "evaluate_states", "make_states", "model_of", "run_pass"]
 
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
 
@@ -262,6 +267,195 @@ def make_states(battery: Mapping[str, Any], prob_metrics: Sequence[str],
     return ModelStates(battery, prob_metrics, num_classes, ignore_index)
 
 
+
+class StatesSink:
+    """One model's :class:`ModelStates` (a task without a confusion matrix), fed by the pipeline."""
+
+    def __init__(self, task: Task, states: ModelStates, predict_fn: Optional[PredictFn] = None):
+        self.task = task
+        self.states = states
+        self.predict = task.predict_fn if predict_fn is None else predict_fn
+
+    def prepare(self, rank: int, world_size: int) -> None:
+        self.states.check_mergeable(world_size)
+
+    def step(self, model: Any, x: Any, y: Any, index: int) -> Tuple[Callable[[], None], Tuple[Any, ...]]:
+        preds, probs = _call_predict(self.predict, model, x, index)
+        job = functools.partial(self.states.update, preds, probs, y, self.task.update_fn)
+        return job, (preds, probs, y)
+
+    def finish(self) -> None:
+        pass
+
+    def export(self) -> Any:
+        return self.states.export()
+
+    def merge_ranks(self, exports: Sequence[Any]) -> None:
+        self.states.merge_ranks(exports)
+
+    def values(self) -> Dict[str, Any]:
+        return self.states.values()
+
+
+# --------------------------------------------------------------- the pass --
+
+# The model (its index in the pass) an error came from, kept on the
+# exception so that the caller can name its method and seed.
+_MODEL_ATTRIBUTE = "_mushin_model"
+
+
+def _tag_model(exc: BaseException, k: int) -> None:
+    if getattr(exc, _MODEL_ATTRIBUTE, None) is None:
+        try:
+            setattr(exc, _MODEL_ATTRIBUTE, k)
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+
+
+def model_of(exc: BaseException) -> Optional[int]:
+    """The index, in the pass, of the model whose evaluation raised ``exc`` (None if unknown)."""
+    return getattr(exc, _MODEL_ATTRIBUTE, None)
+
+
+class ModelRun:
+    """One model on its way through the data: the model, its device and its sink.
+
+    ``device`` moves the model there (``model.to``); by default the model
+    runs where its parameters are.  The sink (:class:`StatesSink`, or
+    :class:`~mushin.evaluation.counting.ConfusionSink`) has ``step(model, x,
+    y, index) -> (job, tensors)``: the forward pass and its checks, on the
+    calling thread, and the batch's accumulation ``job`` for the pipeline.
+    """
+
+    def __init__(self, model: Any, sink: Any, device: Any = None):
+        self.model = model
+        self.sink = sink
+        self.device = torch.device(device) if device is not None else _model_device(model)
+        if device is not None and isinstance(model, torch.nn.Module):
+            model.to(self.device)
+
+
+def _located_job(job: Callable[[], None], index: int, k: int) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception as exc:
+            _tag_batch(exc, index)
+            _tag_model(exc, k)
+            raise
+
+    return run
+
+
+def run_pass(
+    runs: Sequence[ModelRun],
+    data: Any,
+    *,
+    shard: Optional[RankShard] = None,
+    overlap: bool = True,
+    progress: Any = None,
+) -> int:
+    """Iterate ``data`` once and feed every batch to every model; return the number of batches.
+
+    Each batch is split into ``(x, y)`` once, ``x`` is moved once per device,
+    and every model runs on it in turn, in eval mode under
+    ``torch.no_grad()`` (each model's training flag is restored
+    afterwards, error or not).  A model's accumulation of a batch runs on a
+    worker thread while the next model's (or batch's) forward pass runs;
+    the worker holds at most one batch of predictions, so memory stays flat
+    in the number of batches and grows with the number of models by at most
+    one batch of predictions in flight.  The order of every state's updates
+    is the order of the batches, so each model's state is exactly what
+    evaluating it alone gives.  An error carries the batch and the model
+    (:func:`model_of`) it came from; the states of the models hold exactly
+    the batches before the failing one.
+
+    ``shard`` (see :mod:`mushin.evaluation.distributed`): this rank
+    evaluates its batches, then every sink's state is merged over all ranks
+    in rank order, and an error on any rank is raised on every rank.
+    ``progress.update(1)`` is called per model and batch.
+    """
+    if shard is not None:
+        for k, run in enumerate(runs):
+            try:
+                run.sink.prepare(shard.rank, shard.world_size)
+            except Exception as exc:
+                _tag_model(exc, k)
+                raise
+    flags = [getattr(run.model, "training", None) for run in runs]
+    error: Optional[BaseException] = None
+    seen = 0
+    try:
+        for run in runs:
+            if hasattr(run.model, "eval"):
+                run.model.eval()
+        with torch.no_grad(), _AccumulationPipeline(overlap, progress) as pipeline:
+            held = None  # the first batch, alive until the second: see _AccumulationPipeline
+            for index, batch in enumerate(data):
+                seen = index + 1
+                held = batch if index == 0 else (held if index == 1 else None)
+                if shard is not None and not shard.owns(index):
+                    if progress is not None:
+                        progress.update(len(runs))
+                    continue
+                inputs: Dict[Any, Any] = {}
+                for k, run in enumerate(runs):
+                    try:
+                        if k == 0:
+                            x, y = _split_batch(batch, index)
+                        if run.device not in inputs:
+                            inputs[run.device] = _to_device(x, run.device)
+                        job, tensors = run.sink.step(run.model, inputs[run.device], y, index)
+                    except Exception as exc:
+                        _tag_batch(exc, index)
+                        _tag_model(exc, k)
+                        raise
+                    pipeline.submit(_located_job(job, index, k), tensors, key=k)
+                    del job, tensors
+                del inputs
+            del held
+        for k, run in enumerate(runs):
+            try:
+                run.sink.finish()
+            except Exception as exc:
+                _tag_model(exc, k)
+                raise
+    except Exception as exc:
+        if shard is None:
+            raise
+        error = exc  # raised on every rank below, so none waits for the others
+    finally:
+        for run, flag in zip(runs, flags):
+            if flag is not None and hasattr(run.model, "train"):
+                run.model.train(flag)
+    if shard is not None:
+        _merge_ranks(shard, runs, error)
+    return seen
+
+
+def _merge_ranks(shard: RankShard, runs: Sequence[ModelRun], error: Optional[BaseException]) -> None:
+    """One gather of every model's state (or this rank's error); every sink becomes the merge."""
+    if error is None:
+        payload: Any = (None, None, [run.sink.export() for run in runs])
+    else:
+        payload = (f"{type(error).__name__}: {error}", model_of(error), None)
+    gathered = shard.gather(payload)
+    failed = [(rank, message, k) for rank, (message, k, _) in enumerate(gathered) if message is not None]
+    if failed:
+        if error is not None:
+            raise error
+        rank, message, k = failed[0]
+        exc = RuntimeError(
+            f"rank {rank} of {shard.world_size} failed while evaluating this model, so every rank "
+            f"stops: {message}"
+        )
+        if k is not None:
+            _tag_model(exc, k)
+        raise exc
+    for k, run in enumerate(runs):
+        run.sink.merge_ranks([exports[k] for _, _, exports in gathered])
+
+
 def evaluate_states(
     model: Any,
     data: Any,
@@ -275,152 +469,14 @@ def evaluate_states(
 ) -> None:
     """Stream ``data`` through one model into ``states`` (a task without a confusion matrix).
 
-    The model runs in eval mode under ``torch.no_grad()``; its training mode
-    is restored afterwards.  ``batch_count``, if given, is set to
-    ``[number of batches data yielded]``.  Under ``torch.distributed`` each
-    rank evaluates its shard and ``states`` end up as the merge over all
-    ranks, identical on every rank; an error on any rank is raised on all.
+    The one-model case of :func:`run_pass`.  ``batch_count``, if given, is
+    set to ``[number of batches data yielded]``.  Under
+    ``torch.distributed`` ``states`` end up as the merge over all ranks.
     """
-    dev = torch.device(device) if device is not None else _model_device(model)
-    if device is not None and isinstance(model, torch.nn.Module):
-        model.to(dev)
-    predict = task.predict_fn if predict_fn is None else predict_fn
-    shard = rank_shard(data)
-    if shard is not None:
-        states.check_mergeable(shard.world_size)
-    was_training = getattr(model, "training", None)
-    if hasattr(model, "eval"):
-        model.eval()
-    error: Optional[BaseException] = None
-    seen = 0
-    try:
-        with torch.no_grad():
-            for index, batch in enumerate(data):
-                seen = index + 1
-                if shard is not None and not shard.owns(index):
-                    if progress is not None:
-                        progress.update(1)
-                    continue
-                try:
-                    x, y = _split_batch(batch, index)
-                    preds, probs = _call_predict(predict, model, _to_device(x, dev), index)
-                    states.update(preds, probs, y, task.update_fn)
-                except Exception as exc:
-                    _tag_batch(exc, index)
-                    raise
-                if progress is not None:
-                    progress.update(1)
-    except Exception as exc:
-        if shard is None:
-            raise
-        error = exc  # raised on every rank below, so none waits for the others
-    finally:
-        if was_training is not None and hasattr(model, "train"):
-            model.train(was_training)
+    seen = run_pass([ModelRun(model, StatesSink(task, states, predict_fn), device)], data,
+                    shard=rank_shard(data), progress=progress)
     if batch_count is not None:
         batch_count[:] = [seen]
-    if shard is not None:
-        _reduce_states(shard, states, error)
-
-
-def _reduce_states(shard: Any, states: ModelStates, error: Optional[BaseException]) -> None:
-    import torch.distributed as dist
-
-    payload: Any = (None, states.export()) if error is None else (f"{type(error).__name__}: {error}", None)
-    gathered: List[Any] = [None] * shard.world_size
-    dist.all_gather_object(gathered, payload)
-    failed = [(rank, message) for rank, (message, _) in enumerate(gathered) if message is not None]
-    if failed:
-        if error is not None:
-            raise error
-        rank, message = failed[0]
-        raise RuntimeError(
-            f"rank {rank} of {shard.world_size} failed while evaluating this model, so every rank "
-            f"stops: {message}"
-        )
-    states.merge_ranks([export for _, export in gathered])
-
-
-# --------------------------------------------------- device accumulation --
-
-
-class DeviceConfusionMatrix:
-    """Confusion counts kept on the tensors' device (e.g. CUDA) with torch.
-
-    Each batch is reduced on the device with one ``bincount``; nothing is
-    copied to the host until :attr:`counts` is read, so there is no
-    per-batch synchronisation.  Invalid values cannot be reported per batch
-    without a sync, so a batch holding any is dropped whole on the device and
-    :meth:`check` raises the ``ValueError`` at the end of the stream.
-    """
-
-    def __init__(self, num_classes: int, ignore_index: Optional[int], device: Any):
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.device = torch.device(device)
-        self._counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=self.device)
-        # Kept on the device, in O(1) memory however many batches come:
-        # [bad targets, bad preds] over all batches, how many batches were
-        # bad, and the numbers of the first 10 (slot 10 takes the rest).
-        self._bad_total = torch.zeros(2, dtype=torch.int64, device=self.device)
-        self._bad_batch_count = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self._bad_batches = torch.full((11,), -1, dtype=torch.int64, device=self.device)
-        self._batches = 0
-
-    def update(self, preds: Any, target: Any) -> None:
-        C = self.num_classes
-        p = preds.reshape(-1).to(torch.int64)
-        t = target.reshape(-1).to(torch.int64)
-        p_ok = (p >= 0) & (p < C)
-        t_ok = (t >= 0) & (t < C)
-        if self.ignore_index is not None:
-            ignored = t == self.ignore_index
-            keep = ~ignored
-            bad_t = keep & ~t_ok
-            bad_p = ~p_ok & ~(ignored & (p == self.ignore_index))
-        else:
-            keep = torch.ones_like(t_ok)
-            bad_t = ~t_ok
-            bad_p = ~p_ok
-        valid = keep & t_ok & p_ok
-        flat = torch.where(valid, t * C + p, torch.full_like(t, C * C))
-        batch = torch.bincount(flat, minlength=C * C + 1)[: C * C]
-        n_bad = torch.stack([bad_t.sum(), bad_p.sum()])
-        is_bad = n_bad.sum().reshape(1) > 0
-        self._counts += batch * ~is_bad
-        self._bad_total += n_bad
-        slot = self._bad_batch_count.clamp(max=10)
-        number = torch.full((1,), self._batches, dtype=torch.int64, device=self.device)
-        self._bad_batches.scatter_(0, slot, torch.where(is_bad, number, self._bad_batches.gather(0, slot)))
-        self._bad_batch_count += is_bad
-        self._batches += 1
-
-    def check(self) -> None:
-        """Raise ``ValueError`` if any batch held invalid values (one sync)."""
-        if not self._batches:
-            return
-        totals = self._bad_total.cpu().numpy()
-        if totals.any():
-            count = min(int(self._bad_batch_count.item()), 10)
-            rows = self._bad_batches[:count].cpu().numpy()
-            parts = []
-            for which, total in (("target", int(totals[0])), ("preds", int(totals[1]))):
-                if total:
-                    parts.append(f"{which} held {total} value(s) outside [0, {self.num_classes})")
-            hint = ""
-            if self.ignore_index is None and totals[0]:
-                hint = "; if 255 marks void pixels, pass ignore_index=255"
-            raise ValueError(
-                f"{'; '.join(parts)} in batch(es) {rows.tolist()}"
-                + (f" (not ignore_index={self.ignore_index})" if self.ignore_index is not None else "")
-                + "; those batches were not counted"
-                + hint
-            )
-
-    @property
-    def counts(self) -> np.ndarray:
-        self.check()
-        return self._counts.reshape(self.num_classes, self.num_classes).cpu().numpy()
 
 
 # -------------------------------------------------------------- overlap --
@@ -459,7 +515,9 @@ class _AccumulationPipeline:
     ``_OVERLAP_MIN_ELEMENTS`` elements, for the first batch, and for every
     batch when the second batch's tensors reuse the first one's memory: a
     source that refills one buffer in place would otherwise overwrite a
-    batch while it is counted.
+    batch while it is counted.  With several models in one pass (each
+    submits under its own ``key``), the first batch and the reuse of memory
+    are judged per model; jobs still run one at a time, in submission order.
     """
 
     def __init__(self, overlap: bool, progress: Any = None):
@@ -470,21 +528,30 @@ class _AccumulationPipeline:
         self._idle = threading.Event()
         self._in_flight = False
         self._error: Optional[BaseException] = None
-        self._batches = 0
-        self._first_pointers: Set[int] = set()
+        self._batches: Dict[Any, int] = {}
+        self._first: Dict[Any, List[Tuple[Any, Set[int]]]] = {}
 
-    def submit(self, job: Callable[[], None], tensors: Tuple[Any, ...]) -> None:
-        """Accumulate a batch with ``job``; ``tensors`` are its (predictions or logits, ...)."""
+    def submit(self, job: Callable[[], None], tensors: Tuple[Any, ...], key: Any = 0) -> None:
+        """Accumulate a batch with ``job``; ``tensors`` are its (predictions or logits, ...).
+
+        ``key`` names the model the batch belongs to: the first batch and
+        the reuse of memory are judged per model.
+        """
         self.wait()
-        self._batches += 1
-        if self._overlap and self._batches <= 2:
+        batches = self._batches[key] = self._batches.get(key, 0) + 1
+        if self._overlap and batches == 1:
+            self._first[key] = [
+                (weakref.ref(t), _storage_pointers((t,))) for t in tensors if isinstance(t, torch.Tensor)
+            ]
+        elif self._overlap and batches == 2:
             pointers = _storage_pointers(tensors)
-            if self._batches == 1:
-                self._first_pointers = pointers
-            elif pointers & self._first_pointers:
-                self._overlap = False
-        small = tensors[0].numel() < _OVERLAP_MIN_ELEMENTS
-        if not self._overlap or self._batches == 1 or small or not _on_cpu(tensors):
+            # memory of a first-batch tensor still alive: the source (or predict_fn) refills it
+            for ref, first in self._first.pop(key, []):
+                if ref() is not None and pointers & first:
+                    self._overlap = False
+        lead = tensors[0] if tensors else None
+        small = not isinstance(lead, torch.Tensor) or lead.numel() < _OVERLAP_MIN_ELEMENTS
+        if not self._overlap or batches == 1 or small or not _on_cpu(tensors):
             job()
             self._done()
             return

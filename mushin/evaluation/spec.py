@@ -163,6 +163,9 @@ class EvalSpec:
     progress : bool, optional
     metrics : list of str, or dict of str to metric, optional
     prob_metrics : list of str, optional
+    one_pass : bool
+        ``True`` (default): one pass over the data feeds every model;
+        ``False``: one pass per model.
 
     Examples
     --------
@@ -188,6 +191,7 @@ class EvalSpec:
     progress: Optional[bool] = None
     metrics: Any = None
     prob_metrics: Optional[Sequence[str]] = None
+    one_pass: bool = True
     battery: dict = field(init=False, repr=False, compare=False)
     battery_prob_metrics: Tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -208,6 +212,11 @@ class EvalSpec:
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(
                 f"progress must be True, False or None (auto: on for a terminal), got {self.progress!r}"
+            )
+        if not isinstance(self.one_pass, bool):
+            raise TypeError(
+                f"one_pass must be True (every model in one pass over the data) or False (one pass "
+                f"per model), got {self.one_pass!r}"
             )
 
     def check_design(self, seeds_per_method: Mapping[str, int]) -> None:

@@ -534,6 +534,7 @@ class Study(StudyRuns):
             ]
             for name, paths in checkpoints.items()
         }
+        spec = self._spec
         n_models = sum(len(paths) for paths in checkpoints.values())
         try:
             total: Optional[int] = n_models * len(self._data)
@@ -541,26 +542,14 @@ class Study(StudyRuns):
             total = None
         with self._bar(total=total, desc="mushin: evaluating", unit="batch") as bar:
             try:
-                return run_comparison(
-                    loaders,
-                    self._data,
-                    self._task,
-                    num_classes=self._num_classes,
-                    ignore_index=self._ignore_index,
-                    predict_fn=self._predict_fn,
-                    test=self._test,
-                    alpha=self._alpha,
-                    correction=self._correction,
-                    device=self._device,
-                    seeds=seeds,
-                    progress=bar,
-                    class_names=self._class_names,
-                    metrics=self._metrics,
-                    prob_metrics=self._prob_metrics,
-                )
+                # checkpoints load lazily, in groups of at most DEFAULT_GROUP_BYTES of
+                # parameters, and each group takes one pass over the data
+                return run_comparison(loaders, self._data, spec, seeds=seeds, progress=bar)
             except Exception as exc:
-                if self._evaluating is not None:
-                    _add_note(exc, f"while evaluating {self._evaluating}")
+                # the model the error came from (models of a group are loaded together)
+                where = getattr(exc, "_mushin_where", None) or self._evaluating
+                if where is not None:
+                    _add_note(exc, f"while evaluating {where}")
                 raise
             finally:
                 self._evaluating = None
