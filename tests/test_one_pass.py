@@ -87,6 +87,9 @@ def _assert_identical(one, many):
     assert list(one.data.data_vars) == list(many.data.data_vars)
     for name in one.data.data_vars:
         np.testing.assert_array_equal(one.data[name].values, many.data[name].values, err_msg=name)
+    assert list(one.per_class) == list(many.per_class)
+    for name in one.per_class:
+        np.testing.assert_array_equal(one.per_class[name].values, many.per_class[name].values, err_msg=name)
     assert one.metrics == many.metrics
 
 
@@ -125,7 +128,7 @@ def test_one_pass_is_bit_identical_to_one_model_at_a_time(case):
     if case == "classification":
         assert {"auroc", "ece"} <= set(one.metrics)
     if case == "segmentation":
-        assert "per_class_iou" in one.data
+        assert "iou" in one.per_class
 
 
 def test_one_pass_equals_one_model_at_a_time_with_overlap_on_every_batch(monkeypatch):
@@ -163,8 +166,8 @@ def test_one_pass_equals_one_model_at_a_time_with_overlap_on_every_batch(monkeyp
 
 def test_a_generator_is_evaluated_in_one_pass():
     methods, data = _methods("segmentation"), _segmentation()
-    from_generator = compare(methods, (batch for batch in data), num_classes=6, ignore_index=255, progress=False)
-    from_list = compare(methods, data, num_classes=6, ignore_index=255, progress=False, one_pass=False)
+    from_generator = compare(methods, (batch for batch in data), task="segmentation", test="welch", num_classes=6, ignore_index=255, progress=False)
+    from_list = compare(methods, data, task="segmentation", test="welch", num_classes=6, ignore_index=255, progress=False, one_pass=False)
     _assert_identical(from_generator, from_list)
 
 
@@ -182,7 +185,7 @@ class Recorder(nn.Module):
 def test_every_model_runs_in_eval_mode_under_no_grad_and_gets_its_mode_back():
     training, evaluating = [Recorder(), Recorder()], [Recorder().eval(), Recorder().eval()]
     data = _segmentation()
-    compare({"a": training, "b": evaluating}, data, num_classes=6, ignore_index=255, progress=False)
+    compare({"a": training, "b": evaluating}, data, task="segmentation", test="welch", num_classes=6, ignore_index=255, progress=False)
     for model in training + evaluating:
         assert model.seen == [(False, False)] * len(data)
     assert all(m.training for m in training) and not any(m.training for m in evaluating)
@@ -192,7 +195,7 @@ def test_every_model_runs_in_eval_mode_under_no_grad_and_gets_its_mode_back():
 def test_an_error_names_the_method_and_seed_and_every_mode_is_restored():
     models = {"a": [Recorder(), Recorder()], "b": [Recorder(), nn.Conv2d(3, 4, 1)]}  # b, seed 1: 4 classes
     with pytest.raises(ValueError, match=r"^method 'b', seed 1 \(methods\['b'\]\[1\]\), batch 0: .*4 classes"):
-        compare(models, _segmentation(), num_classes=6, ignore_index=255, progress=False)
+        compare(models, _segmentation(), task="segmentation", test="welch", num_classes=6, ignore_index=255, progress=False)
     assert all(m.training for seeds in models.values() for m in seeds)
 
 
@@ -202,7 +205,7 @@ def test_a_bad_label_stops_at_the_first_model_as_one_model_at_a_time_does():
     messages = []
     for one_pass in (True, False):
         with pytest.raises(ValueError) as raised:
-            compare(_methods("segmentation"), data, num_classes=6, ignore_index=255, progress=False, one_pass=one_pass)
+            compare(_methods("segmentation"), data, task="segmentation", test="welch", num_classes=6, ignore_index=255, progress=False, one_pass=one_pass)
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
     assert messages[0].startswith("method 'a', seed 0 (methods['a'][0]), batch 2: target holds 1 value")
@@ -214,4 +217,4 @@ def test_one_pass_is_a_checked_field_of_the_spec():
     with pytest.raises(TypeError, match="one_pass must be True .* or False .*, got 'yes'"):
         EvalSpec(num_classes=3, one_pass="yes")
     with pytest.raises(TypeError, match="one_pass must be"):
-        compare(_methods("segmentation"), _segmentation(), num_classes=6, one_pass=1)
+        compare(_methods("segmentation"), _segmentation(), task="segmentation", test="welch", num_classes=6, one_pass=1)
