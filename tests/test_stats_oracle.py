@@ -97,10 +97,14 @@ def assert_close(actual: float, expected: float, what: str) -> None:
     )
 
 
-def check_rows(test: str, a: np.ndarray, b: np.ndarray, stat: np.ndarray, p: np.ndarray) -> int:
+def check_rows(
+    test: str, a: np.ndarray, b: np.ndarray, stat: np.ndarray, p: np.ndarray, oracle_inputs=None
+) -> int:
+    """mushin on (a, b) against scipy's rows; ``oracle_inputs`` are the (a, b) scipy saw, if scaled."""
+    oa, ob = (a, b) if oracle_inputs is None else oracle_inputs
     for i in range(a.shape[0]):
         got = _core.two_sample_test(test, a[i], b[i], 0.95)
-        expected = documented_departure(test, a[i], b[i]) or (stat[i], p[i])
+        expected = documented_departure(test, oa[i], ob[i]) or (stat[i], p[i])
         where = f"{test} case {i}: a={a[i].tolist()!r} b={b[i].tolist()!r}"
         assert_close(got[0], float(expected[0]), f"statistic of {where}")
         assert_close(got[1], float(expected[1]), f"p-value of {where}")
@@ -282,13 +286,43 @@ def two_samples(draw, paired: bool, max_tied_n: int = 60):
     return a, b
 
 
+def _into_normal_range(test: str, a: np.ndarray, b: np.ndarray):
+    """(a, b) scaled up by one exact power of two when a t-test's variances would underflow.
+
+    t statistics and their p-values do not change when both samples are
+    multiplied by the same positive number.  Below about 1e-154 the squared
+    deviations that scipy (and the variance of ``documented_departure``)
+    sums underflow to zero, so for such tiny samples the oracle answers NaN
+    where the true standard error is a positive, representable number (as
+    for a=[0, 0], b=[0, 8.65e-247]: t = -1 exactly).  The oracle is
+    therefore asked about the same samples scaled into the normal range;
+    mushin still gets the original ones.  Scaling up by 2**k is exact.
+    """
+    top = float(np.max(np.abs(np.concatenate([a, b]))))
+    if test not in ("welch", "ttest_ind", "ttest_rel") or top == 0.0 or top >= 2.0**-500:
+        return a, b
+    k = -math.frexp(top)[1]
+    return np.ldexp(a, k), np.ldexp(b, k)
+
+
 def _check_one(test: str, a: np.ndarray, b: np.ndarray) -> None:
     if test == "wilcoxon" and 7 < a.size <= 13 and wilcoxon_branch(a[None], b[None])[0] == "permutation":
         stat_twin, p_twin, _ = ref.wilcoxon(a, b)
         stat, p = np.array([stat_twin]), np.array([p_twin])
+        oa, ob = a, b
     else:
-        stat, p = scipy_batch(test, a[None], b[None])
-    check_rows(test, a[None], b[None], stat, p)
+        oa, ob = _into_normal_range(test, a, b)
+        stat, p = scipy_batch(test, oa[None], ob[None])
+    check_rows(test, a[None], b[None], stat, p, oracle_inputs=(oa[None], ob[None]))
+
+
+def test_tiny_samples_are_judged_as_their_scaled_copies():
+    # the t of a=[0, 0], b=[0, x] is -1 for every x > 0 (d = [0, -x]: mean -x/2,
+    # standard error x/2), and with 1 degree of freedom p = 0.5 exactly
+    for x in (1.0, 8.65e-247, 5e-324 * 3):
+        got = _core.two_sample_test("ttest_rel", np.array([0.0, 0.0]), np.array([0.0, x]), 0.95)
+        assert got[0] == pytest.approx(-1.0, rel=1e-12) and got[1] == pytest.approx(0.5, rel=1e-12)
+    _check_one("ttest_rel", np.array([0.0, 0.0]), np.array([0.0, 8.65e-247]))
 
 
 @pytest.mark.parametrize("test", ["welch", "ttest_ind", "mannwhitney"])
