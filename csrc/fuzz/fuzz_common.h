@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../kernels/portable_internal.h"
+
 /* Print where the disagreement is before trapping, so the crash log of a
  * finding says which invariant broke without a debugger. */
 #define FUZZ_CHECK(cond)                                                      \
@@ -23,7 +25,7 @@
         if (!(cond)) {                                                        \
             fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__,   \
                     __LINE__, #cond);                                         \
-            __builtin_trap();                                                 \
+            MUSHIN_TRAP();                                                    \
         }                                                                     \
     } while (0)
 

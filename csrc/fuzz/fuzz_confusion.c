@@ -657,7 +657,7 @@ fuzz_merge(fuzz_reader *r)
     for (i = 0; i < n; i++) {
         int64_t v = merge_value(r);
         /* the precondition: non-negative counts with a total in int64 */
-        if (v < 0 || __builtin_add_overflow(total, v, &sum)) v = 0;
+        if (v < 0 || mushin_add_overflow_i64(total, v, &sum)) v = 0;
         counts[i] = v;
         total += v;
     }
@@ -671,11 +671,11 @@ fuzz_merge(fuzz_reader *r)
     }
     total = 0;
     for (i = 0; i < n && want == MUSHIN_OK; i++) {
-        if (__builtin_add_overflow(counts[i], add[i], &sum)) {
+        if (mushin_add_overflow_i64(counts[i], add[i], &sum)) {
             want = MUSHIN_EOVERFLOW;
             want_where = i;
         }
-        else if (__builtin_add_overflow(total, sum, &total)) {
+        else if (mushin_add_overflow_i64(total, sum, &total)) {
             want = MUSHIN_EOVERFLOW;
         }
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mushin_kernels.h"
+#include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
 #include "module_state.h"
@@ -701,9 +702,9 @@ calibration_take_arrays(CalibrationBinsObject *self, PyObject *counts_obj,
     for (b = 0; b < slots && !overflow; b++) {
         int64_t slot_sum;
         const int64_t here = replace ? 0 : self->count[b];
-        overflow = __builtin_add_overflow(here, n[b], &slot_sum) ||
-                   __builtin_add_overflow(total, here, &total) ||
-                   __builtin_add_overflow(merged_total, slot_sum, &merged_total);
+        overflow = mushin_add_overflow_i64(here, n[b], &slot_sum) ||
+                   mushin_add_overflow_i64(total, here, &total) ||
+                   mushin_add_overflow_i64(merged_total, slot_sum, &merged_total);
     }
     if (!overflow) {
         if (replace) {

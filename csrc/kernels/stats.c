@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE /* lgamma_r */
 #include "mushin_kernels.h"
+#include "portable_internal.h"
 
 /* No fused multiply-add contraction: sums must round exactly as NumPy's do
  * (bit-equal means and variances), and clang contracts a * b + c by default
@@ -420,7 +421,7 @@ static double
 t_pdf(double t, double df)
 {
     if (df >= T_NORMAL_DF) {
-        return exp(-0.5 * t * t) / sqrt(2.0 * M_PI);
+        return exp(-0.5 * t * t) / sqrt(2.0 * MUSHIN_PI);
     }
     {
         /* log(1 + z^2) without overflowing z^2 in the far tail */
@@ -806,7 +807,7 @@ mushin_norm_ppf(double q)
     for (i = 0; i < 2; i++) {
         /* Newton on Phi(x) = p with Phi from erfc: x <= 0 here */
         const double err = normal_cdf(x) - p;
-        const double dens = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+        const double dens = exp(-0.5 * x * x) / sqrt(2.0 * MUSHIN_PI);
         if (dens > 0.0) {
             x -= err / dens;
         }
