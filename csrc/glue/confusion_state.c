@@ -589,10 +589,11 @@ PyDoc_STRVAR(merge_doc,
 "the merged counts -- each cell and their total -- must fit in int64.\n"
 "Otherwise ``TypeError``/``ValueError`` and the counts stay as they were.");
 
-/* merge()'s argument as a C-contiguous int64 (rows, rows) array, or NULL
- * with TypeError/ValueError naming `counts` and what to do. */
+/* merge()'s or load_state_dict()'s counts as a C-contiguous int64 (rows,
+ * rows) array, or NULL with TypeError/ValueError naming `method`, `counts`
+ * and what to do. */
 static PyArrayObject *
-merge_counts_array(PyObject *arg, int64_t rows)
+counts_array(PyObject *arg, int64_t rows, const char *method)
 {
     PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(arg);
     PyArrayObject *out = NULL;
@@ -601,9 +602,9 @@ merge_counts_array(PyObject *arg, int64_t rows)
     }
     if (!PyArray_ISINTEGER(given)) {
         PyErr_Format(PyExc_TypeError,
-                     "merge(): counts must be an array of integers, got dtype %S; pass "
+                     "%s: counts must be an array of integers, got dtype %S; pass "
                      "another accumulator's .counts (int64), not normalised or averaged values",
-                     (PyObject *)PyArray_DESCR(given));
+                     method, (PyObject *)PyArray_DESCR(given));
         goto done;
     }
     if (PyArray_NDIM(given) != 2 || PyArray_DIM(given, 0) != rows ||
@@ -620,8 +621,8 @@ merge_counts_array(PyObject *arg, int64_t rows)
                           PyArray_NDIM(given) == 1 ? ",)" : (PyArray_NDIM(given) > 8 ? ", ...)" : ")"));
         }
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts (num_classes x num_classes) needs a (%lld, %lld) array, "
-                     "got %s", (long long)rows, (long long)rows, shape);
+                     "%s: counts (num_classes x num_classes) needs a (%lld, %lld) array, "
+                     "got %s", method, (long long)rows, (long long)rows, shape);
         goto done;
     }
     if (PyArray_ISUNSIGNED(given) && PyArray_ITEMSIZE(given) >= 8) {
@@ -638,9 +639,9 @@ merge_counts_array(PyObject *arg, int64_t rows)
         for (i = 0; i < nn; i++) {
             if (u[i] > (uint64_t)INT64_MAX) {
                 PyErr_Format(PyExc_ValueError,
-                             "merge(): counts[%lld, %lld] = %llu does not fit in int64; a "
+                             "%s: counts[%lld, %lld] = %llu does not fit in int64; a "
                              "confusion matrix cannot hold that many samples",
-                             (long long)(i / rows), (long long)(i % rows),
+                             method, (long long)(i / rows), (long long)(i % rows),
                              (unsigned long long)u[i]);
                 Py_DECREF(contig);
                 goto done;
@@ -655,55 +656,89 @@ done:
     return out;
 }
 
-static PyObject *
-ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
+/*
+ * Check another state's counts (the same rules for merge and
+ * load_state_dict: integers, the right shape, non-negative, every cell and
+ * the total in int64) and add them to the matrix, or with `replace` put
+ * them in its place.  Returns 0, or -1 with an error naming `method`; on
+ * error nothing changes.
+ */
+static int
+cm_take_counts(ConfusionMatrixObject *self, PyObject *counts_obj, int replace,
+               const char *method)
 {
+    const int64_t rows = self->num_classes;
     PyArrayObject *arr;
     const int64_t *data;
-    int64_t where = -1, current = 0, total = 0;
+    int64_t *scratch = NULL, *into, where = -1, current = 0, total = 0;
     npy_intp nn;
     int status;
-    arr = merge_counts_array(arg, self->num_classes);
+    arr = counts_array(counts_obj, rows, method);
     if (arr == NULL) {
-        return NULL;
+        return -1;
     }
     data = (const int64_t *)PyArray_DATA(arr);
     nn = PyArray_SIZE(arr);
+    if (replace) {
+        /* loaded counts are checked as if merged into zeros */
+        scratch = (int64_t *)PyMem_Calloc((size_t)nn, sizeof(int64_t));
+        if (scratch == NULL) {
+            Py_DECREF(arr);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
     /* check and add under one lock: a concurrent update cannot slip in
      * between the overflow check and the addition */
     Py_BEGIN_ALLOW_THREADS
     cm_lock(self);
-    status = mushin_counts_add_checked(self->counts, data, nn, &where, &total);
+    into = replace ? scratch : self->counts;
+    status = mushin_counts_add_checked(into, data, nn, &where, &total);
     if (status == MUSHIN_OK) {
+        if (replace) {
+            memcpy(self->counts, scratch, (size_t)nn * sizeof(int64_t));
+        }
         self->total_bound = total;
     }
     else if (status == MUSHIN_EOVERFLOW && where >= 0) {
-        current = self->counts[where];
+        current = into[where];
     }
     cm_unlock(self);
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts must be non-negative, got %lld at flat index %lld "
-                     "(counts[%lld, %lld]); nothing was added",
-                     (long long)data[where], (long long)where,
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
+                     "%s: counts must be non-negative, got %lld at flat index %lld "
+                     "(counts[%lld, %lld]); nothing was %s", method,
+                     (long long)data[where], (long long)where, (long long)(where / rows),
+                     (long long)(where % rows), replace ? "loaded" : "added");
     }
     else if (status == MUSHIN_EOVERFLOW && where >= 0) {
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts[%lld, %lld] = %lld plus the %lld already counted there "
-                     "overflows int64; nothing was added (are these counts corrupted, or "
-                     "merged more than once?)",
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes),
-                     (long long)data[where], (long long)current);
+                     "%s: counts[%lld, %lld] = %lld plus the %lld already counted there "
+                     "overflows int64; nothing was %s (are these counts corrupted, or "
+                     "merged more than once?)", method, (long long)(where / rows),
+                     (long long)(where % rows), (long long)data[where], (long long)current,
+                     replace ? "loaded" : "added");
     }
     else if (status == MUSHIN_EOVERFLOW) {
-        PyErr_SetString(PyExc_ValueError,
-                        "merge(): the total of the merged counts would overflow int64; nothing "
-                        "was added (are these counts corrupted, or merged more than once?)");
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the total of the %s counts %s int64; nothing was %s%s", method,
+                     replace ? "loaded" : "merged", replace ? "overflows" : "would overflow",
+                     replace ? "loaded" : "added",
+                     replace ? "" : " (are these counts corrupted, or merged more than once?)");
     }
+    else if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "%s: counting failed with status %d", method, status);
+    }
+    PyMem_Free(scratch);
     Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
+    return status == MUSHIN_OK ? 0 : -1;
+}
+
+static PyObject *
+ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
+{
+    if (cm_take_counts(self, arg, 0, "merge()") < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -754,23 +789,19 @@ PyDoc_STRVAR(load_state_dict_doc,
 static PyObject *
 ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
 {
+    static const char method[] = "ConfusionMatrix.load_state_dict";
     PyObject *item;
-    PyArrayObject *arr = NULL;
-    int64_t *scratch = NULL, where = -1, total = 0;
     long long num_classes;
-    npy_intp nn;
-    int status;
     if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError,
-                     "ConfusionMatrix.load_state_dict: expected a dict from state_dict(), got %.200s",
-                     Py_TYPE(d)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
+                     method, Py_TYPE(d)->tp_name);
         return NULL;
     }
     item = PyDict_GetItemString(d, "num_classes");
     if (item == NULL || PyDict_GetItemString(d, "counts") == NULL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "ConfusionMatrix.load_state_dict: the state dict needs 'num_classes' and "
-                        "'counts' entries; pass what state_dict() returned");
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the state dict needs 'num_classes' and 'counts' entries; pass what "
+                     "state_dict() returned", method);
         return NULL;
     }
     num_classes = PyLong_AsLongLong(item);
@@ -778,47 +809,11 @@ ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
         return NULL;
     }
     if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.load_state_dict: the state has num_classes=%lld, this "
-                     "matrix %lld", num_classes, (long long)self->num_classes);
+        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this matrix %lld",
+                     method, num_classes, (long long)self->num_classes);
         return NULL;
     }
-    arr = merge_counts_array(PyDict_GetItemString(d, "counts"), self->num_classes);
-    if (arr == NULL) {
-        return NULL;
-    }
-    nn = PyArray_SIZE(arr);
-    scratch = (int64_t *)PyMem_Calloc((size_t)nn, sizeof(int64_t));
-    if (scratch == NULL) {
-        Py_DECREF(arr);
-        return PyErr_NoMemory();
-    }
-    /* the checks of merge, into zeros: non-negative cells, a total in int64 */
-    status = mushin_counts_add_checked(scratch, (const int64_t *)PyArray_DATA(arr), nn, &where,
-                                       &total);
-    if (status == MUSHIN_EBADVALUE) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.load_state_dict: counts must be non-negative, got %lld at "
-                     "counts[%lld, %lld]; nothing was loaded",
-                     (long long)((const int64_t *)PyArray_DATA(arr))[where],
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
-    }
-    else if (status != MUSHIN_OK) {
-        PyErr_SetString(PyExc_ValueError,
-                        "ConfusionMatrix.load_state_dict: the total of the counts overflows "
-                        "int64; nothing was loaded");
-    }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        cm_lock(self);
-        memcpy(self->counts, scratch, (size_t)nn * sizeof(int64_t));
-        self->total_bound = total;
-        cm_unlock(self);
-        Py_END_ALLOW_THREADS
-    }
-    PyMem_Free(scratch);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
+    if (cm_take_counts(self, PyDict_GetItemString(d, "counts"), 1, method) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
