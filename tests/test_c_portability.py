@@ -38,6 +38,7 @@ CONSTRUCTS = {
     r"__int128": "mushin_u128 and mushin_mul_wide_u64",
     r"__atomic_\w+": "MUSHIN_ATOMIC_LOAD_INT / MUSHIN_ATOMIC_STORE_INT",
     r"\bM_PI\b": "MUSHIN_PI",
+    r"\bM_[A-Z0-9_]+\b": "a MUSHIN_ constant of portable_internal.h (M_* are POSIX, not ISO C)",
     r"<pthread\.h>": "a thread shim (csrc/kernels/parallel.c guards it today)",
     r"__asm__|\basm\s*\(": "a portable_internal.h function",
     r"__declspec|__forceinline": "a portable_internal.h macro",
@@ -94,6 +95,7 @@ def test_scan_sees_the_constructs_it_forbids(tmp_path):
         "static inline __attribute__((always_inline)) int g(void) { return 0; }\n"
         "#include <pthread.h>\n"
         "double h(void) { return M_PI; }\n"
+        "double k(void) { return M_SQRT1_2; }\n"
     )
     assert constructs_in(sample) == {
         r"__builtin_(add|sub|mul)_overflow": [2],
@@ -101,6 +103,7 @@ def test_scan_sees_the_constructs_it_forbids(tmp_path):
         r"__attribute__\s*\(\(\s*always_inline": [4],
         r"<pthread\.h>": [5],
         r"\bM_PI\b": [6],
+        r"\bM_[A-Z0-9_]+\b": [7],
     }
 
 

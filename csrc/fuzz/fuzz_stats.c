@@ -1,6 +1,6 @@
 /*
  * fuzz_stats.c -- libFuzzer harness for the statistics entry points of
- * csrc/kernels/stats.c and csrc/kernels/ranktests.c.
+ * csrc/kernels/distributions.c, stats.c and ranktests.c.
  *
  * No reference implementation here (scipy is the oracle, in
  * tests/test_fuzz_smoke.py, on this corpus); instead invariants that hold

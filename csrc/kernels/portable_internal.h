@@ -35,8 +35,10 @@
 #include <cpuid.h>
 #endif
 
-/* pi to double precision; M_PI is POSIX, not ISO C, and MSVC hides it. */
+/* pi and 1/sqrt(2) to double precision; M_PI and M_SQRT1_2 are POSIX, not
+ * ISO C, and MSVC hides them. */
 #define MUSHIN_PI 3.14159265358979323846
+#define MUSHIN_SQRT1_2 0.70710678118654752440
 
 /* ------------------------------------------------------ inlining ---- */
 

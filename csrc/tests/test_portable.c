@@ -219,6 +219,7 @@ test_attributes_compile_and_run(void)
     MUSHIN_ATOMIC_STORE_INT(&level, 2);
     CHECK(MUSHIN_ATOMIC_LOAD_INT(&level) == 2);
     CHECK(MUSHIN_PI == 3.141592653589793);
+    CHECK(MUSHIN_SQRT1_2 == 0.7071067811865476);
 }
 
 int
