@@ -64,7 +64,7 @@ def result() -> BenchmarkResult:
         "baseline": [_checkpoint(seed, error=0.8) for seed in SEEDS],
         "candidate": [_checkpoint(100 + seed, error=0.2) for seed in SEEDS],
     }
-    return compare(methods, data=_pixels(4, seed=0), task="segmentation", num_classes=NUM_CLASSES, progress=False)
+    return compare(methods, data=_pixels(4, seed=0), task="segmentation", num_classes=NUM_CLASSES, test="welch", progress=False)
 
 
 def test_candidate_improves_miou(result: BenchmarkResult) -> None:

@@ -8,6 +8,7 @@ derives the metric battery and tests every method pair across seeds.
 """
 from ._core import ConfusionMatrix
 from .evaluation.compare import compare
+from .benchmark.scores import compare_methods
 from .result import BenchmarkResult
 from .study import IncompleteSweepError, Study
 from .metrics.tasks import Task, get_task, list_tasks, register_task
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compare",
+    "compare_methods",
     "Study",
     "IncompleteSweepError",
     "BenchmarkResult",

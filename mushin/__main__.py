@@ -89,8 +89,10 @@ def _named_classes(result: Any, names: Sequence[str]) -> Any:
     """``result`` with its class axis labelled by ``names`` (when the counts match)."""
     if len(result.classes) != len(names) or result.classes == list(names):
         return result
-    data = result.data.assign_coords({"class": list(names)})
-    return BenchmarkResult(data, result.confusion, result.comparisons, result.settings)
+    per_class = result.per_class.dataset.assign_coords({"class": list(names)})
+    return BenchmarkResult.from_parts(
+        result.data, result.comparisons, result.settings, confusion=result.confusion, per_class=per_class
+    )
 
 
 def _per_class_metric(result: Any) -> str:

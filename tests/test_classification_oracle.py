@@ -154,7 +154,7 @@ def sweep(one_torch_thread):
                 task="classification",
                 num_classes=num_classes,
                 ignore_index=ignore_index,
-                progress=False,
+                progress=False, test="welch",
             )
         for m, table in enumerate(tables):
             ours = {metric: float(result.data[metric].values[0, m]) for metric in result.metrics}

@@ -77,6 +77,10 @@ def data():
 
 
 def _quiet_compare(*args, **kwargs):
+    # the task and test these cases were written for (compare's defaults were segmentation, welch)
+    if len(args) < 3:
+        kwargs.setdefault("task", "segmentation")
+    kwargs.setdefault("test", "welch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return compare(*args, **kwargs)
@@ -111,7 +115,7 @@ def test_one_shot_data_is_a_type_error_before_any_model_runs(data, kind):
         "map": lambda: map(lambda b: b, data),
     }[kind]()
     with pytest.raises(TypeError, match="one-shot .* exhausted after the first model"):
-        compare({"a": [model, model]}, one_shot, num_classes=C)
+        compare({"a": [model, model]}, one_shot, num_classes=C, task="segmentation", test="welch")
     assert model.seen == []
 
 
@@ -134,7 +138,7 @@ def test_training_flag_restored_when_a_model_fails(data):
 
     model = Failing()
     with pytest.raises(RuntimeError, match="boom"):
-        compare({"a": [model]}, data, num_classes=C)
+        compare({"a": [model]}, data, num_classes=C, task="segmentation", test="welch")
     assert model.training
 
 
@@ -183,7 +187,7 @@ def test_predict_fn_must_return_a_two_tuple(data, returned, text):
         return returned(model(x))
 
     with pytest.raises(TypeError, match=rf"predict_fn must return a 2-tuple \(predictions, probabilities\), {text}"):
-        compare({"a": [Recorder()]}, data, num_classes=C, predict_fn=predict_fn)
+        compare({"a": [Recorder()]}, data, num_classes=C, predict_fn=predict_fn, task="segmentation", test="welch")
 
 
 def test_predictions_twice_is_a_valid_two_tuple(data):
@@ -208,7 +212,7 @@ def test_dict_output_with_default_predict_fn_says_to_pass_predict_fn(data):
             return {"out": self.conv(x), "aux": self.conv(x)}
 
     with pytest.raises(TypeError, match=r"returned a dict \(keys: 'out', 'aux'\).*pass predict_fn=\.\.\."):
-        compare({"a": [DictModel()]}, data, num_classes=C)
+        compare({"a": [DictModel()]}, data, num_classes=C, task="segmentation", test="welch")
 
 
 def test_predict_fn_returning_logits_is_checked_against_num_classes(data):
@@ -217,7 +221,7 @@ def test_predict_fn_returning_logits_is_checked_against_num_classes(data):
         return logits, logits.softmax(1)
 
     with pytest.raises(ValueError, match=r"logits of shape \(2, 5, 6, 6\) have 5 classes in dim 1, but num_classes=4"):
-        compare({"a": [nn.Conv2d(3, 5, 1)]}, data, num_classes=C, predict_fn=logits_fn)
+        compare({"a": [nn.Conv2d(3, 5, 1)]}, data, num_classes=C, predict_fn=logits_fn, task="segmentation", test="welch")
 
 
 # ------------------------------------------------------------ bad input --
@@ -225,7 +229,7 @@ def test_predict_fn_returning_logits_is_checked_against_num_classes(data):
 
 def test_num_classes_is_required(data):
     with pytest.raises(ValueError, match=r"compare\(task='segmentation'\) needs num_classes="):
-        compare({"a": [Recorder()]}, data)
+        compare({"a": [Recorder()]}, data, task="segmentation", test="welch")
 
 
 @pytest.mark.parametrize("model_classes", [3, 6])
@@ -234,20 +238,20 @@ def test_logits_class_dim_must_equal_num_classes(data, model_classes):
         ValueError,
         match=rf"logits of shape \(2, {model_classes}, 6, 6\) with {model_classes} classes in dim 1, but num_classes=4",
     ):
-        compare({"a": [nn.Conv2d(3, model_classes, 1)]}, data, num_classes=C)
+        compare({"a": [nn.Conv2d(3, model_classes, 1)]}, data, num_classes=C, task="segmentation", test="welch")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_float_labels_are_a_type_error_naming_the_dtype(dtype):
     data = [(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4, dtype=dtype))]
     with pytest.raises(TypeError, match=rf"batch 0: labels have dtype {dtype}; labels must be integer"):
-        compare({"a": [Recorder()]}, data, num_classes=C)
+        compare({"a": [Recorder()]}, data, num_classes=C, task="segmentation", test="welch")
 
 
 def test_prediction_and_label_shapes_must_match():
     data = [(torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 4, dtype=torch.long))]
     with pytest.raises(ValueError, match=r"predictions of shape \(2, 8, 8\) do not match labels of shape \(2, 4, 4\)"):
-        compare({"a": [Recorder()]}, data, num_classes=C)
+        compare({"a": [Recorder()]}, data, num_classes=C, task="segmentation", test="welch")
 
 
 @pytest.mark.parametrize(
@@ -278,21 +282,21 @@ def test_bad_settings_are_refused_before_any_model_runs(data, kwargs, text):
 )
 def test_malformed_methods_are_refused(data, methods, exc, text):
     with pytest.raises(exc, match=text):
-        compare(methods, data, num_classes=C)
+        compare(methods, data, num_classes=C, task="segmentation", test="welch")
 
 
 def test_bad_label_value_in_a_batch_names_the_tensor(data):
     bad = [(x, y.clone()) for x, y in data]
     bad[1][1][0, 2, 3] = 9
     with pytest.raises(ValueError, match=r"target holds 1 value outside \[0, 4\) \(first: 9"):
-        compare({"a": [Recorder()]}, bad, num_classes=C)
+        compare({"a": [Recorder()]}, bad, num_classes=C, task="segmentation", test="welch")
 
 
 def test_label_255_without_ignore_index_is_bad_and_with_it_is_skipped(data):
     void = [(x, y.clone().to(torch.uint8)) for x, y in data]
     void[0][1][:, 0, :] = 255
     with pytest.raises(ValueError, match=r"target holds 12 values outside \[0, 4\) \(first: 255"):
-        compare({"a": [Recorder()]}, void, num_classes=C)
+        compare({"a": [Recorder()]}, void, num_classes=C, task="segmentation", test="welch")
     result = _quiet_compare({"a": [Recorder(), Recorder()]}, void, num_classes=C, ignore_index=255)
     n_counted = sum(int((y != 255).sum()) for _, y in void)
     assert (result.confusion.values.sum(axis=(2, 3)) == n_counted).all()
@@ -305,7 +309,7 @@ def test_bad_prediction_value_names_preds(data):
         return preds, preds
 
     with pytest.raises(ValueError, match=r"preds holds 1 value outside \[0, 4\) \(first: 11"):
-        compare({"a": [Recorder()]}, data, num_classes=C, predict_fn=predict_fn)
+        compare({"a": [Recorder()]}, data, num_classes=C, predict_fn=predict_fn, task="segmentation", test="welch")
 
 
 # ----------------------------------------------------- degenerate stats --
@@ -314,7 +318,7 @@ def test_bad_prediction_value_names_preds(data):
 def test_one_seed_gives_nan_p_and_is_never_significant(data):
     good, bad = noisy_models(data, [0.0, 0.9])
     with pytest.warns(UserWarning, match="significance needs at least two seeds"):
-        result = compare({"good": [good], "bad": [bad]}, data, num_classes=C)
+        result = compare({"good": [good], "bad": [bad]}, data, num_classes=C, task="segmentation", test="welch")
     comp = result.comparisons
     assert comp["p_value"].isna().all() and comp["p_corrected"].isna().all()
     assert not comp["significant"].any()

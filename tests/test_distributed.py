@@ -156,20 +156,20 @@ def _scenarios(rank):
         loader = DataLoader(dataset, batch_size=4, sampler=DistributedSampler(dataset, shuffle=False))
         own_share = per_rank(seg[rank::WORLD_SIZE])
     return {
-        "segmentation": lambda: compare(_segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255),
-        "classification": lambda: compare(_classification_methods(), cls, task="classification", num_classes=CLS_CLASSES),
+        "segmentation": lambda: compare(_segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255, task="segmentation", test="welch"),
+        "classification": lambda: compare(_classification_methods(), cls, task="classification", num_classes=CLS_CLASSES, test="welch"),
         "distributed_sampler": lambda: compare(
-            _classification_methods(), loader, task="classification", num_classes=CLS_CLASSES
+            _classification_methods(), loader, task="classification", num_classes=CLS_CLASSES, test="welch"
         ),
-        "per_rank": lambda: compare(_segmentation_methods(), own_share, num_classes=SEG_CLASSES, ignore_index=255),
+        "per_rank": lambda: compare(_segmentation_methods(), own_share, num_classes=SEG_CLASSES, ignore_index=255, task="segmentation", test="welch"),
         "torchmetrics_object": lambda: compare(
-            _segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255, metrics=_custom_battery()
+            _segmentation_methods(), seg, num_classes=SEG_CLASSES, ignore_index=255, metrics=_custom_battery(), task="segmentation", test="welch"
         ),
-        "regression": lambda: compare(_regression_methods(), _regression_batches(), task="regression"),
-        "retrieval": lambda: compare(_regression_methods(), _retrieval_batches(), task="retrieval"),
+        "regression": lambda: compare(_regression_methods(), _regression_batches(), task="regression", test="welch"),
+        "retrieval": lambda: compare(_regression_methods(), _retrieval_batches(), task="retrieval", test="welch"),
         "regression_torchmetrics_dict": lambda: compare(
             _regression_methods(), _regression_batches(), task="regression",
-            metrics={"stats": _AbsStats(), "spearman_tm": SpearmanCorrCoef()},
+            metrics={"stats": _AbsStats(), "spearman_tm": SpearmanCorrCoef()}, test="welch",
         ),
     }
 
@@ -207,7 +207,7 @@ def _rank_main(rank, init_file, out_dir):
         if rank == 0:  # rank 1 does not take part: a collective here would never return
             seg = _segmentation_batches()
             out["single_process"] = _summary(
-                compare(_segmentation_methods(), single_process(seg), num_classes=SEG_CLASSES, ignore_index=255)
+                compare(_segmentation_methods(), single_process(seg), num_classes=SEG_CLASSES, ignore_index=255, task="segmentation", test="welch")
             )
         dist.barrier()
     finally:
@@ -431,7 +431,7 @@ def test_compare_refuses_an_unmergeable_stream_before_any_batch(monkeypatch):
 
     with pytest.raises(TypeError, match="cannot be combined across the 2 processes"):
         compare(_segmentation_methods(), _segmentation_batches(), num_classes=SEG_CLASSES, ignore_index=255,
-                metrics={"miou": miou, "mine": StreamingMetric(lambda c, i: Recording())})
+                metrics={"miou": miou, "mine": StreamingMetric(lambda c, i: Recording())}, task="segmentation", test="welch")
     assert seen == []
 
 

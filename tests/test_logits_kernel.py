@@ -547,6 +547,9 @@ def _seg_data(num_classes, n_batches=3, ignore_index=255):
 def _compare(methods, data, **kwargs):
     from mushin import compare
 
+    # the task and test these cases were written for (compare's defaults were segmentation, welch)
+    kwargs.setdefault("task", "segmentation")
+    kwargs.setdefault("test", "welch")
     return compare(methods, data, progress=False, **kwargs)
 
 

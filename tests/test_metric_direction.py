@@ -107,7 +107,7 @@ def test_torchmetrics_objects_carry_their_own_direction():
         result = compare(
             models, [(x, y)], task="classification", num_classes=3, progress=False,
             metrics={"acc": accuracy, "cal": MulticlassCalibrationError(3, n_bins=5)},
-            prob_metrics=["cal"],
+            prob_metrics=["cal"], test="welch",
         )
     assert result.directions == {"acc": True, "cal": False}
     assert result.to_markdown().splitlines()[0] == "| method | acc ↑ | cal ↓ |"
@@ -174,7 +174,7 @@ def test_readme_custom_task_marks_ece_10_lower_is_better():
         prob_metrics=("ece_10",),
         class_dim=-1,
     )
-    register_task(task, overwrite=True)
+    register_task(task.name, task, overwrite=True)
     torch.manual_seed(1)
     x = torch.randn(200, 4)
     y = (x[:, 0] > 0).long()
@@ -188,7 +188,7 @@ def test_readme_custom_task_marks_ece_10_lower_is_better():
         return layer
 
     methods = {"calm": [model(s) for s in (1.0, 1.2, 1.4)], "overconfident": [model(s) for s in (40, 50, 60)]}
-    result = compare(methods, [(x, y)], task=task.name, num_classes=2, progress=False)
+    result = compare(methods, [(x, y)], task=task.name, num_classes=2, progress=False, test="welch")
     ece = {m: result.scores("ece_10", m).mean() for m in methods}
     better = min(ece, key=ece.get)
     worse = max(ece, key=ece.get)

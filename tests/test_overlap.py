@@ -124,8 +124,8 @@ def test_compare_results_are_identical_and_deterministic_with_overlap():
     torch.manual_seed(3)
     methods = {"a": [nn.Conv2d(3, 5, 1) for _ in range(2)], "b": [nn.Conv2d(3, 5, 1) for _ in range(2)]}
     data = _segmentation_batches(6)
-    first = compare(methods, data, num_classes=5, ignore_index=255)
-    second = compare(methods, data, num_classes=5, ignore_index=255)
+    first = compare(methods, data, num_classes=5, ignore_index=255, task="segmentation", test="welch")
+    second = compare(methods, data, num_classes=5, ignore_index=255, task="segmentation", test="welch")
     np.testing.assert_array_equal(first.confusion.values, second.confusion.values)
     for name in first.metrics:
         np.testing.assert_array_equal(first.data[name].values, second.data[name].values)
@@ -413,5 +413,5 @@ def test_progress_counts_only_accumulated_batches_when_one_fails():
 def test_progress_bar_of_compare_reaches_the_total_with_overlap(capsys):
     torch.manual_seed(0)
     methods = {"a": [nn.Conv2d(3, 5, 1) for _ in range(2)], "b": [nn.Conv2d(3, 5, 1) for _ in range(2)]}
-    compare(methods, _segmentation_batches(4), num_classes=5, ignore_index=255, progress=True)
+    compare(methods, _segmentation_batches(4), num_classes=5, ignore_index=255, progress=True, task="segmentation", test="welch")
     assert "16/16" in capsys.readouterr().err  # 4 models x 4 batches

@@ -47,6 +47,10 @@ def methods():
 
 
 def _quiet(fn, *args, **kwargs):
+    if fn is compare:  # the task and test these cases were written for (compare's old defaults)
+        if len(args) < 3:
+            kwargs.setdefault("task", "segmentation")
+        kwargs.setdefault("test", "welch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
@@ -57,7 +61,7 @@ def _quiet(fn, *args, **kwargs):
 
 def test_empty_data_is_an_error_naming_data(methods):
     with pytest.raises(ValueError, match=r"data is empty \(a list of length 0\)"):
-        compare(methods, [], num_classes=C)
+        compare(methods, [], num_classes=C, task="segmentation", test="welch")
 
 
 class _Passes:
@@ -75,7 +79,7 @@ class _Passes:
 
 def test_data_without_len_that_yields_nothing_names_the_model(methods):
     with pytest.raises(ValueError, match=r"data yielded no batches for method 'a', seed 0 \(methods\['a'\]\[0\]\)"):
-        compare(methods, _Passes([]), num_classes=C)
+        compare(methods, _Passes([]), num_classes=C, task="segmentation", test="welch")
 
 
 def test_data_that_runs_out_after_the_first_model_is_caught(methods, data):
@@ -83,18 +87,18 @@ def test_data_that_runs_out_after_the_first_model_is_caught(methods, data):
         ValueError,
         match=r"data yielded no batches for method 'a', seed 1 .*\(it yielded 2 for method 'a', seed 0",
     ):
-        compare(methods, _Passes(data, []), num_classes=C)
+        compare(methods, _Passes(data, []), num_classes=C, task="segmentation", test="welch")
 
 
 def test_data_that_changes_between_models_is_caught(methods, data):
     with pytest.raises(ValueError, match=r"data yielded 1 batch\(es\) for method 'b', seed 0 .* but 2 for method 'a'"):
-        compare(methods, _Passes(data, data, data[:1]), num_classes=C)
+        compare(methods, _Passes(data, data, data[:1]), num_classes=C, task="segmentation", test="welch")
 
 
 def test_a_bad_label_names_method_seed_and_batch(methods, data):
     data[1][1][0, 2, 3] = 7
     with pytest.raises(ValueError) as raised:
-        compare(methods, data, num_classes=C)
+        compare(methods, data, num_classes=C, task="segmentation", test="welch")
     message = str(raised.value)
     assert message.startswith("method 'a', seed 0 (methods['a'][0]), batch 1: target holds 1 value outside [0, 3)")
     assert "if 7 marks void pixels, pass ignore_index=7, or check num_classes=3" in message
@@ -104,7 +108,7 @@ def test_a_bad_label_names_method_seed_and_batch(methods, data):
 def test_an_error_of_a_later_model_names_that_model(methods, data):
     methods["b"][1] = nn.Conv2d(3, 5, 1)  # logits of 5 classes
     with pytest.raises(ValueError, match=r"^method 'b', seed 1 \(methods\['b'\]\[1\]\), batch 0: .*5 classes in dim 1"):
-        compare(methods, data, num_classes=C)
+        compare(methods, data, num_classes=C, task="segmentation", test="welch")
 
 
 def test_stream_errors_keep_batch_and_metric_behind_method_and_seed():
@@ -118,18 +122,18 @@ def test_stream_errors_keep_batch_and_metric_behind_method_and_seed():
         return logits.argmax(-1), probs
 
     with pytest.raises(ValueError, match=r"^method 'a', seed 0 \(methods\['a'\]\[0\]\), batch 1, metric 'auroc': "):
-        compare({"a": [nn.Linear(6, C)]}, data, task="classification", num_classes=C, predict_fn=predict)
+        compare({"a": [nn.Linear(6, C)]}, data, task="classification", num_classes=C, predict_fn=predict, test="welch")
 
 
 def test_void_pixels_get_the_ignore_index_hint_only_when_it_is_missing(methods, data):
     data[0][1][0, 0, 0] = 255
     with pytest.raises(ValueError, match=r"batch 0: .*; if 255 marks void pixels, pass ignore_index=255$"):
-        compare(methods, data, num_classes=C)
+        compare(methods, data, num_classes=C, task="segmentation", test="welch")
     # with ignore_index=255 the same labels are fine
     _quiet(compare, methods, data, num_classes=C, ignore_index=255)
     # with another ignore_index the error stays, without the hint
     with pytest.raises(ValueError) as raised:
-        compare(methods, data, num_classes=C, ignore_index=100)
+        compare(methods, data, num_classes=C, ignore_index=100, task="segmentation", test="welch")
     assert "not ignore_index=100" in str(raised.value) and "pass ignore_index" not in str(raised.value)
 
 
@@ -141,10 +145,10 @@ def test_labels_with_a_channel_dim_say_squeeze(methods, data, overlap_batches):
         match=r"^method 'a', seed 0 \(methods\['a'\]\[0\]\), batch 0: labels have shape \(2, 1, 4, 4\), "
         r"i\.e\. \(N, 1, H, W\).*squeeze dim 1 \(y\.squeeze\(1\)\)",
     ):
-        compare(methods, masks, num_classes=C)
+        compare(methods, masks, num_classes=C, task="segmentation", test="welch")
     # a predict_fn returning class indices gets the same advice, not one about predict_fn
     with pytest.raises(ValueError, match=r"squeeze dim 1 \(y\.squeeze\(1\)\)"):
-        compare(methods, masks, num_classes=C, predict_fn=lambda m, x: (m(x).argmax(1), None))
+        compare(methods, masks, num_classes=C, predict_fn=lambda m, x: (m(x).argmax(1), None), task="segmentation", test="welch")
 
 
 def test_metrics_names_select_battery_entries(methods, data):
@@ -168,7 +172,7 @@ def test_metrics_names_keep_probabilities_for_probability_metrics():
 
 def test_unknown_metric_names_list_the_available_ones(methods, data):
     with pytest.raises(ValueError, match=r"no metric\(s\) \['mIoU'\]; available: \['miou', 'dice', 'pixel_acc', 'precision', 'recall'\]"):
-        compare(methods, data, num_classes=C, metrics=["miou", "mIoU"])
+        compare(methods, data, num_classes=C, metrics=["miou", "mIoU"], task="segmentation", test="welch")
 
 
 def test_dict_model_error_suggests_a_predict_fn_that_runs_the_model_once(data):
@@ -184,7 +188,7 @@ def test_dict_model_error_suggests_a_predict_fn_that_runs_the_model_once(data):
             return {"out": self.conv(x)}
 
     with pytest.raises(TypeError) as raised:
-        compare({"a": [DictModel()]}, data, num_classes=C)
+        compare({"a": [DictModel()]}, data, num_classes=C, task="segmentation", test="welch")
     message = str(raised.value)
     assert "model(x)['out'].argmax(1), model(x)['out']" not in message  # the old two-pass lambda
     suggested = message[message.index("def torchvision_seg_predict") :]
@@ -204,11 +208,11 @@ def test_num_classes_and_ignore_index_are_checked_before_any_model_runs(data):
         return torch.zeros(x.shape[0], C, 4, 4)
 
     with pytest.raises(ValueError, match=r"num_classes must be between 1 and 65536.*got 65537"):
-        compare({"a": [model]}, data, num_classes=65537)
+        compare({"a": [model]}, data, num_classes=65537, task="segmentation", test="welch")
     with pytest.raises(ValueError, match=r"ignore_index=9223372036854775808 does not fit in int64"):
-        compare({"a": [model]}, data, num_classes=C, ignore_index=2**63)
+        compare({"a": [model]}, data, num_classes=C, ignore_index=2**63, task="segmentation", test="welch")
     with pytest.raises(ValueError, match=r"device='cuda:x' is not a torch device"):
-        compare({"a": [model]}, data, num_classes=C, device="cuda:x")
+        compare({"a": [model]}, data, num_classes=C, device="cuda:x", task="segmentation", test="welch")
     assert calls == []
 
 
@@ -218,7 +222,7 @@ def test_a_failing_compare_leaves_the_models_as_they_were(methods, data):
     weights = [p.detach().clone() for m in methods["a"] for p in m.parameters()]
     data[1][1][0, 0, 0] = 9
     with pytest.raises(ValueError):
-        compare(methods, data, num_classes=C)
+        compare(methods, data, num_classes=C, task="segmentation", test="welch")
     assert all(m.training for m in methods["a"])
     for before, after in zip(weights, (p for m in methods["a"] for p in m.parameters())):
         assert torch.equal(before, after)
@@ -425,7 +429,7 @@ def study_parts(tmp_path, data):
     calls: list = []
     train = _train_into(tmp_path, calls)
     kwargs = dict(load_fn=lambda p: torch.load(p, weights_only=False), seeds=[0, 1], data=data,
-                  num_classes=C, working_dir=tmp_path / "study")
+                  task="segmentation", num_classes=C, working_dir=tmp_path / "study")
     return train, calls, kwargs
 
 
@@ -549,6 +553,6 @@ def test_from_checkpoints_errors_name_the_checkpoint_list(tmp_path, data):
         paths.append(str(tmp_path / f"m{k}.pt"))
         torch.save(nn.Conv2d(3, classes, 1), paths[-1])
     study = Study.from_checkpoints({"a": paths}, load_fn=lambda p: torch.load(p, weights_only=False), data=data,
-                                   num_classes=C)
+                                   task="segmentation", num_classes=C)
     with pytest.raises(ValueError, match=r"^method 'a', seed 1 \(checkpoints\['a'\]\[1\]\), batch 0: .*5 classes"):
         _quiet(study.run)

@@ -21,6 +21,7 @@ CONF = {
 
 def _assert_same(loaded, original, derived=True):
     xr.testing.assert_identical(loaded.data, original.data)
+    xr.testing.assert_identical(loaded.per_class.dataset, original.per_class.dataset)
     xr.testing.assert_identical(loaded.confusion, original.confusion)
     assert loaded.confusion.dtype == np.int64
     pd.testing.assert_frame_equal(loaded.comparisons, original.comparisons)
@@ -55,7 +56,7 @@ def test_round_trip_of_arbitrary_floats_and_labels(tmp_path, rng):
         data[name].values[:] = rng.random(data[name].shape) * 10.0 ** rng.integers(-300, 300, size=data[name].shape)
     data["miou"].values[0, 0] = np.inf
     data["dice"].values[1, 1] = -0.0
-    tweaked = BenchmarkResult(data, r.confusion, r.comparisons, r.settings)
+    tweaked = BenchmarkResult.from_parts(data, r.comparisons, r.settings, confusion=r.confusion, per_class=r.per_class.dataset)
     # (no summary of an inf score: only the stored values are compared)
     _assert_same(BenchmarkResult.load(tweaked.save(tmp_path / "x")), tweaked, derived=False)
     loaded = BenchmarkResult.load(tmp_path / "x")
@@ -181,3 +182,46 @@ def test_to_dataframe_is_tidy_and_skips_missing_seeds():
     row = per_class[(per_class["method"] == "b") & (per_class["seed"] == 1) & (per_class["class"] == "road")
                     & (per_class["metric"] == "iou")]
     assert row["value"].tolist() == [5 / (5 + 4 + 5)]  # tp / (tp + fp + fn) by hand
+
+
+# ------------------------------------------------- files of the old layout --
+
+# Saved by mushin at commit b32fd9d, when the per-class values were variables
+# ``per_class_<metric>`` of ``result.data`` and the comparisons table put
+# diff_ci_low/diff_ci_high right after mean_diff:
+#   BenchmarkResult.from_confusion(OLD_CONF, class_names=["sky", "road", "car"], seeds=[7, 8, 9])
+#       .save("tests/data/result-saved-with-per-class-in-data")
+OLD_FOLDER = os.path.join(os.path.dirname(__file__), "data", "result-saved-with-per-class-in-data")
+OLD_CONF = {
+    "a": [[[9, 1, 0], [1, 9, 2], [0, 1, 5]], [[8, 2, 1], [1, 9, 0], [2, 0, 4]], [[9, 1, 1], [2, 8, 0], [0, 0, 6]]],
+    "b": [[[5, 5, 1], [4, 6, 0], [1, 1, 3]], [[6, 4, 0], [5, 5, 1], [1, 2, 3]], [[5, 5, 2], [5, 5, 0], [2, 2, 2]]],
+}
+
+
+def test_a_result_saved_before_per_class_moved_out_of_data_loads_in_the_new_layout(tmp_path):
+    old_columns = next(iter(open(os.path.join(OLD_FOLDER, "comparisons.csv")))).strip().split(",")
+    assert old_columns[3:6] == ["mean_diff", "diff_ci_low", "diff_ci_high"]  # the file is of the old layout
+    loaded = BenchmarkResult.load(OLD_FOLDER)
+    assert list(loaded.data.data_vars) == ["miou", "dice", "pixel_acc", "precision", "recall"]
+    assert "class" not in loaded.data.dims
+    assert list(loaded.per_class.data_vars) == ["iou", "dice", "precision", "recall"]
+    assert loaded.classes == ["sky", "road", "car"]
+    assert loaded.data["seed"].values.tolist() == [7, 8, 9]
+    # per-class IoU recomputed here from the counts: tp / (tp + fp + fn)
+    for m, method in enumerate(["a", "b"]):
+        for j, seed in enumerate([7, 8, 9]):
+            cm = np.array(OLD_CONF[method][j], dtype=float)
+            tp = np.diag(cm)
+            iou = tp / (cm.sum(axis=0) + cm.sum(axis=1) - tp)
+            got = loaded.per_class("iou").sel({"method": method, "seed": seed}).values
+            np.testing.assert_allclose(got, iou, rtol=0, atol=1e-15)
+    # the comparisons come back in today's column order, equal to what the scores give
+    assert list(loaded.comparisons.columns[:8]) == [
+        "metric", "method_a", "method_b", "mean_diff", "effect_size", "p_value", "p_corrected", "significant",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = BenchmarkResult.from_confusion(OLD_CONF, class_names=["sky", "road", "car"], seeds=[7, 8, 9])
+    _assert_same(loaded, fresh)
+    # and it saves again in the current layout, round trip intact
+    _assert_same(BenchmarkResult.load(loaded.save(tmp_path / "again")), fresh)

@@ -117,8 +117,14 @@ def test_per_class_variables_are_not_tested_as_scalar_metrics():
     r = BenchmarkResult.from_confusion(conf)
     assert r.metrics == ["miou", "dice", "pixel_acc", "precision", "recall"]
     assert set(r.comparisons["metric"]) == set(r.metrics)
-    assert {f"per_class_{m}" for m in ("iou", "dice", "precision", "recall")} <= set(r.data.data_vars)
+    # the per-class values live in result.per_class; .data holds upstream's (method, seed) variables only
+    assert list(r.per_class.data_vars) == ["iou", "dice", "precision", "recall"]
+    assert all(r.per_class[m].dims == ("method", "seed", "class") for m in ("iou", "dice", "precision", "recall"))
+    assert list(r.data.data_vars) == r.metrics
+    assert all(r.data[m].dims == ("method", "seed") for m in r.data.data_vars)
+    assert "class" not in r.data.coords
     assert r.reanalyze(alpha=0.01).metrics == r.metrics
+    assert list(r.reanalyze(alpha=0.01).per_class.data_vars) == ["iou", "dice", "precision", "recall"]
 
 
 # --------------------------------------------------------------- class_names --
@@ -130,6 +136,7 @@ def _tiny_compare(**kwargs):
     torch.manual_seed(0)
     data = [(torch.randn(2, 3, 6, 6), torch.randint(0, 3, (2, 6, 6))) for _ in range(2)]
     methods = {"a": [nn.Conv2d(3, 3, 1) for _ in range(2)], "b": [nn.Conv2d(3, 3, 1) for _ in range(2)]}
+    kwargs.setdefault("test", "welch")
     return mushin.compare(methods, data, task="segmentation", num_classes=3, progress=False, **kwargs)
 
 
@@ -161,7 +168,7 @@ def test_bad_class_names_are_rejected_before_any_model_runs(names, error, match)
 
     data = [(torch.randn(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))]
     with pytest.raises(error, match=match):
-        mushin.compare({"a": [Exploding()], "b": [Exploding()]}, data, num_classes=3, class_names=names)
+        mushin.compare({"a": [Exploding()], "b": [Exploding()]}, data, num_classes=3, class_names=names, task="segmentation", test="welch")
 
 
 def test_from_confusion_accepts_class_names():

@@ -19,7 +19,7 @@ def _setup():
 
 def test_progress_true_counts_every_batch_of_every_model(capsys):
     methods, data = _setup()
-    compare(methods, data, num_classes=3, progress=True)
+    compare(methods, data, num_classes=3, progress=True, task="segmentation", test="welch")
     err = capsys.readouterr().err
     assert "mushin: evaluating" in err
     assert "12/12" in err  # 4 models x 3 batches
@@ -27,8 +27,8 @@ def test_progress_true_counts_every_batch_of_every_model(capsys):
 
 def test_progress_false_and_default_off_a_terminal_are_silent(capsys):
     methods, data = _setup()
-    compare(methods, data, num_classes=3, progress=False)
-    compare(methods, data, num_classes=3)  # stderr is captured here, not a terminal
+    compare(methods, data, num_classes=3, progress=False, task="segmentation", test="welch")
+    compare(methods, data, num_classes=3, task="segmentation", test="welch")  # stderr is captured here, not a terminal
     assert capsys.readouterr().err == ""
 
 
@@ -39,11 +39,11 @@ def test_progress_without_len_has_no_total(capsys):
         def __iter__(self):
             return iter(data)
 
-    compare(methods, Batches(), num_classes=3, progress=True)
+    compare(methods, Batches(), num_classes=3, progress=True, task="segmentation", test="welch")
     assert "12batch" in capsys.readouterr().err.replace(" ", "")
 
 
 def test_bad_progress_value():
     methods, data = _setup()
     with pytest.raises(TypeError, match="progress must be True, False or None"):
-        compare(methods, data, num_classes=3, progress="yes")
+        compare(methods, data, num_classes=3, progress="yes", task="segmentation", test="welch")

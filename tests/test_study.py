@@ -482,6 +482,7 @@ def test_from_checkpoints_equals_training_study(tmp_path):
         data=h.val_loader(),
         seeds=[0, 1, 2],
         task="segmentation",
+        test="welch",  # as make_study
         num_classes=21,
         ignore_index=255,
     )
@@ -493,7 +494,7 @@ def test_from_checkpoints_without_seeds_numbers_them(tmp_path):
     paths = [h.train_fcn(s, out_dir=str(tmp_path)) for s in (3, 4)]
     result = Study.from_checkpoints(
         checkpoints={"a": paths, "b": paths[::-1]}, load_fn=h.load, data=h.val_loader(), num_classes=21,
-        ignore_index=255,
+        ignore_index=255, task="segmentation",
     ).run()
     assert result.data["seed"].values.tolist() == [0, 1]
 

@@ -1,7 +1,8 @@
-"""Study training jobs on executors: ProcessPoolExecutor, a Dask cluster, job-like futures."""
+"""Study training jobs on executors: ProcessPoolExecutor, job-like futures, and (slow) Dask, submitit and Ray."""
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -151,3 +152,93 @@ def test_interrupt_cancels_queued_jobs_and_marks_them(tmp_path):
     # queued behind it and is cancelled
     assert calls(log)["fcn:0"] == 1 and calls(log)["fcn:2"] == 0
     assert [r["status"] for r in study.manifest["runs"]["fcn"].values()] == ["cancelled"] * 3
+
+
+# ------------------------------------------------- submitit and Ray, as documented --
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "studies.md"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def documented_block(marker: str) -> str:
+    """The ```python block of docs/studies.md that contains ``marker``, as written."""
+    blocks = []
+    lines = DOCS.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```python":
+            j = i + 1
+            while lines[j].strip() != "```":
+                j += 1
+            blocks.append("\n".join(lines[i + 1:j]))
+            i = j
+        i += 1
+    (block,) = [b for b in blocks if marker in b]
+    return block
+
+
+def run_documented_block(marker: str, tmp_path: Path, monkeypatch) -> tuple:
+    """Run the docs block in tmp_path with the page's names bound to the test's
+    one-thread training functions; return (its namespace, the calls log)."""
+    import torch
+
+    log = tmp_path / "calls.log"
+    monkeypatch.chdir(tmp_path)
+    # workers are new processes: they import mushin and the training helpers from here
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    methods = seg_methods(tmp_path, log)
+    namespace = {
+        "__name__": "studies_md",
+        "torch": torch,
+        "Study": Study,
+        "train_fcn": methods["fcn"],
+        "train_deeplab": methods["deeplab"],
+        "val_loader": h.val_loader(),
+    }
+    exec(compile(documented_block(marker), str(DOCS), "exec"), namespace)
+    return namespace, log
+
+
+def in_process_like_the_docs(tmp_path: Path):
+    """The documented study's parameters (upstream's default test included), trained here."""
+    root = tmp_path / "reference"
+    return Study(seg_methods(root, root / "calls.log"), h.load, [0, 1, 2], h.val_loader(), task="segmentation",
+                 num_classes=21, ignore_index=255, working_dir=root / "study").run()
+
+
+def check_documented_run(namespace: dict, log: Path, tmp_path: Path) -> None:
+    assert calls(log) == {f"{n}:{s}": 1 for n in ("fcn", "deeplab") for s in (0, 1, 2)}
+    study = namespace["study"]
+    assert all(run["status"] == "done" for runs in study.manifest["runs"].values() for run in runs.values())
+    with pytest.warns(UserWarning, match="wilcoxon"):
+        reference = in_process_like_the_docs(tmp_path)
+    assert_same_result(namespace["result"], reference)
+
+
+@pytest.mark.slow  # one new Python process per run, each importing torch
+def test_submitit_documented_block_matches_in_process(tmp_path, monkeypatch):
+    pytest.importorskip("submitit", reason="submitit is not installed: pip install 'mushin[scale]'")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)  # AutoExecutor must pick its local executor
+    with pytest.warns(UserWarning, match="wilcoxon"):
+        namespace, log = run_documented_block("submitit.AutoExecutor(", tmp_path, monkeypatch)
+    assert namespace["executor"].cluster == "local"
+    assert len(list((tmp_path / "slurm-logs").glob("*_result.pkl"))) == 6  # six jobs ran through submitit
+    assert len(set(worker_pids(tmp_path / "calls.log"))) == 6 and os.getpid() not in worker_pids(tmp_path / "calls.log")
+    check_documented_run(namespace, log, tmp_path)
+
+
+@pytest.mark.slow  # starting a Ray cluster and its workers takes tens of seconds
+def test_ray_documented_block_matches_in_process(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'mushin[scale]'")
+    assert not ray.is_initialized()
+    try:
+        with pytest.warns(UserWarning, match="wilcoxon"):
+            namespace, log = run_documented_block("class RayExecutor(", tmp_path, monkeypatch)
+    finally:
+        ray.shutdown()
+    assert os.getpid() not in worker_pids(log)  # the runs were trained by Ray workers, not here
+    check_documented_run(namespace, log, tmp_path)
+
+
+def worker_pids(log: Path) -> list:
+    return [int(line.split("@")[1]) for line in (log.with_suffix(".pids")).read_text().split()]

@@ -219,8 +219,8 @@ def test_image_quality_matches_torchmetrics_and_lpips_fails_clearly():
         LearnedPerceptualImagePatchSimilarity(normalize=True)
     except Exception:  # noqa: BLE001 - whatever keeps LPIPS from being built here
         with pytest.raises(ImportError, match="lpips"):
-            compare(methods, data, task="image_quality", progress=False)
-    result = compare(methods, data, task="image_quality", metrics=["ssim", "psnr", "ms_ssim"], progress=False)
+            compare(methods, data, task="image_quality", progress=False, test="welch")
+    result = compare(methods, data, task="image_quality", metrics=["ssim", "psnr", "ms_ssim"], progress=False, test="welch")
     im = torchmetrics.image
     _run(result, methods, data, lambda: {
         "ssim": im.StructuralSimilarityIndexMeasure(data_range=1.0),
@@ -248,7 +248,7 @@ def test_audio_matches_torchmetrics():
         clean = torch.sin(2 * math.pi * (200 + 300 * torch.rand(2, 1, generator=g)) * t)
         data.append((clean, clean))
     methods = {"a": [_Noisy(s, 0.1) for s in (0, 1)], "b": [_Noisy(s, 0.4) for s in (2, 3)]}
-    result = compare(methods, data, task="audio", progress=False)
+    result = compare(methods, data, task="audio", progress=False, test="welch")
     assert result.metrics == ["si_sdr", "si_snr", "stoi"]
     au = torchmetrics.audio
     _run(result, methods, data, lambda: {
@@ -402,14 +402,14 @@ def test_confusion_metric_in_a_task_without_classes_is_refused():
 
     methods, data = _regression()
     with pytest.raises(TypeError, match="metric 'miou' is a function of the confusion matrix"):
-        compare(methods, data, task="regression", metrics={"miou": miou}, progress=False)
+        compare(methods, data, task="regression", metrics={"miou": miou}, progress=False, test="welch")
 
 
 def test_bad_retrieval_labels_name_the_problem():
     methods, data = _retrieval()
     bad = [(x, y[0]) for x, y in data]
     with pytest.raises(TypeError, match=r"method 'a', seed 0.*batch 0.*\(relevance, indexes\)"):
-        compare(methods, bad, task="retrieval", progress=False)
+        compare(methods, bad, task="retrieval", progress=False, test="welch")
 
 
 def test_a_torchmetrics_metric_mushin_knows_is_counted_by_the_confusion_matrix(monkeypatch):

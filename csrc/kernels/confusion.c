@@ -280,8 +280,8 @@ mushin_plan_init(mushin_count_plan *plan, int64_t num_classes, int64_t size, int
 {
     const int shift = row_shift(num_classes);
     const int64_t bins = num_classes << shift;
-    int chunks = mushin_confusion_thread_count(num_classes, size, work, num_threads);
-    int c;
+    int workers = mushin_confusion_thread_count(num_classes, size, work, num_threads);
+    int c, chunks;
 
     memset(plan->bad, 0, sizeof(plan->bad));
     plan->num_classes = num_classes;
@@ -289,20 +289,37 @@ mushin_plan_init(mushin_count_plan *plan, int64_t num_classes, int64_t size, int
     plan->bins = bins;
     plan->num_sub = bins <= MUSHIN_SUBHIST_MAX_BINS ? MUSHIN_SUBHIST : 1;
     plan->stride = 0;
+    plan->worker_stride = 0;
     plan->buffer = NULL;
-    if (chunks > 1 || size >= PRIVATE_MIN_FILL * (bins + 1)) {
+    plan->allocation = NULL;
+    if (workers > 1 || size >= PRIVATE_MIN_FILL * (bins + 1)) {
+        /* each worker's copies rounded up to whole MUSHIN_MATRIX_ALIGN
+         * blocks, the buffer aligned to one: no line is shared */
+        const int64_t per_block = MUSHIN_MATRIX_ALIGN / (int64_t)sizeof(int64_t);
+        const int64_t words = (int64_t)plan->num_sub * (bins + 1);
         plan->stride = bins + 1;
-        plan->buffer = (int64_t *)calloc((size_t)chunks * (size_t)plan->num_sub *
-                                             (size_t)plan->stride, sizeof(int64_t));
-        if (plan->buffer == NULL) {
+        plan->worker_stride = (words + per_block - 1) / per_block * per_block;
+        plan->allocation = calloc((size_t)workers * (size_t)plan->worker_stride +
+                                      (size_t)per_block,
+                                  sizeof(int64_t));
+        if (plan->allocation == NULL) {
             /* no room for private matrices: one thread, straight into counts */
-            chunks = 1;
+            workers = 1;
             plan->stride = 0;
+            plan->worker_stride = 0;
+        }
+        else {
+            const uintptr_t at = (uintptr_t)plan->allocation;
+            const uintptr_t align = MUSHIN_MATRIX_ALIGN;
+            plan->buffer = (int64_t *)(at + (align - at % align) % align);
         }
     }
     if (plan->buffer == NULL) {
         plan->num_sub = 1;
     }
+    chunks = workers == 1 ? 1 : workers * MUSHIN_CHUNKS_PER_WORKER;
+    chunks = chunks < MUSHIN_MAX_THREADS ? chunks : MUSHIN_MAX_THREADS;
+    plan->num_workers = workers;
     plan->num_chunks = chunks;
     for (c = 0; c <= chunks; c++) {
         /* equal ranges, the first size % chunks one longer */
@@ -317,12 +334,15 @@ mushin_plan_single(mushin_count_plan *plan, int64_t size)
 {
     memset(plan->bad, 0, sizeof(plan->bad));
     plan->num_chunks = 1;
+    plan->num_workers = 1;
     plan->num_sub = 1;
     plan->shift = 0;
     plan->num_classes = 0;
     plan->bins = 0;
     plan->stride = 0;
+    plan->worker_stride = 0;
     plan->buffer = NULL;
+    plan->allocation = NULL;
     plan->bounds[0] = 0;
     plan->bounds[1] = size;
 }
@@ -358,9 +378,10 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
     }
     if (plan->buffer != NULL) {
         if (counts != NULL && !bad->target_bad && !bad->preds_bad) {
-            for (c = 0; c < plan->num_chunks; c++) {
+            for (c = 0; c < plan->num_workers; c++) {
                 for (s = 0; s < plan->num_sub; s++) {
-                    const int64_t *m = plan->buffer + ((int64_t)c * plan->num_sub + s) * plan->stride;
+                    const int64_t *m =
+                        plan->buffer + (int64_t)c * plan->worker_stride + (int64_t)s * plan->stride;
                     for (t = 0; t < C; t++) {
                         for (p = 0; p < C; p++) {
                             counts[t * C + p] += m[(t << plan->shift) + p];
@@ -369,7 +390,8 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
                 }
             }
         }
-        free(plan->buffer);
+        free(plan->allocation);
+        plan->allocation = NULL;
         plan->buffer = NULL;
     }
     return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;
@@ -538,7 +560,7 @@ typedef struct {
 } index_job;
 
 static void
-index_chunk(void *arg, int chunk)
+index_chunk(void *arg, int worker, int chunk)
 {
     const index_job *job = (const index_job *)arg;
     const mushin_walk *walk = job->walk;
@@ -546,7 +568,7 @@ index_chunk(void *arg, int chunk)
     mushin_bad_values *bad = &plan->bad[chunk];
     const int64_t end = plan->bounds[chunk + 1];
     const int64_t ps = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, chunk);
+    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
     int64_t pbuf[MUSHIN_BLOCK], tbuf[MUSHIN_BLOCK];
     uint64_t bins[MUSHIN_BLOCK];
     mushin_walk_cursor cur;
@@ -638,7 +660,7 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
     job.target_type = target.type;
     job.plan = &plan;
     job.counts = counts;
-    mushin_parallel_for(plan.num_chunks, index_chunk, &job);
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, index_chunk, &job);
     return mushin_plan_finish(&plan, counts, bad);
 }
 
@@ -677,6 +699,21 @@ mushin_confusion_validate(int64_t num_classes, int has_ignore, int64_t ignore_in
                         target, 1, bad);
 }
 
+/* *sum = a + b, or 1 if that overflows int64 (then *sum is unset). */
+static int
+add_overflows(int64_t a, int64_t b, int64_t *sum)
+{
+#if defined(__GNUC__)
+    return __builtin_add_overflow(a, b, sum);
+#else
+    if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b)) {
+        return 1;
+    }
+    *sum = a + b;
+    return 0;
+#endif
+}
+
 int
 mushin_counts_add_checked(int64_t *counts, const int64_t *add, int64_t n, int64_t *where,
                           int64_t *merged_total)
@@ -694,11 +731,11 @@ mushin_counts_add_checked(int64_t *counts, const int64_t *add, int64_t n, int64_
      * (counts.sum(), a row or column total).  A cell that overflows on its
      * own is named; otherwise the total is what overflowed (*where = -1). */
     for (i = 0; i < n; i++) {
-        if (__builtin_add_overflow(counts[i], add[i], &sum)) {
+        if (add_overflows(counts[i], add[i], &sum)) {
             *where = i;
             return MUSHIN_EOVERFLOW;
         }
-        if (__builtin_add_overflow(total, sum, &total)) {
+        if (add_overflows(total, sum, &total)) {
             return MUSHIN_EOVERFLOW;
         }
     }

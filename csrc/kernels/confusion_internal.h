@@ -141,23 +141,36 @@ mushin_walk_run(const mushin_walk *walk, const mushin_walk_cursor *cur, int64_t 
 
 void mushin_walk_advance(const mushin_walk *walk, mushin_walk_cursor *cur, int64_t n);
 
+/* Private matrices of different threads start this many bytes apart at
+ * least, aligned to it: no cache line (nor an adjacent-line prefetch pair)
+ * is written by two threads.  Without the gap, the last bin of one thread's
+ * matrix -- the discard bin, hit by every ignored pixel -- shared a line
+ * with the first bins of the next thread's, and two threads counting an
+ * int64 batch ran slower than one (docs/speed.md). */
+#define MUSHIN_MATRIX_ALIGN 128
+
 /*
  * How one update is split: `num_chunks` contiguous C-order ranges
- * [bounds[c], bounds[c + 1]), each counted by its own thread into its own
- * matrix, or -- one chunk and no private matrix -- straight into the
- * caller's counts.  A private matrix has rows of 2^shift >= num_classes
+ * [bounds[c], bounds[c + 1]) shared out to `num_workers` threads, each
+ * counting into its own matrix, or -- one chunk, one worker and no private
+ * matrix -- straight into the caller's counts.  Every chunk notes its own
+ * bad values (bad[c]), so the first one in C order is found whichever
+ * worker counted it.  A private matrix has rows of 2^shift >= num_classes
  * bins, so a pair's bin is (target << shift) + prediction without a
  * multiplication, plus one last bin that takes the positions not counted;
  * `num_sub` interleaved copies of it lie `stride` bins apart.
  */
 typedef struct {
     int num_chunks;
+    int num_workers;
     int num_sub;
     int shift;
     int64_t num_classes;
     int64_t bins;    /* num_classes << shift: the discard bin's index */
     int64_t stride;  /* bins + 1, or 0 when counting straight into counts */
-    int64_t *buffer; /* num_chunks * num_sub * stride, or NULL */
+    int64_t worker_stride; /* from one worker's first copy to the next worker's */
+    int64_t *buffer; /* num_workers matrices worker_stride apart, or NULL */
+    void *allocation; /* what buffer lies in (freed by mushin_plan_finish) */
     int64_t bounds[MUSHIN_MAX_THREADS + 1];
     mushin_bad_values bad[MUSHIN_MAX_THREADS];
 } mushin_count_plan;
@@ -175,17 +188,25 @@ void mushin_scatter_bins(int64_t *matrix, int64_t stride, int num_sub, const uin
 /* One chunk, straight into the caller's counts (or only validating). */
 void mushin_plan_single(mushin_count_plan *plan, int64_t size);
 
-/* The matrix chunk c counts into, and the copies' spacing. */
+/* The matrix worker w counts into. */
 static inline int64_t *
-mushin_plan_matrix(const mushin_count_plan *plan, int64_t *counts, int chunk)
+mushin_plan_matrix(const mushin_count_plan *plan, int64_t *counts, int worker)
 {
-    return plan->buffer == NULL
-               ? counts
-               : plan->buffer + (int64_t)chunk * plan->num_sub * plan->stride;
+    return plan->buffer == NULL ? counts : plan->buffer + (int64_t)worker * plan->worker_stride;
 }
 
+/* Chunks per worker when an update is split: a worker that starts late or
+ * is descheduled leaves its remaining chunks to the others. */
+#define MUSHIN_CHUNKS_PER_WORKER 4
+
+/* Run fn(arg, worker, c) for every chunk c in [0, num_chunks) on up to
+ * num_workers threads (worker 0 is the calling thread), each taking the
+ * next chunk not yet taken; returns when all are done.  parallel.c. */
+typedef void (*mushin_piece_fn)(void *arg, int worker, int chunk);
+void mushin_parallel_pieces(int num_workers, int num_chunks, mushin_piece_fn fn, void *arg);
+
 /* Merge the chunks' bad values into `bad` (C order) and, when there were
- * none, their matrices into `counts`; free the buffers.  Returns
+ * none, the workers' matrices into `counts`; free the buffers.  Returns
  * MUSHIN_OK or MUSHIN_EBADVALUE. */
 int mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *bad);
 

@@ -10,8 +10,10 @@
  *     vectorises across pixels.  With contiguous rows (NCHW) sixteen pixels
  *     at a time go through every class with their maxima in registers;
  *     otherwise a block of rows is gathered (and converted) first;
- *   - classes inner (channels-last, classes contiguous): each pixel's class
- *     vector is scanned in turn, four pixels side by side.
+ *   - classes inner (channels-last, classes contiguous): SIMD over each
+ *     pixel's class vector -- its maximum, and the first class equal to it
+ *     (AVX2 / AVX-512); the baseline scans the vector, four pixels side by
+ *     side.
  * float16 / bfloat16 are converted to float32, exactly; float64 is compared
  * as double.  The comparison reproduces torch.argmax: a value replaces the
  * running maximum when it is larger or NaN, unless the running maximum is
@@ -22,6 +24,7 @@
 #include "confusion_internal.h"
 #include "dtype_load.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +288,324 @@ argmax_lanes(const char *base, int64_t cs, mushin_ftype type, int64_t num_classe
                       : argmax_lanes_f32_avx2(base, cs, num_classes, n, index);
     }
 }
+
+/*
+ * Classes inner (channels-last): SIMD over the classes of one pixel.  The
+ * argmax of a pixel without NaN is the first index whose value equals the
+ * maximum M (a value replaces the running maximum only when it is larger,
+ * so the one kept is the first of the largest; -0.0 == 0.0, so they tie as
+ * they should).  So each pixel takes one vector maximum over its classes, a
+ * horizontal maximum M, and the lowest set bit of "equals M": no
+ * order-dependent scan, and the answer of the exact rule.  A pixel whose
+ * vector holds a NaN (one unordered compare says so) is redone by the
+ * exact scalar rule, argmax_pixel_exact.
+ *
+ * Up to 64 classes the compare masks of all chunks are shifted to their
+ * offsets and OR-ed into one word, whose lowest bit is the answer without
+ * a branch per chunk.  Two loop shapes:
+ *   - 16 lanes (AVX-512, more than 16 classes): chunks at 0, 16, 32, ...,
+ *     the last, partial one by a masked load padded with -inf (a pad lane
+ *     can only tie with M after a real lane did, so it never wins);
+ *   - 8 lanes (AVX2; AVX-512 up to 16 classes, where 16 lanes would mostly
+ *     be padding and cost one more level of horizontal maximum): a vector
+ *     of C >= 8 classes ends with a full chunk at C - 8, which may overlap
+ *     the one before (that changes neither M nor the first index), so
+ *     nothing past the pixel's own classes is read; C < 8 classes by a
+ *     masked load (AVX2 has none for 16-bit types, which then take the
+ *     scalar loop).
+ * Nothing here needs aligned data: every load is unaligned.
+ */
+static int32_t
+argmax_pixel_exact(const char *px, mushin_ftype type, int64_t num_classes)
+{
+    const int64_t size = (int64_t)float_itemsize(type);
+    float b = mushin_load_float32(px, type);
+    int32_t k = 0;
+    int64_t c;
+    for (c = 1; c < num_classes; c++) {
+        const float v = mushin_load_float32(px + c * size, type);
+        const int take = TAKES_OVER(v, b);
+        b = take ? v : b;
+        k = take ? (int32_t)c : k;
+    }
+    return k;
+}
+
+static inline int32_t
+lowest_bit(uint64_t word)
+{
+    return (int32_t)__builtin_ctzll(word);
+}
+
+/* -inf as float16 / bfloat16 bits: the padding of short vectors (AVX2) */
+#define HALF_NEG_INF 0xfc00u
+#define BF16_NEG_INF 0xff80u
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_hmax(__m512 m)
+{
+    /* every lane ends up holding the maximum of all sixteen */
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm512_max_ps(m, _mm512_shuffle_f32x4(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+    m = _mm512_max_ps(m, _mm512_permute_ps(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_max_ps(m, _mm512_permute_ps(m, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* lanes in k loaded, the others -inf */
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_loadk_f32(const char *p, __mmask16 k)
+{
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, p);
+}
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_loadk_f16(const char *p, __mmask16 k)
+{
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k,
+                              _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p)));
+}
+
+MUSHIN_TARGET_AVX512 static inline __m512
+avx512_loadk_bf16(const char *p, __mmask16 k)
+{
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), k,
+                              _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
+}
+
+#define EQ_MASK512(v, m) ((uint64_t)_mm512_cmp_ps_mask((v), (m), _CMP_EQ_OQ))
+
+#define ARGMAX_INNER_AVX512(NAME, LOAD, LOADK, SIZE, TYPE)                             \
+    MUSHIN_TARGET_AVX512 static void                                                   \
+    NAME(const char *base, int64_t ps, int64_t C, int64_t n, int32_t *index)           \
+    {                                                                                  \
+        const int64_t full = C - C % 16; /* classes in full chunks */                 \
+        const __mmask16 tail = (__mmask16)((1u << (C % 16)) - 1u);                     \
+        int64_t i, o;                                                                  \
+        if (C <= 32) { /* C > 16: two chunks */                                        \
+            const __mmask16 valid1 = C == 32 ? (__mmask16)0xffff : tail;               \
+            for (i = 0; i < n; i++) {                                                  \
+                const char *px = base + i * ps;                                        \
+                const __m512 v0 = LOAD(px), v1 = LOADK(px + 16 * (SIZE), valid1);      \
+                __m512 m;                                                              \
+                if (_mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q)) {                        \
+                    index[i] = argmax_pixel_exact(px, TYPE, C);                        \
+                    continue;                                                          \
+                }                                                                      \
+                m = avx512_hmax(_mm512_max_ps(v0, v1));                                \
+                index[i] = lowest_bit(EQ_MASK512(v0, m) | EQ_MASK512(v1, m) << 16);    \
+            }                                                                          \
+        }                                                                              \
+        else {                                                                         \
+            for (i = 0; i < n; i++) {                                                  \
+                const char *px = base + i * ps;                                        \
+                __m512 m = LOAD(px), v;                                                \
+                __mmask16 nan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);                \
+                for (o = 16; o < full; o += 16) {                                      \
+                    v = LOAD(px + o * (SIZE));                                         \
+                    m = _mm512_max_ps(m, v);                                           \
+                    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);                     \
+                }                                                                      \
+                if (tail) {                                                            \
+                    v = LOADK(px + full * (SIZE), tail);                               \
+                    m = _mm512_max_ps(m, v);                                           \
+                    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);                     \
+                }                                                                      \
+                if (nan) {                                                             \
+                    index[i] = argmax_pixel_exact(px, TYPE, C);                        \
+                    continue;                                                          \
+                }                                                                      \
+                m = avx512_hmax(m);                                                    \
+                if (C <= 64) {                                                         \
+                    /* every chunk's mask at its offset: one word, no branch */        \
+                    uint64_t eq = tail ? EQ_MASK512(LOADK(px + full * (SIZE), tail), m) << full \
+                                       : 0;                                            \
+                    for (o = 0; o < full; o += 16) {                                   \
+                        eq |= EQ_MASK512(LOAD(px + o * (SIZE)), m) << o;               \
+                    }                                                                  \
+                    index[i] = lowest_bit(eq);                                         \
+                    continue;                                                          \
+                }                                                                      \
+                for (o = 0;; o += 16) { /* the first chunk holding M */                \
+                    const uint64_t eq = o < full ? EQ_MASK512(LOAD(px + o * (SIZE)), m) \
+                                                 : EQ_MASK512(LOADK(px + o * (SIZE), tail), m); \
+                    if (eq) {                                                          \
+                        index[i] = (int32_t)(o + lowest_bit(eq));                      \
+                        break;                                                         \
+                    }                                                                  \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    }
+
+ARGMAX_INNER_AVX512(argmax_vec_f32_avx512, avx512_load_f32, avx512_loadk_f32, 4, MUSHIN_FLOAT32)
+ARGMAX_INNER_AVX512(argmax_vec_f16_avx512, avx512_load_f16, avx512_loadk_f16, 2, MUSHIN_FLOAT16)
+ARGMAX_INNER_AVX512(argmax_vec_bf16_avx512, avx512_load_bf16, avx512_loadk_bf16, 2,
+                    MUSHIN_BFLOAT16)
+
+MUSHIN_TARGET_AVX2 static inline __m256
+avx2_hmax(__m256 m)
+{
+    m = _mm256_max_ps(m, _mm256_permute2f128_ps(m, m, 1));
+    m = _mm256_max_ps(m, _mm256_permute_ps(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm256_max_ps(m, _mm256_permute_ps(m, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* A vector of C < 8 classes, padded with -inf. */
+MUSHIN_TARGET_AVX2 static inline __m256
+avx2_load_short_f32(const char *p, int64_t C)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)C), lane);
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps((const float *)p, valid),
+                            _mm256_castsi256_ps(valid));
+}
+
+/* AVX-512VL: a vector of C < 8 classes of any type by a masked load */
+MUSHIN_TARGET_AVX512 static inline __m256
+avx512vl_load_short_f32(const char *p, int64_t C)
+{
+    return _mm256_mask_loadu_ps(_mm256_set1_ps(-INFINITY), (__mmask8)((1u << C) - 1u), p);
+}
+
+MUSHIN_TARGET_AVX512 static inline __m256
+avx512vl_load_short_f16(const char *p, int64_t C)
+{
+    const __mmask8 k = (__mmask8)((1u << C) - 1u);
+    return _mm256_mask_mov_ps(_mm256_set1_ps(-INFINITY), k,
+                              _mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, p)));
+}
+
+MUSHIN_TARGET_AVX512 static inline __m256
+avx512vl_load_short_bf16(const char *p, int64_t C)
+{
+    const __mmask8 k = (__mmask8)((1u << C) - 1u);
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_maskz_loadu_epi16(k, p));
+    return _mm256_mask_mov_ps(_mm256_set1_ps(-INFINITY), k,
+                              _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
+}
+
+/* never called: argmax_inner_vector keeps short 16-bit vectors off AVX2 */
+#define NO_SHORT_LOAD(p, C) ((void)(p), (void)(C), _mm256_set1_ps(0.0f))
+
+#define EQ_MASK256(v, m) ((uint64_t)_mm256_movemask_ps(_mm256_cmp_ps((v), (m), _CMP_EQ_OQ)))
+#define ANY_NAN256(a, b) _mm256_movemask_ps(_mm256_cmp_ps((a), (b), _CMP_UNORD_Q))
+
+#define ARGMAX_INNER_AVX2(NAME, TARGET, LOAD, LOAD_SHORT, SIZE, TYPE)                  \
+    TARGET static void                                                                 \
+    NAME(const char *base, int64_t ps, int64_t C, int64_t n, int32_t *index)           \
+    {                                                                                  \
+        const int64_t last = C - 8; /* offset of the last full chunk */               \
+        int64_t i, o;                                                                  \
+        if (C < 8) {                                                                   \
+            for (i = 0; i < n; i++) {                                                  \
+                const char *px = base + i * ps;                                        \
+                const __m256 v = LOAD_SHORT(px, C);                                    \
+                if (ANY_NAN256(v, v)) {                                                \
+                    index[i] = argmax_pixel_exact(px, TYPE, C);                        \
+                    continue;                                                          \
+                }                                                                      \
+                index[i] = lowest_bit(EQ_MASK256(v, avx2_hmax(v)));                    \
+            }                                                                          \
+        }                                                                              \
+        else if (C <= 16) {                                                            \
+            for (i = 0; i < n; i++) {                                                  \
+                const char *px = base + i * ps;                                        \
+                const __m256 v0 = LOAD(px), v1 = LOAD(px + last * (SIZE));             \
+                __m256 m;                                                              \
+                if (ANY_NAN256(v0, v1)) {                                              \
+                    index[i] = argmax_pixel_exact(px, TYPE, C);                        \
+                    continue;                                                          \
+                }                                                                      \
+                m = avx2_hmax(_mm256_max_ps(v0, v1));                                  \
+                index[i] = lowest_bit(EQ_MASK256(v0, m) | EQ_MASK256(v1, m) << last);  \
+            }                                                                          \
+        }                                                                              \
+        else {                                                                         \
+            for (i = 0; i < n; i++) {                                                  \
+                const char *px = base + i * ps;                                        \
+                __m256 m = LOAD(px + last * (SIZE)), v;                                \
+                int nan = ANY_NAN256(m, m);                                            \
+                for (o = 0; o < last; o += 8) {                                        \
+                    v = LOAD(px + o * (SIZE));                                         \
+                    m = _mm256_max_ps(m, v);                                           \
+                    nan |= ANY_NAN256(v, v);                                           \
+                }                                                                      \
+                if (nan) {                                                             \
+                    index[i] = argmax_pixel_exact(px, TYPE, C);                        \
+                    continue;                                                          \
+                }                                                                      \
+                m = avx2_hmax(m);                                                      \
+                if (C <= 64) {                                                         \
+                    uint64_t eq = EQ_MASK256(LOAD(px + last * (SIZE)), m) << last;     \
+                    for (o = 0; o < last; o += 8) {                                    \
+                        eq |= EQ_MASK256(LOAD(px + o * (SIZE)), m) << o;               \
+                    }                                                                  \
+                    index[i] = lowest_bit(eq);                                         \
+                    continue;                                                          \
+                }                                                                      \
+                for (o = 0;; o += 8) { /* the first chunk holding M */                 \
+                    const int64_t at = o < last ? o : last;                            \
+                    const uint64_t eq = EQ_MASK256(LOAD(px + at * (SIZE)), m);         \
+                    if (eq) {                                                          \
+                        index[i] = (int32_t)(at + lowest_bit(eq));                     \
+                        break;                                                         \
+                    }                                                                  \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    }
+
+ARGMAX_INNER_AVX2(argmax_vec_f32_avx2, MUSHIN_TARGET_AVX2, avx2_load_f32, avx2_load_short_f32, 4,
+                  MUSHIN_FLOAT32)
+/* 16-bit types below 8 classes: AVX2 has no 16-bit masked load, so those
+ * take the scalar loop; unreachable here (a null loader) */
+ARGMAX_INNER_AVX2(argmax_vec_f16_avx2, MUSHIN_TARGET_AVX2, avx2_load_f16, NO_SHORT_LOAD, 2,
+                  MUSHIN_FLOAT16)
+ARGMAX_INNER_AVX2(argmax_vec_bf16_avx2, MUSHIN_TARGET_AVX2, avx2_load_bf16, NO_SHORT_LOAD, 2,
+                  MUSHIN_BFLOAT16)
+/* AVX-512 up to 16 classes: the same 8-lane loops, short vectors by a
+ * masked load */
+ARGMAX_INNER_AVX2(argmax_vec_f32_avx512vl, MUSHIN_TARGET_AVX512, avx2_load_f32,
+                  avx512vl_load_short_f32, 4, MUSHIN_FLOAT32)
+ARGMAX_INNER_AVX2(argmax_vec_f16_avx512vl, MUSHIN_TARGET_AVX512, avx2_load_f16,
+                  avx512vl_load_short_f16, 2, MUSHIN_FLOAT16)
+ARGMAX_INNER_AVX2(argmax_vec_bf16_avx512vl, MUSHIN_TARGET_AVX512, avx2_load_bf16,
+                  avx512vl_load_short_bf16, 2, MUSHIN_BFLOAT16)
+
+/* The classes-inner loops for this type at the level in use; 0 if there
+ * are none (float64, or below AVX2). */
+static int
+argmax_inner_vector(const char *base, int64_t ps, mushin_ftype type, int64_t C, int64_t n,
+                    int32_t *index)
+{
+    const int level = mushin_isa_level();
+    if (level < MUSHIN_ISA_AVX2 || type == MUSHIN_FLOAT64 ||
+        (level == MUSHIN_ISA_AVX2 && type != MUSHIN_FLOAT32 && C < 8)) {
+        return 0;
+    }
+    /* one short vector per pixel: AVX2's 8 lanes waste less than 16 and
+     * take one level less of horizontal maximum, so AVX-512 starts above 16 */
+#define ARGMAX_DISPATCH(T)                                  \
+    if (level >= MUSHIN_ISA_AVX512) {                       \
+        if (C > 16) {                                       \
+            argmax_vec_##T##_avx512(base, ps, C, n, index); \
+        }                                                   \
+        else {                                              \
+            argmax_vec_##T##_avx512vl(base, ps, C, n, index); \
+        }                                                   \
+    }                                                       \
+    else {                                                  \
+        argmax_vec_##T##_avx2(base, ps, C, n, index);       \
+    }
+    switch (type) {
+    case MUSHIN_FLOAT16: ARGMAX_DISPATCH(f16) break;
+    case MUSHIN_BFLOAT16: ARGMAX_DISPATCH(bf16) break;
+    default: ARGMAX_DISPATCH(f32) break;
+    }
+#undef ARGMAX_DISPATCH
+    return 1;
+}
 #endif
 
 typedef struct {
@@ -417,6 +738,11 @@ argmax_classes_inner(const char *base, int64_t ps, mushin_ftype type, int64_t nu
                      int64_t n, int32_t *index)
 {
     int64_t i, c;
+#ifdef HAVE_LANES
+    if (argmax_inner_vector(base, ps, type, num_classes, n, index)) {
+        return;
+    }
+#endif
     if (type == MUSHIN_FLOAT32 && ps % 4 == 0 && (uintptr_t)base % 4 == 0 &&
         !argmax_inner_f32(base, ps, num_classes, n, index)) {
         return;
@@ -544,7 +870,7 @@ typedef struct {
 } logits_job;
 
 static void
-logits_chunk(void *arg, int chunk)
+logits_chunk(void *arg, int worker, int chunk)
 {
     const logits_job *job = (const logits_job *)arg;
     const mushin_walk *walk = job->walk;
@@ -553,7 +879,7 @@ logits_chunk(void *arg, int chunk)
     const int64_t end = plan->bounds[chunk + 1];
     const int64_t ls = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
     const int64_t C = job->rules->num_classes;
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, chunk);
+    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
     argmax_scratch scratch; /* 12 KiB: fits any thread's stack */
     int32_t pbuf[MUSHIN_BLOCK];
     int64_t tbuf[MUSHIN_BLOCK];
@@ -656,7 +982,7 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
     job.classes_inner = job.class_stride == (int64_t)size && walk.sa[walk.k - 1] != (int64_t)size;
     job.plan = &plan;
     job.counts = counts;
-    mushin_parallel_for(plan.num_chunks, logits_chunk, &job);
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, logits_chunk, &job);
     return mushin_plan_finish(&plan, counts, bad);
 }
 
@@ -706,6 +1032,6 @@ mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ig
     job.target_type = target.type;
     job.plan = &plan;
     job.counts = NULL;
-    logits_chunk(&job, 0);
+    logits_chunk(&job, 0, 0);
     return mushin_plan_finish(&plan, NULL, bad);
 }

@@ -118,6 +118,7 @@ def run(budget: float = 1.0, seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> Tuple[Be
         data=DataLoader(test_set, batch_size=256),
         task="classification",
         num_classes=NUM_CLASSES,
+        test="welch",
         progress=False,
     )
     return result, seconds

@@ -160,7 +160,7 @@ def shapes_comparison(
         torch.manual_seed(seed)
         methods["cnn3x3"].append(_train(_small_cnn(1, 4), train, epochs=epochs, lr=0.01))
     train_seconds = time.perf_counter() - start
-    result = compare(methods, data=val, task="segmentation", num_classes=4, ignore_index=VOID)
+    result = compare(methods, data=val, task="segmentation", num_classes=4, ignore_index=VOID, test="welch")
     return result, train_seconds
 
 

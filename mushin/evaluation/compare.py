@@ -490,21 +490,26 @@ def evaluate_model(
 def compare(
     methods: Mapping[str, Sequence[Any]],
     data: Any,
-    task: "str | Task" = "segmentation",
+    task: "str | Task" = "classification",
     *,
     num_classes: Optional[int] = None,
-    ignore_index: Optional[int] = None,
     predict_fn: Optional[PredictFn] = None,
-    test: str = "welch",
-    alpha: float = 0.05,
-    correction: str = "holm",
-    device: Any = None,
-    class_names: Optional[Sequence[str]] = None,
-    progress: Optional[bool] = None,
     metrics: "Optional[Mapping[str, Any] | Sequence[str]]" = None,
     prob_metrics: Optional[Sequence[str]] = None,
+    test: str = "wilcoxon",
+    alpha: float = 0.05,
+    correction: str = "holm",
+    ignore_index: Optional[int] = None,
+    device: Any = None,
+    # mushin's own parameters follow upstream's, all keyword-only
+    class_names: Optional[Sequence[str]] = None,
+    progress: Optional[bool] = None,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
+
+    The parameters up to ``device`` are upstream mushin-py's, in its order
+    and with its defaults; mushin's own (``class_names``, ``progress``)
+    follow, keyword-only.
 
     Parameters
     ----------
@@ -517,47 +522,58 @@ def compare(
         yields no batch, or not the same number for every model, raises
         ``ValueError``.
     task : str or Task
-        ``"segmentation"``, ``"classification"`` or any registered
-        :class:`~mushin.metrics.tasks.Task`.
-    num_classes : int
-        Number of classes the models predict (required).
-    ignore_index : int, optional
-        Target value excluded from every metric (e.g. 255 for void pixels).
+        ``"classification"`` (default, as upstream), ``"segmentation"``,
+        ``"regression"``, ``"retrieval"``, ``"detection"``,
+        ``"image_quality"``, ``"audio"`` or any registered
+        :class:`~mushin.metrics.tasks.Task` (:func:`mushin.list_tasks`).
+        The classification default takes ``(N, C)`` logits; a model that
+        returns per-pixel ``(N, C, H, W)`` logits raises an error that
+        points at ``task="segmentation"``.
+    num_classes : int, optional
+        Number of classes the models predict: required by
+        ``"classification"`` and ``"segmentation"`` unless ``metrics`` is a
+        dict (a custom battery counts no confusion matrix), ignored by the
+        tasks without classes.
     predict_fn : callable, optional
         ``predict_fn(model, x) -> (predictions, probabilities)``; defaults to
-        softmax + argmax over the class dimension.
+        the task's (softmax + argmax over the class dimension).
+    metrics : list of str, or dict of str to metric, optional
+        A dict is a custom battery replacing the task's (as upstream): each
+        value is a torchmetrics metric or any object with
+        ``update/compute/reset`` (deep-copied and reset for every model; it
+        sees the raw labels, so build it with your own ``ignore_index``), a
+        :class:`~mushin.metrics.tasks.StreamingMetric`, or, with
+        ``num_classes``, a function ``fn(counts, ignore_index) -> float`` of
+        the confusion matrix.  A list of names selects those metrics of the
+        task's battery, in that order (``["miou", "dice"]``).
+    prob_metrics : list of str, optional
+        The battery entries whose ``update`` receives the probabilities from
+        ``predict_fn``; every other entry receives class-index predictions.
+        Default: the task's own for its battery, none for a custom dict.
     test : str
-        Significance test across seeds: ``"welch"`` (default),
-        ``"ttest_ind"``, ``"ttest_rel"``, ``"wilcoxon"`` or ``"mannwhitney"``
-        (see :mod:`mushin.stats`).  Paired tests need the same number of
-        seeds for every method.
+        Significance test across seeds: ``"wilcoxon"`` (default, as
+        upstream), ``"ttest_rel"``, ``"welch"``, ``"ttest_ind"`` or
+        ``"mannwhitney"`` (see :mod:`mushin.stats`).  Paired tests need the
+        same seeds for every method.  A test that cannot reach ``alpha``
+        with the seeds given (Wilcoxon with fewer than 6 seeds) warns.
     alpha : float
         Significance level.
     correction : str
         Multiple-comparison correction per metric across method pairs:
         ``"holm"`` (default), ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
+    ignore_index : int, optional
+        Target value excluded from every metric (e.g. 255 for void pixels).
+        Applied for classification too, where upstream ignores it (with a
+        warning saying so).
     device : str or torch.device, optional
         Move every model (and its inputs) to this device; by default each
         model runs where its parameters are.
     class_names : list of str, optional
-        One name per class, used as the ``class`` coordinate of the
-        per-class variables (``result.data["per_class_iou"]``, ...).
+        One name per class, the ``class`` coordinate of the per-class
+        results (``result.per_class``).
     progress : bool, optional
         A progress bar over models x batches on stderr: ``None`` (default)
         shows it only when stderr is a terminal, ``False`` never.
-    metrics : list of str, or dict of str to metric, optional
-        A list of names selects those metrics of the task's battery, in
-        that order (``["miou", "dice"]``).  A dict is a custom battery
-        replacing the task's: each value is a function
-        ``fn(counts, ignore_index) -> float`` of the confusion matrix, a
-        :class:`~mushin.metrics.tasks.StreamingMetric`, or an object with
-        ``update/compute/reset`` such as a torchmetrics metric (deep-copied
-        and reset for every model; it sees the raw labels, so build it with
-        your own ``ignore_index``).
-    prob_metrics : list of str, optional
-        With ``metrics=``: the names whose ``update`` receives the
-        probabilities from ``predict_fn``; every other entry receives
-        class-index predictions.  Default: none.
 
     Returns
     -------
@@ -581,7 +597,7 @@ def compare(
     >>> data = [(torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))) for _ in range(3)]
     >>> methods = {"a": [nn.Conv2d(3, 4, 1) for _ in range(3)],
     ...            "b": [nn.Conv2d(3, 4, 1) for _ in range(3)]}
-    >>> result = compare(methods, data, task="segmentation", num_classes=4)
+    >>> result = compare(methods, data, task="segmentation", num_classes=4, test="welch")
     >>> sorted(result.metrics)
     ['dice', 'miou', 'pixel_acc', 'precision', 'recall']
     """

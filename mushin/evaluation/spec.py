@@ -5,6 +5,7 @@ at fault, so a typo in ``device=`` or ``test=`` costs nothing.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, List, Optional, Tuple
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import stats
+from ..stats.table import _caller_stacklevel as caller_stacklevel
 from ..result import check_class_names
 from ..metrics.tasks import Task, get_task, resolve_battery
 
@@ -24,9 +26,15 @@ PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
 MAX_CLASSES = 1 << 16
 
 
-def check_num_classes(num_classes: Any, task: Task) -> Optional[int]:
+def check_num_classes(num_classes: Any, task: Task, metrics: Any = None) -> Optional[int]:
+    """``num_classes=`` as an int, or None where the task (or a custom ``metrics`` dict) needs none.
+
+    As upstream, a custom battery (``metrics`` a dict) needs no
+    ``num_classes``: its metrics are fed predictions and labels, and no
+    confusion matrix is counted.
+    """
     if num_classes is None:
-        if task.requires_num_classes:
+        if task.requires_num_classes and not isinstance(metrics, Mapping):
             raise ValueError(
                 f"compare(task={task.name!r}) needs num_classes=...: the number of classes "
                 "the model predicts (21 for PASCAL VOC)"
@@ -53,6 +61,28 @@ def check_ignore_index(ignore_index: Any) -> Optional[int]:
             "pass the label value that marks void pixels (e.g. 255), or None"
         )
     return int(ignore_index)
+
+
+def warn_classification_ignore_index(task: Task, ignore_index: Optional[int], metrics: Any = None) -> None:
+    """Warn that ``ignore_index`` is applied to classification, where upstream ignores it.
+
+    Upstream mushin-py builds its classification battery without
+    ``ignore_index`` (it warns and scores the ignored labels too); mushin
+    leaves those samples out of every metric, which is what the argument
+    asks for.  The numbers then differ from upstream's, so say so.  A custom
+    ``metrics`` dict applies whatever ignore_index its metrics were built
+    with, as upstream does: no warning.
+    """
+    if ignore_index is None or task.name != "classification" or isinstance(metrics, Mapping):
+        return
+    warnings.warn(
+        f"ignore_index={ignore_index}: mushin leaves samples labelled {ignore_index} out of every "
+        "classification metric, whereas upstream mushin-py ignores ignore_index for classification "
+        "(and scores them), so these numbers differ from upstream's; leave ignore_index out to "
+        "score every sample",
+        UserWarning,
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def check_device(device: Any) -> Any:
@@ -139,18 +169,18 @@ class EvalSpec:
     >>> from mushin.evaluation import EvalSpec
     >>> spec = EvalSpec(task="segmentation", num_classes=21, ignore_index=255)
     >>> spec.task.name, spec.test, spec.settings()["num_classes"]
-    ('segmentation', 'welch', 21)
+    ('segmentation', 'wilcoxon', 21)
     >>> EvalSpec(task="segmentation")
     Traceback (most recent call last):
     ...
     ValueError: compare(task='segmentation') needs num_classes=...: the number of classes the model predicts (21 for PASCAL VOC)
     """
 
-    task: Any = "segmentation"
+    task: Any = "classification"
     num_classes: Optional[int] = None
     ignore_index: Optional[int] = None
     predict_fn: Optional[PredictFn] = None
-    test: str = "welch"
+    test: str = "wilcoxon"
     alpha: float = 0.05
     correction: str = "holm"
     device: Any = None
@@ -166,8 +196,9 @@ class EvalSpec:
         stats.check_test(self.test)
         stats.check_correction(self.correction)
         self.alpha = stats.check_alpha(self.alpha)
-        self.num_classes = check_num_classes(self.num_classes, self.task)
+        self.num_classes = check_num_classes(self.num_classes, self.task, self.metrics)
         self.ignore_index = check_ignore_index(self.ignore_index)
+        warn_classification_ignore_index(self.task, self.ignore_index, self.metrics)
         if self.predict_fn is not None and not callable(self.predict_fn):
             raise TypeError(f"predict_fn must be callable, got {type(self.predict_fn).__name__}")
         self.class_names = check_class_names(self.class_names, self.num_classes)

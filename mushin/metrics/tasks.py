@@ -127,9 +127,8 @@ class DefaultPredict:
     metric needs probabilities.
     """
 
-    def __init__(self, class_dim: int, min_ndim: int):
-        self.class_dim = class_dim
-        self.min_ndim = min_ndim
+    def __init__(self, class_dim: int, min_ndim: int, max_ndim: Optional[int] = None):
+        self.class_dim, self.min_ndim, self.max_ndim = class_dim, min_ndim, max_ndim
 
     def logits(self, model: Any, x: Any) -> Any:
         logits = _logits_from_output(model(x))
@@ -138,6 +137,13 @@ class DefaultPredict:
                 f"the model returned logits of shape {tuple(logits.shape)}; this task "
                 f"expects at least {self.min_ndim} dimensions with classes in dim "
                 f"{self.class_dim}"
+            )
+        if self.max_ndim is not None and logits.ndim > self.max_ndim:  # (N, C, H, W) under classification
+            raise ValueError(
+                f"the model returned logits of shape {tuple(logits.shape)}; this task's default predict_fn takes "
+                f"at most {self.max_ndim} dimensions with classes in dim {self.class_dim}.  Per-pixel logits "
+                "(N, C, H, W) are segmentation: pass task=\"segmentation\" (compare's default task is "
+                "\"classification\", as upstream's), or a predict_fn"
             )
         return logits
 
@@ -625,12 +631,11 @@ class Task:
 _REGISTRY: Dict[str, Task] = {}
 
 
-def register_task(name: "str | Task", task: Optional[Task] = None, *, overwrite: bool = False) -> None:
+def register_task(name: str, task: Task, *, overwrite: bool = False) -> None:
     """Add ``task`` to the registry under ``name`` (upstream's signature).
 
-    ``register_task(task)`` (the name taken from ``task.name``) is accepted
-    too.  A task registered under another name than its own is stored as a
-    copy carrying that name, so results record the name it is found by.
+    A task registered under another name than its own is stored as a copy
+    carrying that name, so results record the name it is found by.
 
     Examples
     --------
@@ -641,8 +646,6 @@ def register_task(name: "str | Task", task: Optional[Task] = None, *, overwrite:
     >>> list_tasks()["regression-mse"]
     'just mse'
     """
-    if task is None:
-        task, name = name, getattr(name, "name", name)  # type: ignore[assignment]
     if not isinstance(task, Task):
         raise TypeError(f"register_task needs a Task, got {type(task).__name__}")
     if not isinstance(name, str) or not name:
@@ -719,7 +722,7 @@ register_task(
     Task(
         name="classification",
         battery=CLASSIFICATION_BATTERY,
-        predict_fn=DefaultPredict(class_dim=-1, min_ndim=2),
+        predict_fn=DefaultPredict(class_dim=-1, min_ndim=2, max_ndim=3),
         prob_metrics=("auroc", "ece"),
         class_dim=-1,
         description="Multiclass classification (accuracy, f1, precision, recall, auroc, ece).",
@@ -727,7 +730,7 @@ register_task(
 )
 
 
-def segmentation_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+def segmentation_battery(num_classes: int, ignore_index: Optional[int] = None) -> Dict[str, Any]:
     """miou, dice, pixel_acc, precision, recall: functions of one confusion matrix.
 
     Both arguments are accepted for upstream's signature; the confusion
@@ -743,7 +746,7 @@ def segmentation_battery(num_classes: Optional[int] = None, ignore_index: Option
     return dict(SEGMENTATION_BATTERY)
 
 
-def classification_battery(num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+def classification_battery(num_classes: int, ignore_index: Optional[int] = None) -> Dict[str, Any]:
     """accuracy, f1, precision, recall (confusion matrix), auroc and ece (C score states).
 
     Examples

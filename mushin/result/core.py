@@ -16,7 +16,7 @@ from .. import stats
 from ..metrics.tasks import Task, battery_directions, get_task, metric_kind
 from . import files, loading, plots, tables
 from .facts import comparisons_from_data, na_reason, pair_note, scalar_metrics, undeclared_direction_message
-from .per_class import _per_class_comparisons, _per_class_variable, _with_per_class, check_class_names
+from .per_class import PerClass, _per_class_comparisons, check_class_names, per_class_dataset, split_per_class
 
 __all__ = ["BenchmarkResult", "build_result", "load_result"]
 
@@ -24,20 +24,33 @@ __all__ = ["BenchmarkResult", "build_result", "load_result"]
 class BenchmarkResult:
     """The outcome of :func:`mushin.compare` or :meth:`mushin.Study.run`.
 
+    ``BenchmarkResult(data, comparisons, alpha=0.05)`` builds one as
+    upstream mushin-py does; ``data``, ``comparisons`` and ``alpha`` can be
+    set afterwards, as there.  A result built that way holds no confusion
+    matrices; :meth:`from_parts` (what ``compare`` uses) keeps them.
+
     Attributes
     ----------
     data : xarray.Dataset
         One variable per metric with dims ``(method, seed)``; NaN where a
-        method has fewer seeds than another.
+        method has fewer seeds than another.  Nothing else: per-class values
+        are in :attr:`per_class`.
+    comparisons : pandas.DataFrame
+        One row per metric and method pair: upstream's ``metric, method_a,
+        method_b, mean_diff, effect_size, p_value, p_corrected,
+        significant``, then ``diff_ci_low, diff_ci_high, statistic, df,
+        note`` (see :mod:`mushin.stats`).
+    alpha : float
+        The significance level (the summary's CIs are at ``1 - alpha``).
+    per_class : PerClass
+        IoU, Dice, precision and recall of every class, dims ``(method,
+        seed, class)``: ``result.per_class("iou")``, or the Dataset
+        ``result.per_class.dataset``.
     confusion : xarray.DataArray
         int64 counts with dims ``(method, seed, target, prediction)``; -1
         fills the seeds a method does not have.  Enough to re-derive every
         metric and test without running a model again
         (:meth:`from_confusion`).
-    comparisons : pandas.DataFrame
-        One row per metric and method pair: ``metric, method_a, method_b,
-        mean_diff, diff_ci_low, diff_ci_high, effect_size, statistic, df,
-        p_value, p_corrected, significant`` (see :mod:`mushin.stats`).
 
     Examples
     --------
@@ -48,13 +61,50 @@ class BenchmarkResult:
     >>> r = BenchmarkResult.from_confusion(conf, task="segmentation")
     >>> r.summary().query("metric == 'pixel_acc'")[["method", "significant_vs_ref"]].values.tolist()
     [['a', ''], ['b', '*']]
+    >>> r.sel(method="b", metric="pixel_acc").values.tolist()
+    [0.55, 0.55, 0.5]
     """
 
-    def __init__(self, data: Any, confusion: Any, comparisons: Any, settings: Mapping[str, Any]):
+    def __init__(
+        self,
+        data: Any,
+        comparisons: Any,
+        alpha: float = 0.05,
+        *,
+        confusion: Any = None,
+        per_class: Any = None,
+    ):
+        if not isinstance(data, xr.Dataset):
+            raise TypeError(f"data must be an xarray.Dataset with dims (method, seed), got {type(data).__name__}")
+        if not isinstance(comparisons, pd.DataFrame):
+            raise TypeError(f"comparisons must be a pandas.DataFrame, got {type(comparisons).__name__}")
+        data, split = split_per_class(data)
         self._data = data
-        self._confusion = confusion
         self._comparisons = comparisons
-        self._settings = dict(settings)
+        self._confusion = confusion
+        self._per_class = split if per_class is None else per_class
+        self._settings = _settings_from_attrs(data, comparisons, stats.check_alpha(alpha), confusion)
+
+    @classmethod
+    def from_parts(
+        cls,
+        data: Any,
+        comparisons: Any,
+        settings: Mapping[str, Any],
+        *,
+        confusion: Any = None,
+        per_class: Any = None,
+    ) -> "BenchmarkResult":
+        """A result from its parts, with ``settings`` (task, num_classes, ignore_index, test,
+        alpha, correction, higher_is_better) given rather than read from ``data.attrs``.
+
+        What ``compare``, ``Study`` and ``load`` build; per-class variables
+        still in ``data`` (the layout before they moved to
+        :attr:`per_class`) are moved out.
+        """
+        result = cls(data, comparisons, settings.get("alpha", 0.05), confusion=confusion, per_class=per_class)
+        result._settings = dict(settings)
+        return result
 
     # ------------------------------------------------------------ access --
     @property
@@ -62,15 +112,49 @@ class BenchmarkResult:
         """Per-seed metric values as an ``xarray.Dataset`` (dims method, seed)."""
         return self._data
 
-    @property
-    def confusion(self) -> Any:
-        """Confusion counts, dims ``(method, seed, target, prediction)``."""
-        return self._confusion
+    @data.setter
+    def data(self, value: Any) -> None:
+        if not isinstance(value, xr.Dataset):
+            raise TypeError(f"data must be an xarray.Dataset with dims (method, seed), got {type(value).__name__}")
+        self._data, per_class = split_per_class(value)
+        if len(per_class.data_vars):
+            self._per_class = per_class
 
     @property
     def comparisons(self) -> Any:
         """Pairwise test results, one row per (metric, method pair)."""
         return self._comparisons
+
+    @comparisons.setter
+    def comparisons(self, value: Any) -> None:
+        if not isinstance(value, pd.DataFrame):
+            raise TypeError(f"comparisons must be a pandas.DataFrame, got {type(value).__name__}")
+        self._comparisons = value
+
+    @property
+    def alpha(self) -> float:
+        """The significance level; setting it changes the summary's CIs, not ``comparisons``
+        (as upstream; :meth:`reanalyze` tests again at another alpha)."""
+        return float(self._settings.get("alpha", 0.05))
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self._settings["alpha"] = stats.check_alpha(value)
+
+    @property
+    def confusion(self) -> Any:
+        """Confusion counts, dims ``(method, seed, target, prediction)`` (0 x 0 when none were kept)."""
+        if self._confusion is None:
+            shape = (len(self.methods), self._data.sizes.get("seed", 0), 0, 0)
+            return xr.DataArray(
+                np.zeros(shape, dtype=np.int64),
+                dims=("method", "seed", "target", "prediction"),
+                coords={"method": self._data["method"].values, "seed": self._data["seed"].values,
+                        "target": np.arange(0), "prediction": np.arange(0)},
+                name="confusion",
+                attrs={"missing": -1},
+            )
+        return self._confusion
 
     @property
     def settings(self) -> Dict[str, Any]:
@@ -101,6 +185,44 @@ class BenchmarkResult:
             except (ValueError, TypeError):
                 declared = {}
         return {metric: declared.get(metric) for metric in self.metrics}
+
+    def sel(self, *, method: Any = None, seed: Any = None, metric: Any = None) -> Any:
+        """Select by method, seed and metric, meaning what the names say.
+
+        xarray reads ``method=`` in ``result.data.sel(method="fcn")`` as its
+        own argument (the inexact-match method), so that call returns every
+        method; here ``method`` selects methods.  Each argument is a label or
+        a list of labels; ``None`` keeps them all.  One ``metric`` gives an
+        ``xarray.DataArray``, a list of metrics (or none) a Dataset.
+
+        Examples
+        --------
+        >>> from mushin import BenchmarkResult
+        >>> conf = {"a": [[[3, 1], [0, 4]], [[4, 0], [2, 2]]], "b": [[[2, 2], [1, 3]], [[3, 1], [2, 2]]]}
+        >>> r = BenchmarkResult.from_confusion(conf)
+        >>> r.sel(method="b", metric="pixel_acc").values.tolist()
+        [0.625, 0.625]
+        >>> float(r.sel(method="a", seed=1, metric="pixel_acc"))
+        0.75
+        """
+        selected = self._data
+        if metric is not None:
+            names = [metric] if isinstance(metric, str) else list(metric)
+            unknown = [name for name in names if name not in selected.data_vars]
+            if unknown:
+                hint = "; per-class metrics are in result.per_class" if any(n in self._per_class for n in unknown) else ""
+                raise KeyError(f"no metric(s) {unknown}; metrics: {list(selected.data_vars)}{hint}")
+            selected = selected[metric] if isinstance(metric, str) else selected[names]
+        for dim, value in (("method", method), ("seed", seed)):
+            if value is None:
+                continue
+            labels = self._data[dim].values.tolist()
+            wanted = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
+            missing = [v for v in wanted if v not in labels]
+            if missing:
+                raise KeyError(f"no {dim}(s) {missing}; {dim}s: {labels}")
+            selected = selected.sel({dim: value})
+        return selected
 
     def higher_is_better(self, metric: str) -> bool:
         """Whether a larger value of ``metric`` is the better one.
@@ -181,8 +303,9 @@ class BenchmarkResult:
         Returns
         -------
         pandas.DataFrame
-            Columns ``method, metric, mean, std, ci_low, ci_high,
-            significant_vs_ref, note``; the CI level is ``1 - alpha``.
+            Columns ``method, metric, mean, ci_low, ci_high,
+            significant_vs_ref`` (upstream's), then ``std, note``; the CI
+            level is ``1 - alpha``.
             ``significant_vs_ref`` is ``"n/a"`` for a pair that could not be
             tested, and ``note`` says why (e.g. ``"n/a: one seed"``).
         """
@@ -216,15 +339,15 @@ class BenchmarkResult:
                             mark = "n/a"
                         elif bool(hit["significant"].iloc[0]):
                             mark = "*"
-                rows.append(
+                rows.append(  # upstream's columns first, in its order, then mushin's
                     {
                         "method": method,
                         "metric": metric,
                         "mean": mean,
-                        "std": std,
                         "ci_low": low,
                         "ci_high": high,
                         "significant_vs_ref": mark,
+                        "std": std,
                         "note": note,
                     }
                 )
@@ -249,7 +372,7 @@ class BenchmarkResult:
         comparisons = comparisons_from_data(self._data, settings)
         data = self._data.copy()
         data.attrs.update({k: settings[k] for k in ("test", "alpha", "correction")})
-        return BenchmarkResult(data, self._confusion, comparisons, settings)
+        return type(self).from_parts(data, comparisons, settings, confusion=self._confusion, per_class=self._per_class)
 
     @classmethod
     def from_confusion(
@@ -298,18 +421,20 @@ class BenchmarkResult:
     @property
     def classes(self) -> List[Any]:
         """Labels of the class axis: ``class_names`` if given, else ``0 .. C - 1``."""
-        if "class" not in self._data.coords:
+        if "class" not in self._per_class.coords:
             return []
-        return self._data["class"].values.tolist()
+        return self._per_class["class"].values.tolist()
 
-    def per_class(self, metric: str = "iou") -> Any:
-        """Per-seed values of one per-class metric, dims ``(method, seed, class)``.
+    @property
+    def per_class(self) -> PerClass:
+        """Per-seed values of the per-class metrics, dims ``(method, seed, class)``.
 
-        ``metric`` is one of ``"iou"``, ``"dice"``, ``"precision"``,
-        ``"recall"``; NaN marks a class that cannot be scored in that seed
-        (see :func:`mushin.result.per_class_scores`).
+        ``result.per_class("iou")`` (or ``["iou"]``) is one metric: ``"iou"``,
+        ``"dice"``, ``"precision"`` or ``"recall"``; NaN marks a class that
+        cannot be scored in that seed (see :func:`mushin.result.per_class_scores`).
+        ``result.per_class.dataset`` is the whole ``xarray.Dataset``.
         """
-        return self._data[_per_class_variable(self._data, metric)]
+        return PerClass(self._per_class)
 
     def per_class_comparisons(
         self,
@@ -500,7 +625,9 @@ def build_result(
         attrs=attrs,
     )
     if num_classes:  # a task without classes (regression, retrieval, ...) has no per-class values
-        data = _with_per_class(data, counts, settings.get("ignore_index"), class_names)
+        per_class = per_class_dataset(counts, settings.get("ignore_index"), class_names, coords)
+    else:
+        per_class = xr.Dataset(coords=coords)
     conf = xr.DataArray(
         counts,
         dims=("method", "seed", "target", "prediction"),
@@ -509,9 +636,42 @@ def build_result(
         attrs={"missing": -1},
     )
     comparisons = comparisons_from_data(data, settings)
-    return BenchmarkResult(data, conf, comparisons, settings)
+    return BenchmarkResult.from_parts(data, comparisons, settings, confusion=conf, per_class=per_class)
 
 
 def load_result(path: Any) -> BenchmarkResult:
     """Read a result written by :meth:`BenchmarkResult.save`; see :func:`mushin.result.loading.load_result`."""
     return BenchmarkResult.load(path)
+
+
+def _settings_from_attrs(data: Any, comparisons: Any, alpha: float, confusion: Any) -> Dict[str, Any]:
+    """The settings of a result built as upstream does, from what ``data`` and ``comparisons`` record.
+
+    ``compare`` writes its settings into ``data.attrs`` (``"none"`` for
+    None); a Dataset from another harness has none, and gets upstream's
+    defaults (test ``"wilcoxon"``, correction ``"holm"``).  Directions come
+    from each variable's ``higher_is_better`` attribute.
+    """
+    attrs = dict(getattr(data, "attrs", {}))
+    recorded = dict(getattr(comparisons, "attrs", {}))
+
+    def read(key: str, default: Any) -> Any:
+        value = recorded.get(key, attrs.get(key, default))
+        return None if isinstance(value, str) and value == "none" else value
+
+    directions: Dict[str, Optional[bool]] = {}
+    for name in scalar_metrics(data):
+        declared = data[name].attrs.get("higher_is_better")
+        directions[name] = None if declared is None else bool(declared)
+    settings = {
+        "task": read("task", None),
+        # the class count travels with the confusion matrices: none kept, none claimed
+        "num_classes": read("num_classes", None) if confusion is not None else None,
+        "ignore_index": read("ignore_index", None),
+        "test": read("test", "wilcoxon"),
+        "alpha": alpha,
+        "correction": read("correction", "holm"),
+    }
+    if any(value is not None for value in directions.values()):
+        settings["higher_is_better"] = directions  # else: asked of the task's battery
+    return settings

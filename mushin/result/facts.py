@@ -33,8 +33,10 @@ __all__ = [
     "correction_short_label",
 ]
 
-# Per-class variables live in ``result.data`` next to the scalar metrics,
-# with dims (method, seed, class); they are named ``per_class_<metric>``.
+# Per-class values live in ``result.per_class`` (dims method, seed, class),
+# one variable per metric; ``result.data`` holds the (method, seed) scores
+# only.  Saved files (and ``.data`` before the move) name them
+# ``per_class_<metric>``.
 PER_CLASS_METRICS = ("iou", "dice", "precision", "recall")
 PER_CLASS_PREFIX = "per_class_"
 

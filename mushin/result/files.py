@@ -119,14 +119,14 @@ def to_dataframe(result: Any, per_class: bool = False) -> Any:
                         rows.append((method, seed, metric, float(data[metric].values[i, j])))
         return pd.DataFrame(rows, columns=["method", "seed", "metric", "value"])
     classes = result.classes
-    names = [v for v in data.data_vars if v.startswith(PER_CLASS_PREFIX)]
+    per_class = result.per_class.dataset
+    values = {name: per_class[name].transpose("method", "seed", "class").values for name in per_class.data_vars}
     for i, method in enumerate(methods):
         for j, seed in enumerate(seeds):
             if present[i, j]:
                 for k, label in enumerate(classes):
-                    for name in names:
-                        value = float(data[name].values[i, j, k])
-                        rows.append((method, seed, label, name[len(PER_CLASS_PREFIX):], value))
+                    for name, grid in values.items():
+                        rows.append((method, seed, label, name, float(grid[i, j, k])))
     return pd.DataFrame(rows, columns=["method", "seed", "class", "metric", "value"])
 
 
@@ -324,10 +324,12 @@ def save_result(result: Any, path: Any) -> Path:
     _labels_map(seeds, "seed")
     _labels_map(classes, "class")
     metrics = result.metrics
-    per_class = [v for v in data.data_vars if v.startswith(PER_CLASS_PREFIX)]
-    extra = [v for v in data.data_vars if v not in metrics and v not in per_class]
+    class_data = result.per_class.dataset
+    # saved under their names in .data before per-class values moved out of it
+    per_class = [PER_CLASS_PREFIX + str(v) for v in class_data.data_vars]
+    extra = [v for v in data.data_vars if v not in metrics]
     if extra:
-        raise ValueError(f"cannot save data variables {extra}: neither (method, seed) nor per-class")
+        raise ValueError(f"cannot save data variables {extra}: they do not have dims (method, seed)")
     num_classes = int(confusion.sizes["target"])
     kinds = {col: _column_kind(comparisons[col].dtype) for col in comparisons.columns}
     dtypes = {col: str(comparisons[col].dtype) for col in comparisons.columns}
@@ -342,7 +344,10 @@ def save_result(result: Any, path: Any) -> Path:
         "metrics": metrics,
         "per_class_metrics": per_class,
         "data_attrs": dict(data.attrs),
-        "variable_attrs": {v: dict(data[v].attrs) for v in data.data_vars},
+        "variable_attrs": {
+            **{v: dict(data[v].attrs) for v in data.data_vars},
+            **{PER_CLASS_PREFIX + str(v): dict(class_data[v].attrs) for v in class_data.data_vars},
+        },
         "confusion_name": confusion.name,
         "confusion_attrs": dict(confusion.attrs),
         "comparisons_columns": kinds,
@@ -371,7 +376,10 @@ def save_result(result: Any, path: Any) -> Path:
             ["method", "seed", "metric", "value"],
             ((m, s, metric, _float_text(scores[metric][i, j])) for i, m, j, s in grid for metric in metrics),
         )
-        class_values = {name: data[name].values for name in per_class}
+        class_values = {
+            PER_CLASS_PREFIX + str(name): class_data[name].transpose("method", "seed", "class").values
+            for name in class_data.data_vars
+        }
         _write_csv(
             work / "per_class.csv",
             ["method", "seed", "class", "metric", "value"],

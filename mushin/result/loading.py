@@ -367,14 +367,17 @@ def load_result(path: Any, result_type: Any) -> Any:
     coords: Dict[str, Any] = {"method": methods, "seed": seeds}
     variable_attrs = manifest["variable_attrs"]
     variables: Dict[str, Any] = {}
+    class_variables: Dict[str, Any] = {}
     for name in list(variable_attrs):
         if name in scores:
             variables[name] = xr.Variable(("method", "seed"), scores[name], variable_attrs[name])
-        else:
-            variables[name] = xr.Variable(("method", "seed", "class"), per_class[name], variable_attrs[name])
-    if per_class:
-        coords["class"] = classes
+        else:  # per_class_<metric> on disk, <metric> in result.per_class
+            short = name[len(PER_CLASS_PREFIX):] if name.startswith(PER_CLASS_PREFIX) else name
+            class_variables[short] = xr.Variable(("method", "seed", "class"), per_class[name], variable_attrs[name])
     data = xr.Dataset(variables, coords=coords, attrs=manifest["data_attrs"])
+    class_data = xr.Dataset(
+        class_variables, coords={**coords, "class": classes} if class_variables else coords
+    )
     confusion = xr.DataArray(
         counts,
         dims=("method", "seed", "target", "prediction"),
@@ -387,9 +390,22 @@ def load_result(path: Any, result_type: Any) -> Any:
         name=manifest["confusion_name"],
         attrs=manifest["confusion_attrs"],
     )
-    result = result_type(data, confusion, comparisons, manifest["settings"])
+    comparisons = _in_current_column_order(comparisons)
+    result = result_type.from_parts(
+        data, comparisons, manifest["settings"], confusion=confusion, per_class=class_data
+    )
     _check_comparisons(file, [line for line, _ in rows], result, manifest.get("derived_comparisons", True))
     return result
+
+
+def _in_current_column_order(comparisons: Any) -> Any:
+    """A comparisons table saved with the columns of ``mushin.stats.COMPARISON_COLUMNS`` in
+    an older order, put in today's order (so that it equals what the scores give)."""
+    columns = list(comparisons.columns)
+    current = list(stats.COMPARISON_COLUMNS)
+    if columns != current and sorted(columns) == sorted(current):
+        return comparisons[current]
+    return comparisons
 
 
 def _check_scores(

@@ -10,15 +10,16 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from .. import stats
 from .facts import PER_CLASS_METRICS, PER_CLASS_PREFIX
 
-__all__ = ["check_class_names", "per_class_scores"]
+__all__ = ["check_class_names", "per_class_scores", "per_class_dataset", "split_per_class", "PerClass"]
 
 
 def check_class_names(class_names: Any, num_classes: Optional[int]) -> Optional[List[str]]:
@@ -89,28 +90,104 @@ def per_class_scores(counts: Any, ignore_index: Optional[int] = None) -> Dict[st
     return scores
 
 
-def _with_per_class(
-    data: Any, counts: np.ndarray, ignore_index: Optional[int], class_names: Optional[Sequence[str]]
+def per_class_dataset(
+    counts: np.ndarray,
+    ignore_index: Optional[int],
+    class_names: Optional[Sequence[str]],
+    coords: Mapping[str, Any],
 ) -> Any:
-    """``data`` plus the ``per_class_*`` variables derived from ``counts``."""
+    """The per-class values derived from ``counts``: dims ``(method, seed, class)``.
+
+    One variable per entry of :data:`PER_CLASS_METRICS` (``iou``, ``dice``,
+    ``precision``, ``recall``); ``coords`` gives the method and seed labels.
+    """
     num_classes = counts.shape[-1]
     names = check_class_names(class_names, num_classes)
     labels: List[Any] = names if names is not None else list(range(num_classes))
     scores = per_class_scores(counts, ignore_index)
-    return data.assign(
-        {
-            PER_CLASS_PREFIX + metric: (("method", "seed", "class"), scores[metric])
-            for metric in PER_CLASS_METRICS
-        }
-    ).assign_coords({"class": labels})
+    return xr.Dataset(
+        {metric: (("method", "seed", "class"), scores[metric]) for metric in PER_CLASS_METRICS},
+        coords={"method": list(coords["method"]), "seed": list(coords["seed"]), "class": labels},
+    )
 
 
-def _per_class_variable(data: Any, metric: str) -> str:
-    name = metric if metric.startswith(PER_CLASS_PREFIX) else PER_CLASS_PREFIX + metric
-    if name not in data:
-        available = [v[len(PER_CLASS_PREFIX):] for v in data.data_vars if v.startswith(PER_CLASS_PREFIX)]
-        raise KeyError(f"no per-class metric {metric!r}; per-class metrics: {available}")
-    return name
+def split_per_class(data: Any) -> Tuple[Any, Any]:
+    """``(scores, per_class)``: the ``(method, seed)`` variables, and those with a ``class`` dim.
+
+    Per-class variables named ``per_class_<metric>`` (their name in ``.data``
+    before they moved out of it, and in saved files) lose the prefix.
+    """
+    with_class = [name for name in data.data_vars if "class" in data[name].dims]
+    if not with_class:
+        return data, empty_per_class(data)
+    per_class = data[with_class].rename(
+        {name: name[len(PER_CLASS_PREFIX):] for name in with_class if str(name).startswith(PER_CLASS_PREFIX)}
+    )
+    per_class.attrs = {}
+    scores = data.drop_vars(with_class)
+    if "class" in scores.coords:
+        scores = scores.drop_vars("class")
+    return scores, per_class
+
+
+def empty_per_class(data: Any) -> Any:
+    """A per-class Dataset with no variables, on the method and seed labels of ``data``."""
+    coords = {dim: data[dim].values for dim in ("method", "seed") if dim in data.coords}
+    return xr.Dataset(coords=coords)
+
+
+class PerClass:
+    """``result.per_class``: the per-class values, dims ``(method, seed, class)``.
+
+    Call it with a metric for one variable (``result.per_class("iou")``), index
+    it (``result.per_class["iou"]``), or use it as the ``xarray.Dataset`` it
+    wraps (``result.per_class.dataset``; any Dataset attribute such as
+    ``.data_vars`` or ``.sel`` is passed through).  ``result.data`` holds only
+    the ``(method, seed)`` scores, as upstream's does.
+
+    Examples
+    --------
+    >>> from mushin import BenchmarkResult
+    >>> r = BenchmarkResult.from_confusion({"a": [[[3, 1], [0, 4]], [[4, 0], [2, 2]]]},
+    ...                                    class_names=["sky", "road"])
+    >>> list(r.per_class.data_vars), r.per_class("iou").dims
+    (['iou', 'dice', 'precision', 'recall'], ('method', 'seed', 'class'))
+    """
+
+    def __init__(self, dataset: Any):
+        self._dataset = dataset
+
+    @property
+    def dataset(self) -> Any:
+        """The ``xarray.Dataset`` of per-class values (no variables for a task without classes)."""
+        return self._dataset
+
+    def __call__(self, metric: str = "iou") -> Any:
+        """One per-class metric (``"iou"``, ``"dice"``, ``"precision"``, ``"recall"``)."""
+        return self[metric]
+
+    def __getitem__(self, metric: str) -> Any:
+        name = metric[len(PER_CLASS_PREFIX):] if isinstance(metric, str) and metric.startswith(PER_CLASS_PREFIX) else metric
+        if not isinstance(name, str) or name not in self._dataset.data_vars:
+            raise KeyError(f"no per-class metric {metric!r}; per-class metrics: {list(self._dataset.data_vars)}")
+        return self._dataset[name]
+
+    def __contains__(self, metric: Any) -> bool:
+        return metric in self._dataset.data_vars
+
+    def __iter__(self) -> Any:
+        return iter(self._dataset.data_vars)
+
+    def __len__(self) -> int:
+        return len(self._dataset.data_vars)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._dataset, name)
+
+    def __repr__(self) -> str:
+        return repr(self._dataset)
 
 
 def _mean_of_finite(values: np.ndarray) -> float:

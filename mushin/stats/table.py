@@ -69,19 +69,20 @@ def _caller_stacklevel() -> int:
 
 # ------------------------------------------------------ comparison table --
 
+# upstream mushin-py's columns first, in its order, then mushin's own
 COMPARISON_COLUMNS = [
     "metric",
     "method_a",
     "method_b",
     "mean_diff",
-    "diff_ci_low",
-    "diff_ci_high",
     "effect_size",
-    "statistic",
-    "df",
     "p_value",
     "p_corrected",
     "significant",
+    "diff_ci_low",
+    "diff_ci_high",
+    "statistic",
+    "df",
     "note",
 ]
 
@@ -225,6 +226,7 @@ def comparisons_table(
     alpha: float = 0.05,
     correction: str = "holm",
     warn: bool = True,
+    pair_missing_seeds: bool = False,
 ) -> "Any":
     """Pairwise comparisons of every method pair for every metric.
 
@@ -244,7 +246,9 @@ def comparisons_table(
     correction family, and raise one ``UserWarning`` per metric.  A test
     whose smallest attainable p-value is at least ``alpha`` -> one
     ``UserWarning`` per call.  A paired test on methods with different seeds
-    raises ``ValueError``.
+    raises ``ValueError``, unless ``pair_missing_seeds``: then each pair,
+    under any test, keeps the seeds both of its methods have, as upstream's
+    ``compare_methods`` does for a sweep with failed runs.
     """
     check_test(test)
     check_correction(correction)
@@ -256,7 +260,7 @@ def comparisons_table(
         for metric in metrics
     }
     presence = _seed_presence(arrays, methods, metrics)
-    if paired and len(methods) > 1:
+    if paired and len(methods) > 1 and not pair_missing_seeds:
         _check_paired_seeds(test, presence, methods)
 
     worst: Optional[Tuple[float, int, int]] = None
@@ -279,7 +283,7 @@ def comparisons_table(
         untested: List[str] = []
         for i, ma in enumerate(methods):
             for mb in methods[i + 1 :]:
-                if paired:
+                if paired or pair_missing_seeds:
                     a_all, b_all = per_method[ma], per_method[mb]
                     both = ~np.isnan(a_all) & ~np.isnan(b_all)
                     a, b = a_all[both], b_all[both]

@@ -1,10 +1,12 @@
 """Study: train every method for every seed, survive crashes, then compare.
 
 Modules, each importing only those before it: ``errors``, ``fingerprint``
-(is a training function still the one that made a checkpoint),
-``checks`` (argument checks), ``manifest`` (the atomically written run
-record and checkpoint storage), ``executors`` (training jobs for any
-``concurrent.futures.Executor``) and ``core`` (:class:`Study`).
+(is a training function's compiled code still the one that made a
+checkpoint), ``checks`` (argument checks, the shared ``EvalSpec``),
+``manifest`` (the atomically written run record and checkpoint storage),
+``provenance`` (where a run trained: ``capture_env=True``), ``executors``
+(training jobs for any ``concurrent.futures.Executor``), ``runs`` (planning,
+training and recording the runs) and ``core`` (:class:`Study`).
 
 Examples
 --------

@@ -7,11 +7,13 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
+from ..evaluation.spec import EvalSpec
+
 
 PathLike = Union[str, "os.PathLike[str]"]
 TrainFn = Callable[[int], PathLike]
 LoadFn = Callable[[str], Any]
-ON_ERROR = ("raise", "record")
+ON_ERROR = ("raise", "nan", "record")
 ON_CHANGE = ("error", "retrain", "reuse")
 
 
@@ -103,6 +105,59 @@ def _check_executor(executor: Any) -> Any:
             f"got {type(executor).__name__}"
         )
     return executor
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+# The evaluation parameters Study and Study.from_checkpoints take one by one,
+# with their defaults (upstream's); spec= replaces them all.
+EVALUATION_DEFAULTS: Dict[str, Any] = {
+    "num_classes": None,
+    "task": "classification",
+    "test": "wilcoxon",
+    "alpha": 0.05,
+    "correction": "holm",
+    "ignore_index": None,
+    "predict_fn": None,
+    "metrics": None,
+    "prob_metrics": None,
+    "device": None,
+    "class_names": None,
+}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    # only plain values compare: a tensor or a metric object is never "the default"
+    return type(value) in (str, float, int) and type(value) is type(default) and value == default
+
+
+def evaluation_spec(spec: Any, **given: Any) -> EvalSpec:
+    """One :class:`EvalSpec` from ``spec=`` or from the individual evaluation parameters.
+
+    ``spec=`` and the individual parameters are exclusive: mixing them would
+    leave it unclear which value wins, so any individual parameter that is
+    not at its default next to a ``spec`` is refused, naming it.
+    """
+    if spec is None:
+        return EvalSpec(**given)
+    if not isinstance(spec, EvalSpec):
+        raise TypeError(
+            f"spec must be a mushin.evaluation.EvalSpec, got {type(spec).__name__}; or leave spec out "
+            "and pass the evaluation parameters (task=, num_classes=, ...) one by one"
+        )
+    clash = [name for name, value in given.items() if not _is_default(value, EVALUATION_DEFAULTS[name])]
+    if clash:
+        raise TypeError(
+            f"spec= and {', '.join(f'{name}=' for name in clash)} were both given; pass the "
+            "evaluation parameters either inside the EvalSpec or one by one, not both"
+        )
+    return spec
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -14,32 +14,19 @@ executor schedules, the study only submits jobs and records their outcomes.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import json
 import os
-import pickle
-import traceback
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from tqdm.auto import tqdm
+import numpy as np
+import xarray as xr
 
-from .. import stats
-from ..evaluation.compare import (
-    PredictFn,
-    _check_data,
-    _check_device,
-    _check_ignore_index,
-    _check_num_classes,
-    run_comparison,
-    select_metrics,
-)
-from ..metrics.tasks import get_task, resolve_battery
-from ..result import BenchmarkResult, check_class_names
+from ..evaluation.compare import PredictFn, _check_data, run_comparison
+from ..evaluation.spec import EvalSpec
+from ..result import BenchmarkResult
 from .checks import (
     LoadFn,
     ON_CHANGE,
@@ -47,44 +34,31 @@ from .checks import (
     PathLike,
     TrainFn,
     _add_note,
+    _check_bool,
     _check_checkpoints,
     _check_choice,
     _check_executor,
     _check_methods,
     _check_progress,
     _check_seeds,
+    evaluation_spec,
 )
-from .errors import IncompleteSweepError, StaleCheckpointError
-from .executors import (
-    RunOutcome,
-    TrainJob,
-    _CheckpointLoader,
-    _cancel,
-    _error_record,
-    _is_pickling_error,
-    _pickling_error,
-    _wait_any,
-)
-from .fingerprint import _callable_name, train_fn_fingerprint
-from .manifest import (
-    CHECKPOINT_DIR,
-    MANIFEST_FORMAT,
-    MANIFEST_NAME,
-    _check_manifest,
-    _damaged,
-    _now,
-    _remove_path,
-    write_json_atomic,
-)
+from .errors import IncompleteSweepError, failure_key
+from .executors import _CheckpointLoader
+from .fingerprint import train_fn_fingerprint
+from .provenance import source_dir
+from .runs import StudyRuns
 
-try:  # POSIX advisory lock: released by the OS when the holder dies, even on SIGKILL
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from ..metrics.tasks import Task
 
 
-class Study:
+class Study(StudyRuns):
     """Train every method for every seed, then compare them across seeds.
+
+    The parameters up to ``capture_env`` are those of upstream mushin-py
+    0.16.0's ``Study``, in its order and with its defaults; everything after
+    them is mushin's own and keyword-only.
 
     ``train_fn(seed)`` is called once per (method, seed) and returns the path
     of the checkpoint it saved.  The study keeps that checkpoint under
@@ -108,26 +82,46 @@ class Study:
         coordinate.
     data : iterable of (x, y)
         A re-iterable evaluation batch source such as a ``DataLoader``.
-    task, num_classes, ignore_index, predict_fn, test, alpha, correction, device
-        Evaluation options, exactly as in :func:`mushin.compare`.
-    class_names, metrics, prob_metrics
-        Also as in :func:`mushin.compare`: names for the per-class results,
-        a custom battery, and which of its entries take probabilities.
+    num_classes, task, test, alpha, correction, ignore_index, predict_fn, metrics, prob_metrics
+        Evaluation options, exactly as in :func:`mushin.compare` (defaults
+        ``task="classification"``, ``test="wilcoxon"``, as upstream's).
     working_dir : str or path, optional
         Where checkpoints and the manifest live (default ``./mushin-study``).
         With a cluster executor it must be on a file system the workers share.
-    on_error : {"raise", "record"}
+    on_error : {"raise", "nan", "record"}
         ``"raise"`` stops at the first failed run and re-raises its
-        exception; ``"record"`` trains every other run, then raises
-        :class:`IncompleteSweepError` listing the failures.  Statistics never
-        run on an incomplete study.
+        exception.  ``"nan"`` trains every other run, evaluates the
+        completed ones and raises :class:`IncompleteSweepError` whose
+        ``data`` holds their scores, NaN in the failed runs' cells, with the
+        failed runs named in ``data.attrs["mushin_failures"]``.  ``"record"``
+        trains every other run, then raises :class:`IncompleteSweepError`
+        without evaluating.  Statistics never run on an incomplete study.
+    resume : bool
+        Accepted for upstream compatibility.  A study here always resumes:
+        completed runs recorded in ``working_dir`` are reused and only
+        missing or failed ones are trained, whether ``resume`` is True or
+        False.  To train everything again, pass ``rerun="all"`` or use a
+        fresh ``working_dir``.
+    capture_env : bool
+        Record each run's environment in the manifest: git commit and dirty
+        flag, Python, torch and mushin versions, installed packages, CPU and
+        GPU model, thread counts.  The result shows it in
+        ``result.data.attrs["mushin_provenance"]`` (see :attr:`provenance`).
+    device : str or torch.device, optional
+        Where the models are evaluated, as in :func:`mushin.compare`.
+    class_names : list of str, optional
+        Names for the per-class results, as in :func:`mushin.compare`.
+    spec : EvalSpec, optional
+        All evaluation options at once (``mushin.evaluation.EvalSpec``);
+        then leave ``num_classes`` ... ``prob_metrics``, ``device`` and
+        ``class_names`` out.
     on_change : {"error", "retrain", "reuse"}
         What to do with completed runs whose ``train_fn`` code changed since
         they were trained: raise :class:`StaleCheckpointError` (default),
         train them again, or keep them.
     rerun : "all" or list of str, optional
         Methods to train again even if their runs completed (for changes the
-        code fingerprint cannot see, such as a data file or a called helper).
+        code fingerprint cannot see, such as a data file or a global value).
     executor : concurrent.futures.Executor, optional
         Runs the training jobs, e.g. ``ProcessPoolExecutor(4)`` or
         ``distributed.Client(...).get_executor()``; ``train_fn`` must then be
@@ -148,9 +142,8 @@ class Study:
     ...     torch.save(nn.Conv2d(3, 4, 1), path)
     ...     return path
     >>> data = [(torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))) for _ in range(2)]
-    >>> study = Study(methods={"a": train_conv, "b": train_conv},
-    ...               load_fn=lambda p: torch.load(p, weights_only=False),
-    ...               seeds=[0, 1, 2], data=data, task="segmentation", num_classes=4,
+    >>> study = Study({"a": train_conv, "b": train_conv}, lambda p: torch.load(p, weights_only=False),
+    ...               [0, 1, 2], data, task="segmentation", num_classes=4, test="welch",
     ...               working_dir=f"{tmp}/study")
     >>> result = study.run()
     >>> result.data["seed"].values.tolist()
@@ -162,36 +155,41 @@ class Study:
     def __init__(
         self,
         methods: Mapping[str, TrainFn],
-        *,
         load_fn: LoadFn,
         seeds: Sequence[int],
         data: Any,
-        task: "str | Task" = "segmentation",
+        *,
         num_classes: Optional[int] = None,
-        ignore_index: Optional[int] = None,
-        predict_fn: Optional[PredictFn] = None,
-        test: str = "welch",
+        task: str | Task = "classification",
+        test: str = "wilcoxon",
         alpha: float = 0.05,
         correction: str = "holm",
-        device: Any = None,
-        class_names: Optional[Sequence[str]] = None,
+        ignore_index: Optional[int] = None,
+        predict_fn: Optional[PredictFn] = None,
         metrics: Optional[Mapping[str, Any]] = None,
         prob_metrics: Optional[Sequence[str]] = None,
         working_dir: Optional[PathLike] = None,
         on_error: str = "raise",
+        resume: bool = False,
+        capture_env: bool = False,
+        device: Any = None,
+        class_names: Optional[Sequence[str]] = None,
+        spec: Optional[EvalSpec] = None,
         on_change: str = "error",
-        rerun: "None | str | Sequence[str]" = None,
+        rerun: None | str | Sequence[str] = None,
         executor: Any = None,
         progress: Optional[bool] = None,
     ):
         self._methods: Optional[Dict[str, TrainFn]] = _check_methods(methods)
         self._seeds: Optional[List[int]] = _check_seeds(seeds)
         self._given: Optional[Dict[str, List[str]]] = None
-        self._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction,
-                               class_names, metrics, prob_metrics)
+        self._set_evaluation(load_fn, data, evaluation_spec(
+            spec, num_classes=num_classes, task=task, test=test, alpha=alpha, correction=correction,
+            ignore_index=ignore_index, predict_fn=predict_fn, metrics=metrics, prob_metrics=prob_metrics,
+            device=device, class_names=class_names,
+        ))
         # every method trains every seed: a paired test's design is known now
-        stats.check_design(test, {name: len(self._seeds) for name in self._methods})
-        self._device = _check_device(device)
+        self._spec.check_design({name: len(self._seeds) for name in self._methods})
         if working_dir is not None and not isinstance(working_dir, (str, os.PathLike)):
             raise TypeError(f"working_dir must be a path, got {type(working_dir).__name__}")
         self._working_dir = Path(os.path.abspath(os.fspath(working_dir) if working_dir is not None else "mushin-study"))
@@ -204,11 +202,14 @@ class Study:
                     )
                 break
         self._on_error = _check_choice(on_error, "on_error", ON_ERROR)
+        self._resume = _check_bool(resume, "resume")
+        self._capture_env = _check_bool(capture_env, "capture_env")
         self._on_change = _check_choice(on_change, "on_change", ON_CHANGE)
         self._rerun = self._check_rerun(rerun)
         self._executor = _check_executor(executor)
         self._progress = _check_progress(progress)
         self._fingerprints = {name: train_fn_fingerprint(fn) for name, fn in self._methods.items()}
+        self._code_dirs = {name: source_dir(fn) for name, fn in self._methods.items()} if self._capture_env else {}
         self._manifest: Optional[Dict[str, Any]] = None
         self._evaluating: Optional[str] = None
 
@@ -216,24 +217,29 @@ class Study:
     def from_checkpoints(
         cls,
         checkpoints: Mapping[str, Sequence[PathLike]],
-        *,
         load_fn: LoadFn,
         data: Any,
-        seeds: Optional[Sequence[int]] = None,
-        task: "str | Task" = "segmentation",
+        *,
         num_classes: Optional[int] = None,
-        ignore_index: Optional[int] = None,
-        predict_fn: Optional[PredictFn] = None,
-        test: str = "welch",
+        task: str | Task = "classification",
+        test: str = "wilcoxon",
         alpha: float = 0.05,
         correction: str = "holm",
-        device: Any = None,
-        class_names: Optional[Sequence[str]] = None,
+        ignore_index: Optional[int] = None,
+        predict_fn: Optional[PredictFn] = None,
         metrics: Optional[Mapping[str, Any]] = None,
         prob_metrics: Optional[Sequence[str]] = None,
+        seeds: Optional[Sequence[int]] = None,
+        device: Any = None,
+        class_names: Optional[Sequence[str]] = None,
+        spec: Optional[EvalSpec] = None,
         progress: Optional[bool] = None,
-    ) -> "Study":
+    ) -> Study:
         """A study over checkpoints that already exist: nothing is trained.
+
+        The parameters up to ``prob_metrics`` are upstream mushin-py
+        0.16.0's, in its order and with its defaults; the rest are mushin's
+        own and keyword-only.
 
         Parameters
         ----------
@@ -259,8 +265,8 @@ class Study:
         ...         torch.save(nn.Conv2d(3, 4, 1), paths[name][-1])
         >>> data = [(torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8)))]
         >>> result = Study.from_checkpoints(
-        ...     checkpoints=paths, load_fn=lambda p: torch.load(p, weights_only=False),
-        ...     data=data, seeds=[7, 8, 9], task="segmentation", num_classes=4).run()
+        ...     paths, lambda p: torch.load(p, weights_only=False), data,
+        ...     task="segmentation", num_classes=4, test="welch", seeds=[7, 8, 9]).run()
         >>> result.data["seed"].values.tolist()
         [7, 8, 9]
         """
@@ -268,60 +274,48 @@ class Study:
         study._methods = None
         study._seeds = _check_seeds(seeds) if seeds is not None else None
         study._given = _check_checkpoints(checkpoints, study._seeds)
-        study._check_evaluation(load_fn, data, task, num_classes, ignore_index, predict_fn, test, alpha, correction,
-                                class_names, metrics, prob_metrics)
-        stats.check_design(test, {name: len(paths) for name, paths in study._given.items()})
-        study._device = _check_device(device)
+        study._set_evaluation(load_fn, data, evaluation_spec(
+            spec, num_classes=num_classes, task=task, test=test, alpha=alpha, correction=correction,
+            ignore_index=ignore_index, predict_fn=predict_fn, metrics=metrics, prob_metrics=prob_metrics,
+            device=device, class_names=class_names,
+        ))
+        study._spec.check_design({name: len(paths) for name, paths in study._given.items()})
         study._working_dir = None
         study._on_error = "raise"
+        study._resume = True
+        study._capture_env = False
         study._on_change = "error"
         study._rerun = set()
         study._executor = None
         study._progress = _check_progress(progress)
         study._fingerprints = {}
+        study._code_dirs = {}
         study._manifest = None
         study._evaluating = None
         return study
 
     # ------------------------------------------------------- validation --
-    def _check_evaluation(
-        self,
-        load_fn: Any,
-        data: Any,
-        task: Any,
-        num_classes: Any,
-        ignore_index: Any,
-        predict_fn: Any,
-        test: Any,
-        alpha: Any,
-        correction: Any,
-        class_names: Any = None,
-        metrics: Any = None,
-        prob_metrics: Any = None,
-    ) -> None:
+    def _set_evaluation(self, load_fn: Any, data: Any, spec: EvalSpec) -> None:
         if not callable(load_fn):
             raise TypeError(
                 f"load_fn must be callable: load_fn(path) -> model, got {type(load_fn).__name__}"
             )
-        self._load_fn = load_fn
-        self._task = get_task(task)
-        stats.check_test(test)
-        stats.check_correction(correction)
-        self._alpha = stats.check_alpha(alpha)
-        self._test = test
-        self._correction = correction
         _check_data(data)
+        self._load_fn = load_fn
         self._data = data
-        self._num_classes = _check_num_classes(num_classes, self._task)
-        self._ignore_index = _check_ignore_index(ignore_index)
-        if predict_fn is not None and not callable(predict_fn):
-            raise TypeError(f"predict_fn must be callable, got {type(predict_fn).__name__}")
-        self._predict_fn = predict_fn
-        self._class_names = check_class_names(class_names, self._num_classes)
-        metrics, prob_metrics = select_metrics(self._task, metrics, prob_metrics)
-        resolve_battery(self._task, metrics, prob_metrics)
-        self._metrics = metrics
-        self._prob_metrics = prob_metrics
+        self._spec = spec
+        # the names _evaluate reads, until it takes the spec whole
+        self._task = spec.task
+        self._num_classes = spec.num_classes
+        self._ignore_index = spec.ignore_index
+        self._predict_fn = spec.predict_fn
+        self._test = spec.test
+        self._alpha = spec.alpha
+        self._correction = spec.correction
+        self._device = spec.device
+        self._class_names = spec.class_names
+        self._metrics = spec.metrics
+        self._prob_metrics = spec.prob_metrics
 
     def _check_rerun(self, rerun: Any) -> set:
         assert self._methods is not None
@@ -358,10 +352,6 @@ class Study:
         return self._working_dir
 
     @property
-    def manifest_path(self) -> Optional[Path]:
-        return None if self._working_dir is None else self._working_dir / MANIFEST_NAME
-
-    @property
     def checkpoints(self) -> Dict[str, List[Optional[str]]]:
         """``{method: [path of each seed's checkpoint]}``, ``None`` where not trained yet."""
         if self._given is not None:
@@ -396,23 +386,37 @@ class Study:
         -------
         BenchmarkResult
             Dims ``(method, seed)``; the ``seed`` coordinate holds the seeds.
+            With environments recorded (``capture_env=True``),
+            ``result.data.attrs["mushin_provenance"]`` holds them (see
+            :attr:`provenance`).
 
         Raises
         ------
         IncompleteSweepError
-            With ``on_error="record"``, when any run failed.
+            With ``on_error="record"`` or ``"nan"``, when any run failed;
+            with ``"nan"``, its ``data`` holds the completed runs' scores.
         StaleCheckpointError
             When completed runs were trained by code that has changed since
             (see ``on_change``).
         """
-        checkpoints = self.train()
-        return self._evaluate(checkpoints)
+        try:
+            checkpoints = self.train()
+        except IncompleteSweepError as incomplete:
+            if self._on_error != "nan":
+                raise
+            incomplete.data = self._evaluate_completed(incomplete.failed)
+            raise
+        result = self._evaluate(checkpoints)
+        self._add_provenance(result.data)
+        return result
 
     def train(self) -> Dict[str, List[str]]:
         """Train every (method, seed) not completed yet; return the checkpoints.
 
         Returns ``{method: [checkpoint path per seed]}``.  Safe to call
-        again after a crash: completed runs are reused.
+        again after a crash: completed runs are reused.  Raises
+        :class:`IncompleteSweepError` when a run failed (``on_error`` other
+        than ``"raise"``); ``train()`` itself evaluates nothing.
         """
         if self._given is not None:
             return {name: list(paths) for name, paths in self._given.items()}
@@ -443,289 +447,82 @@ class Study:
                 for name in self._methods
             }
 
-    # --------------------------------------------------------- manifest --
-    def _absolute(self, path: str) -> str:
-        assert self._working_dir is not None
-        return str(self._working_dir / path)
+    def _evaluate_completed(self, failed: Sequence[Tuple[str, int]]) -> xr.Dataset:
+        """The ``(method, seed)`` scores of the completed runs, NaN where a run failed.
 
-    def _relative(self, path: str) -> str:
-        assert self._working_dir is not None
-        try:
-            return str(Path(path).relative_to(self._working_dir))
-        except ValueError:
-            return path
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        assert self._working_dir is not None
-        if fcntl is None:  # pragma: no cover - Windows
-            yield
-            return
-        with open(self._working_dir / ".lock", "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise RuntimeError(
-                    f"another Study is running in {self._working_dir} right now; wait for it to "
-                    "finish or give this one another working_dir"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _remove_leftovers(self) -> None:
-        """Temporary files of a study that was killed mid-write (we hold the lock)."""
-        assert self._working_dir is not None
-        leftovers = list(self._working_dir.glob(f".{MANIFEST_NAME}.*.tmp"))
-        leftovers += self._working_dir.glob(f"{CHECKPOINT_DIR}/*/.*.tmp")
-        leftovers += self._working_dir.glob(f"{CHECKPOINT_DIR}/*/.*.old")
-        for path in leftovers:
-            _remove_path(path)
-
-    def _read_manifest(self, fresh: bool = False) -> Dict[str, Any]:
-        if self._manifest is not None and not fresh:
-            return self._manifest
-        path = self.manifest_path
-        assert path is not None
-        empty = {"format": MANIFEST_FORMAT, "seeds": None, "methods": {}, "runs": {}}
-        if not path.exists():
-            manifest = empty
-        else:
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    manifest = json.load(handle)
-            except OSError as exc:
-                raise OSError(
-                    exc.errno, f"cannot read the study manifest {path}: {exc.strerror}", str(path)
-                ) from None
-            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-                raise ValueError(_damaged(path, f"it is not valid JSON ({exc})")) from None
-            _check_manifest(manifest, path, self._working_dir)
-        self._manifest = manifest
-        return manifest
-
-    def _write_manifest(self, manifest: Dict[str, Any]) -> None:
-        manifest["updated_at"] = _now()
-        assert self.manifest_path is not None
-        write_json_atomic(self.manifest_path, manifest)
-        self._manifest = manifest
-
-    def _plan(self, manifest: Dict[str, Any]) -> List[Tuple[str, int]]:
-        """Which runs to train; report changed seeds and stale code first."""
-        assert self._methods is not None and self._seeds is not None
-        previous = manifest.get("seeds")
-        if previous is not None and list(previous) != self._seeds:
-            kept = [s for s in self._seeds if s in previous]
-            warnings.warn(
-                f"the seed list changed since the last run in {self._working_dir}: was {previous}, "
-                f"now {self._seeds}.  Completed runs of seeds {kept} are reused, seeds "
-                f"{[s for s in self._seeds if s not in previous]} are new and seeds "
-                f"{[s for s in previous if s not in self._seeds]} are left out of the result",
-                UserWarning,
-                stacklevel=4,
-            )
-        stale: Dict[str, List[int]] = {}
-        todo: List[Tuple[str, int]] = []
-        missing: List[Tuple[str, int]] = []
-        for name in self._methods:
-            for seed in self._seeds:
-                record = manifest["runs"].get(name, {}).get(str(seed))
-                if record is None or record.get("status") != "done" or name in self._rerun:
-                    todo.append((name, seed))
-                elif not os.path.exists(self._absolute(record["checkpoint"])):
-                    missing.append((name, seed))
-                    todo.append((name, seed))
-                elif record.get("code_hash") != self._fingerprints[name]:
-                    stale.setdefault(name, []).append(seed)
-        if missing:
-            warnings.warn(
-                f"checkpoints of completed runs {missing} are gone from {self._working_dir}; "
-                "training them again",
-                UserWarning,
-                stacklevel=4,
-            )
-        if stale and self._on_change == "error":
-            listing = "; ".join(f"{name!r} (seeds {seeds})" for name, seeds in stale.items())
-            raise StaleCheckpointError(
-                f"the train_fn code of {listing} changed since those runs were trained in "
-                f"{self._working_dir}.  Pass on_change='retrain' to train them again, "
-                "on_change='reuse' to keep the old checkpoints (e.g. after a cosmetic edit), "
-                "or use a fresh working_dir"
-            )
-        for name, seeds in stale.items():
-            for seed in seeds:
-                if self._on_change == "retrain":
-                    todo.append((name, seed))
-                else:  # reuse: adopt the current fingerprint
-                    manifest["runs"][name][str(seed)]["code_hash"] = self._fingerprints[name]
-        order = {(name, seed): i for i, (name, seed) in enumerate((n, s) for n in self._methods for s in self._seeds)}
-        todo.sort(key=order.__getitem__)
-        manifest["seeds"] = list(self._seeds)
-        for name, fn in self._methods.items():
-            manifest["methods"][name] = {"train_fn": _callable_name(fn), "code_hash": self._fingerprints[name]}
-            manifest["runs"].setdefault(name, {})
-        self._write_manifest(manifest)
-        return todo
-
-    def _mark_started(self, manifest: Dict[str, Any], runs: Sequence[Tuple[str, int]]) -> None:
-        for name, seed in runs:
-            previous = manifest["runs"][name].get(str(seed)) or {}
-            manifest["runs"][name][str(seed)] = {
-                "status": "started",
-                "checkpoint": previous.get("checkpoint"),
-                "started_at": _now(),
-                "code_hash": self._fingerprints[name],
-            }
-        self._write_manifest(manifest)
-
-    def _record(self, manifest: Dict[str, Any], outcome: RunOutcome) -> None:
-        key = str(outcome.seed)
-        previous = manifest["runs"][outcome.method].get(key) or {}
-        record: Dict[str, Any] = {
-            "status": "done" if outcome.ok else "failed",
-            "checkpoint": self._relative(outcome.checkpoint) if outcome.checkpoint else None,
-            "returned_path": outcome.returned_path,
-            "started_at": outcome.started_at,
-            "finished_at": _now(),
-            "duration_s": None if outcome.duration_s is None else round(float(outcome.duration_s), 6),
-            "code_hash": self._fingerprints[outcome.method],
-            "error": outcome.error,
-        }
-        old = previous.get("checkpoint")
-        if outcome.ok and old and old != record["checkpoint"]:
-            # a retrained run whose file name changed (another suffix): drop the old file
-            old_path = Path(self._absolute(old))
-            if self._working_dir in old_path.parents:
-                _remove_path(old_path)
-        if not outcome.ok:
-            record["checkpoint"] = None
-        manifest["runs"][outcome.method][key] = record
-        self._write_manifest(manifest)
-
-    # --------------------------------------------------------- training --
-    def _job(self, name: str, seed: int) -> TrainJob:
-        assert self._methods is not None
-        return TrainJob(name, seed, self._methods[name], str(self._working_dir))
-
-    def _bar(self, **kwargs: Any) -> Any:
-        return tqdm(disable=None if self._progress is None else not self._progress, **kwargs)
-
-    def _raise_failure(self, outcome: RunOutcome) -> None:
-        note = (
-            f"while training method {outcome.method!r}, seed {outcome.seed}; recorded in "
-            f"{self.manifest_path}.  Calling run() again retrains only the missing and failed runs"
-        )
-        exc = outcome.exception
-        if exc is None:  # the exception did not survive the trip back from the worker
-            assert outcome.error is not None
-            raise RuntimeError(
-                f"{outcome.error['type']}: {outcome.error['message']} ({note})\n"
-                f"Traceback from the worker:\n{outcome.error['traceback']}"
-            )
-        if outcome.from_worker and outcome.error:
-            note += "\nTraceback from the worker:\n" + outcome.error["traceback"]
-        _add_note(exc, note)
-        raise exc
-
-    def _train_here(self, manifest: Dict[str, Any], todo: List[Tuple[str, int]]) -> None:
-        with self._bar(total=len(todo), desc="mushin: training", unit="run") as bar:
-            for name, seed in todo:
-                bar.set_postfix_str(f"{name} seed {seed}")
-                self._mark_started(manifest, [(name, seed)])
-                outcome = self._job(name, seed)()
-                self._record(manifest, outcome)
-                bar.update(1)
-                if not outcome.ok and self._on_error == "raise":
-                    self._raise_failure(outcome)
-
-    def _train_on_executor(self, manifest: Dict[str, Any], todo: List[Tuple[str, int]]) -> None:
-        if not todo:
-            return
-        assert self._methods is not None
-        if isinstance(self._executor, cf.ProcessPoolExecutor):
-            # The pool pickles in a background thread and a worker that cannot
-            # unpickle dies, breaking the pool; find the culprit before any work.
-            for name in dict.fromkeys(name for name, _ in todo):
-                try:
-                    pickle.dumps(self._methods[name])
-                except Exception as exc:
-                    raise _pickling_error(name, self._methods[name], exc) from exc
-        self._mark_started(manifest, todo)
-        futures: Dict[Any, Tuple[str, int]] = {}
-        stop: Optional[BaseException] = None
-        failure: Optional[RunOutcome] = None
-        try:
-            with self._bar(total=len(todo), desc="mushin: training", unit="run") as bar:
-                for name, seed in todo:
-                    try:
-                        future = self._executor.submit(self._job(name, seed))
-                    except Exception as exc:
-                        if not _is_pickling_error(exc):
-                            raise
-                        stop = _pickling_error(name, self._methods[name], exc)
-                        stop.__cause__ = exc
-                        break
-                    if not (isinstance(future, cf.Future) or callable(getattr(future, "done", None))):
-                        raise TypeError(
-                            f"executor.submit returned a {type(future).__name__}, which is neither a "
-                            "concurrent.futures.Future nor has done() and result()"
-                        )
-                    futures[future] = (name, seed)
-                if stop is not None:
-                    _cancel(futures)
-                pending = set(futures)
-                while pending:
-                    for future in _wait_any(pending):
-                        pending.discard(future)
-                        name, seed = futures[future]
-                        if isinstance(future, cf.Future) and future.cancelled():
-                            continue
-                        outcome, executor_error = self._collect(future, name, seed)
-                        if stop is None and executor_error is not None and _is_pickling_error(executor_error):
-                            stop = _pickling_error(name, self._methods[name], executor_error)
-                            stop.__cause__ = executor_error
-                            _cancel(futures)
-                        self._record(manifest, outcome)
-                        bar.update(1)
-                        if not outcome.ok and self._on_error == "raise" and failure is None:
-                            failure = outcome
-                            # Jobs already running are left to finish and are recorded:
-                            # a generic executor cannot stop them, and their work is kept.
-                            _cancel(futures)
-        except BaseException:
-            _cancel(futures)  # e.g. Ctrl-C: do not leave queued jobs behind
-            raise
-        finally:
-            # runs that were never submitted or were cancelled before they started
-            for name, seed in todo:
-                record = manifest["runs"][name][str(seed)]
-                if record["status"] == "started":
-                    record["status"] = "cancelled"
-            self._write_manifest(manifest)
-        if stop is not None:
-            raise stop
-        if failure is not None:
-            self._raise_failure(failure)
-
-    def _collect(self, future: Any, name: str, seed: int) -> Tuple[RunOutcome, Optional[BaseException]]:
-        """``(outcome, executor_error)`` of one job.
-
-        Errors of ``train_fn`` come back inside the outcome; an exception from
-        ``future.result()`` is the executor's own (pickling, a dead worker)
-        and also counts as the run's failure.
+        Each method's completed checkpoints are evaluated as a study of
+        their own (no test runs across methods); the failed runs are named
+        in ``attrs["mushin_failures"]`` as a JSON list of ``"method=...,seed=..."``
+        keys, the form ``compare_methods`` reads.
         """
-        try:
-            return future.result(), None
-        except Exception as exc:
-            if isinstance(exc, BrokenProcessPool):
-                _add_note(
-                    exc,
-                    "a worker process died: it ran out of memory, crashed in native code, "
-                    "or could not unpickle the train_fn (define it in an importable module)",
-                )
-            tb_text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            return RunOutcome(name, seed, exception=exc, error=_error_record(exc, tb_text)), exc
+        assert self._seeds is not None
+        warnings.warn(
+            f"{len(failed)} training run(s) failed: {[failure_key(m, s) for m, s in failed]}; their "
+            "cells are NaN in the IncompleteSweepError's data and no test is run",
+            UserWarning,
+            stacklevel=3,
+        )
+        paths = self.checkpoints
+        parts = []
+        for name in self.methods:
+            done = [(seed, path) for seed, path in zip(self._seeds, paths[name]) if path is not None]
+            if not done:
+                continue
+            part = Study.from_checkpoints(
+                {name: [path for _, path in done]}, self._load_fn, self._data, spec=self._spec,
+                seeds=[seed for seed, _ in done], progress=self._progress,
+            )
+            parts.append(part.run().data)
+        if parts:
+            data = xr.concat(parts, dim="method", join="outer", combine_attrs="override")
+            # a dict: as a keyword, xarray would read method= as its own fill-method argument
+            data = data.reindex({"method": self.methods, "seed": self._seeds})
+        else:  # nothing to evaluate: every cell of every metric is NaN
+            nan = np.full((len(self.methods), len(self._seeds)), np.nan)
+            data = xr.Dataset(
+                {metric: (("method", "seed"), nan.copy()) for metric in self._spec.battery},
+                coords={"method": self.methods, "seed": self._seeds},
+            )
+        data.attrs["mushin_failures"] = json.dumps([failure_key(name, seed) for name, seed in failed])
+        self._add_provenance(data)
+        return data
+
+    def _add_provenance(self, data: xr.Dataset) -> None:
+        """Show the recorded environments with the result (when any run has one)."""
+        if self._working_dir is None:
+            return
+        manifest = self._read_manifest()
+        environments = manifest.get("environments") or {}
+        runs = {
+            name: {str(seed): manifest["runs"].get(name, {}).get(str(seed), {}).get("environment")
+                   for seed in self._seeds or []}
+            for name in self.methods
+        }
+        used = {env for seeds in runs.values() for env in seeds.values() if env is not None}
+        if used:
+            data.attrs["mushin_provenance"] = json.dumps(
+                {"runs": runs, "environments": {env: environments[env] for env in sorted(used)}},
+                sort_keys=True,
+            )
+
+    @property
+    def provenance(self) -> Dict[Tuple[str, int], Optional[Dict[str, Any]]]:
+        """``{(method, seed): environment record}`` of each run (``capture_env=True``).
+
+        ``None`` for runs trained without ``capture_env`` (or not trained yet).
+        The same records travel with the result, as JSON, in
+        ``result.data.attrs["mushin_provenance"]``.
+        """
+        if self._working_dir is None:
+            return {}
+        manifest = self._read_manifest(fresh=True)
+        environments = manifest.get("environments") or {}
+        out: Dict[Tuple[str, int], Optional[Dict[str, Any]]] = {}
+        for name in self.methods:
+            for seed in self._seeds or []:
+                env = manifest["runs"].get(name, {}).get(str(seed), {}).get("environment")
+                out[(name, seed)] = None if env is None else json.loads(json.dumps(environments[env]))
+        return out
 
     # ------------------------------------------------------- evaluation --
     def _evaluate(self, checkpoints: Dict[str, List[str]]) -> BenchmarkResult:

@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional
 from .checks import TrainFn, _add_note
 from .fingerprint import _callable_name
 from .manifest import _now, _store_checkpoint
+from .provenance import capture_environment
 
 
 # How often to look at futures that are not concurrent.futures.Future (e.g. submitit jobs).
@@ -32,6 +33,7 @@ class RunOutcome:
         duration_s: Optional[float] = None,
         exception: Optional[BaseException] = None,
         error: Optional[Dict[str, str]] = None,
+        environment: Optional[Dict[str, Any]] = None,
     ):
         self.method = method
         self.seed = seed
@@ -41,6 +43,7 @@ class RunOutcome:
         self.duration_s = duration_s
         self.exception = exception
         self.error = error
+        self.environment = environment  # capture_env=True: where the run trained
         self.from_worker = False  # set when unpickled: the outcome came from another process
 
     @property
@@ -73,13 +76,25 @@ class TrainJob:
     that every executor brings failures back the same way.
     """
 
-    def __init__(self, method: str, seed: int, train_fn: TrainFn, working_dir: str):
+    def __init__(
+        self,
+        method: str,
+        seed: int,
+        train_fn: TrainFn,
+        working_dir: str,
+        capture_env: bool = False,
+        code_dir: Optional[str] = None,
+    ):
         self.method = method
         self.seed = seed
         self.train_fn = train_fn
         self.working_dir = working_dir
+        self.capture_env = capture_env
+        self.code_dir = code_dir
 
     def __call__(self) -> RunOutcome:
+        # captured where the run trains, before train_fn can change anything
+        environment = capture_environment(self.code_dir) if self.capture_env else None
         started_at = _now()
         start = time.perf_counter()
         try:
@@ -93,6 +108,7 @@ class TrainJob:
                 duration_s=time.perf_counter() - start,
                 exception=exc,
                 error=_error_record(exc, traceback.format_exc()),
+                environment=environment,
             )
         return RunOutcome(
             self.method,
@@ -101,6 +117,7 @@ class TrainJob:
             returned_path=returned_path,
             started_at=started_at,
             duration_s=time.perf_counter() - start,
+            environment=environment,
         )
 
     def __repr__(self) -> str:

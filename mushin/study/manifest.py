@@ -188,6 +188,12 @@ def _check_manifest(manifest: Any, path: Path, working_dir: Path) -> None:
     for i, seed in enumerate(manifest["seeds"] or []):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(_damaged(path, f"seeds[{i}] is {seed!r}, not an int"))
+    environments = manifest.get("environments", {})  # capture_env=True: {id: record}
+    if not isinstance(environments, dict):
+        raise ValueError(_damaged(path, f"'environments' is a JSON {type(environments).__name__}"))
+    for env_id, env in environments.items():
+        if not isinstance(env, dict):
+            raise ValueError(_damaged(path, f"environments[{env_id!r}] is a JSON {type(env).__name__}, not an object"))
     for name, entry in manifest["methods"].items():
         if not isinstance(entry, dict):
             raise ValueError(_damaged(path, f"methods[{name!r}] is a JSON {type(entry).__name__}, not an object"))
@@ -212,6 +218,9 @@ def _check_manifest(manifest: Any, path: Path, working_dir: Path) -> None:
                 value = record.get(key)
                 if value is not None and not isinstance(value, kind):
                     raise ValueError(_damaged(path, f"{where}[{key!r}] is a JSON {type(value).__name__}"))
+            env_id = record.get("environment")
+            if env_id is not None and (not isinstance(env_id, str) or env_id not in environments):
+                raise ValueError(_damaged(path, f"{where}['environment'] is {env_id!r}, not one of 'environments'"))
             if checkpoint is not None:
                 problem = _checkpoint_problem(checkpoint, method, seed, working_dir)
                 if problem is not None:

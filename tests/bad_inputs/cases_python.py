@@ -9,7 +9,10 @@ they were.
 
 _CMP = (
     "from torch import nn\n"
-    "from mushin import compare\n"
+    "import mushin\n"
+    "def compare(methods, data, task='segmentation', **kwargs):\n"
+    "    kwargs.setdefault('test', 'welch')  # the task and test these cases were written for\n"
+    "    return mushin.compare(methods, data, task, **kwargs)\n"
     "torch.manual_seed(0)\n"
     "data = [(torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))) for _ in range(2)]\n"
     "methods = {'a': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)], 'b': [nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)]}\n"
@@ -199,7 +202,7 @@ _STUDY = (
     "data = [(torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4)))]\n"
     "work = tmp / 'study'\n"
     "kw = dict(load_fn=lambda p: torch.load(p, weights_only=False), seeds=[0, 1], data=data,\n"
-    "          num_classes=3, working_dir=work)\n"
+    "          task='segmentation', num_classes=3, working_dir=work)\n"
 )
 _STUDY_STATE = "(tree_digest(tmp), list(calls))"
 
@@ -249,7 +252,7 @@ CASES += [
     _init("predict_fn_not_callable", "predict_fn=3", "TypeError", r"predict_fn must be callable, got int"),
     _init("load_fn_not_callable", "load_fn='torch.load'", "TypeError", r"load_fn must be callable"),
     _init("num_classes_missing", "num_classes=None", "ValueError", r"needs num_classes="),
-    _init("on_error_unknown", "on_error='ignore'", "ValueError", r"on_error must be one of \['raise', 'record'\]"),
+    _init("on_error_unknown", "on_error='ignore'", "ValueError", r"on_error must be one of \['raise', 'nan', 'record'\]"),
     _init("on_change_unknown", "on_change='keep'", "ValueError", r"on_change must be one of"),
     _init("rerun_unknown_method", "rerun=['c']", "ValueError", r"rerun names unknown method\(s\) \['c'\]"),
     _init("executor_without_submit", "executor=4", "TypeError", r"executor must be a concurrent\.futures\.Executor"),
@@ -477,7 +480,7 @@ CASES += [
     _save("foreign_folder", "(tmp / 'mine').mkdir(); (tmp / 'mine' / 'data.bin').write_bytes(b'x')",
           "r.save(tmp / 'mine')", "FileExistsError", r"mine': it is a non-empty folder that holds no saved result"),
     _save("nan_setting_creates_no_folders",
-          "bad = BenchmarkResult(r.data, r.confusion, r.comparisons, dict(r.settings, extra=float('nan')))",
+          "bad = BenchmarkResult.from_parts(r.data, r.comparisons, dict(r.settings, extra=float('nan')), confusion=r.confusion)",
           "bad.save(tmp / 'runs' / 'deep' / 'x')", "ValueError", r"cannot save the result's settings or attributes as JSON"),
     _save("write_fails_leaves_no_folders",
           "import mushin.result.files as mio\n"
