@@ -30,6 +30,7 @@ CONSTRUCTS = {
     r"__builtin_(add|sub|mul)_overflow": "mushin_{add,sub,mul}_overflow_i64",
     r"__builtin_prefetch": "MUSHIN_PREFETCH",
     r"__builtin_trap": "MUSHIN_TRAP",
+    r"__builtin_ctzll?": "mushin_ctz64",
     r"__builtin_cpu_supports|__get_cpuid|__cpuid\b|<cpuid\.h>": "mushin_cpu_features",
     r"__builtin_\w+": "a portable_internal.h name",
     r"__attribute__\s*\(\(\s*always_inline": "MUSHIN_ALWAYS_INLINE",
@@ -59,7 +60,8 @@ KNOWN = {
         r"__attribute__\s*\(\(\s*always_inline",
         r"__attribute__\s*\(\(\s*target",
     },
-    "csrc/kernels/parallel.c": {r"<pthread\.h>"},
+    "csrc/kernels/logits.c": {r"__builtin_ctzll?"},
+    "csrc/kernels/parallel.c": {r"<pthread\.h>", r"__atomic_\w+"},
 }
 
 

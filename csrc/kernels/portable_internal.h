@@ -153,6 +153,34 @@ static inline int mushin_mul_overflow_i64(int64_t a, int64_t b, int64_t *out)
 { return mushin_mul_overflow_i64_portable(a, b, out); }
 #endif
 
+/* ---------------------------------------------------- bit scans ---- */
+
+/* The index of the lowest set bit of a nonzero word. */
+static inline int
+mushin_ctz64_portable(uint64_t word)
+{
+    int n = 0;
+    while (!(word & 1u)) {
+        word >>= 1;
+        n++;
+    }
+    return n;
+}
+
+static inline int
+mushin_ctz64(uint64_t word)
+{
+#if defined(MUSHIN_GNUC)
+    return __builtin_ctzll(word);
+#elif defined(MUSHIN_MSVC) && defined(MUSHIN_X86_64)
+    unsigned long index;
+    _BitScanForward64(&index, word);
+    return (int)index;
+#else
+    return mushin_ctz64_portable(word);
+#endif
+}
+
 /* ------------------------------------------------- 128-bit words ---- */
 
 /* An unsigned 128-bit integer as two words; arithmetic is modulo 2^128. */

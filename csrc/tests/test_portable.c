@@ -169,6 +169,28 @@ test_u128(void)
 }
 
 static void
+test_bit_scan(void)
+{
+    mushin_rng rng;
+    int ok = 1, k, b;
+    for (b = 0; b < 64; b++) {
+        const uint64_t w = (uint64_t)1 << b;
+        if (mushin_ctz64(w) != b || mushin_ctz64_portable(w) != b) ok = 0;
+        if (mushin_ctz64(w | (w << 1)) != b || mushin_ctz64(UINT64_MAX << b) != b) ok = 0;
+    }
+    CHECK(ok);
+    mushin_rng_init(&rng, 13, 0);
+    for (k = 0; k < 100000; k++) {
+        const uint64_t w = mushin_rng_next(&rng) >> (k % 64) | 1u << (k % 2);
+#if defined(__GNUC__) || defined(__clang__)
+        if (mushin_ctz64(w) != __builtin_ctzll(w)) ok = 0;
+#endif
+        if (mushin_ctz64(w) != mushin_ctz64_portable(w)) ok = 0;
+    }
+    CHECK(ok);
+}
+
+static void
 test_cpu_features(void)
 {
     const int f = mushin_cpu_features();
@@ -227,6 +249,7 @@ main(void)
 {
     test_checked_arithmetic();
     test_u128();
+    test_bit_scan();
     test_cpu_features();
     test_attributes_compile_and_run();
     printf("test_portable (%s): %d passed, %d failed\n",
