@@ -49,7 +49,7 @@ def test_a_battery_function_brings_any_torchmetrics_metric():
     def battery(num_classes=None, ignore_index=None):
         return {"explained_variance": torchmetrics.ExplainedVariance(), "log_mse": torchmetrics.MeanSquaredLogError()}
 
-    task = Task("custom-regression", battery, passthrough_predict, requires_num_classes=False)
+    task = Task(battery, passthrough_predict, requires_num_classes=False, name="custom-regression")
     assert task.metrics == ("explained_variance", "log_mse")
     methods, data = _regression_models()
     # log-MSE needs non-negative values: shift both sides
@@ -66,7 +66,7 @@ def test_a_battery_function_brings_any_torchmetrics_metric():
 
 
 def test_upstream_battery_helper_as_the_battery_matches_the_builtin_task():
-    task = Task("regression-by-function", regression_battery, passthrough_predict, requires_num_classes=False)
+    task = Task(regression_battery, passthrough_predict, requires_num_classes=False, name="regression-by-function")
     assert task.metrics == get_task("regression").metrics
     methods, data = _regression_models()
     ours = compare(methods, data, task=task, test="welch", progress=False)
@@ -86,7 +86,7 @@ def test_resolve_battery_builds_for_the_runs_classes():
         seen.append((num_classes, ignore_index))
         return {"acc": torchmetrics.classification.MulticlassAccuracy(num_classes or 2, ignore_index=ignore_index)}
 
-    task = Task("per-run", battery, get_task("classification").predict_fn, prob_metrics=())
+    task = Task(battery, get_task("classification").predict_fn, prob_metrics=(), name="per-run")
     built, probs = resolve_battery(task, num_classes=7, ignore_index=3)
     assert seen == [(7, 3)] and probs == ()
     assert built["acc"].num_classes == 7 and built["acc"].ignore_index == 3
@@ -95,8 +95,18 @@ def test_resolve_battery_builds_for_the_runs_classes():
 
 
 def test_a_battery_function_that_returns_no_mapping_is_refused():
-    task = Task("bad", lambda num_classes, ignore_index: ["mse"], passthrough_predict, requires_num_classes=False)
+    task = Task(lambda num_classes, ignore_index: ["mse"], passthrough_predict, requires_num_classes=False, name="bad")
     with pytest.raises(TypeError, match=r"task 'bad': battery\(None, None\) returned list; a battery function returns a dict"):
         task.metrics
     with pytest.raises(TypeError, match=r"prob_metrics must be a list of metric names, got int"):
-        Task("bad-probs", regression_battery, passthrough_predict, prob_metrics=3)
+        Task(regression_battery, passthrough_predict, prob_metrics=3, name="bad-probs")
+
+
+def test_task_takes_upstreams_positional_order():
+    # upstream: Task(battery, predict_fn, prob_metrics, requires_num_classes, description, update_fn)
+    task = Task(regression_battery, passthrough_predict, frozenset(), False, "regression, upstream's way", None)
+    assert task.metrics == get_task("regression").metrics
+    assert (task.requires_num_classes, task.description, task.update_fn, task.prob_metrics) == (
+        False, "regression, upstream's way", None, ())
+    with pytest.raises(TypeError, match=r"Task takes upstream's order.*name='old-style'"):
+        Task("old-style", {"mse": regression_battery()["mse"]}, passthrough_predict)

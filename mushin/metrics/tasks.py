@@ -534,18 +534,13 @@ class _FactoryBattery(Mapping):
     def __len__(self) -> int:
         return len(self._battery())
 
-    def __repr__(self) -> str:
-        return f"battery {getattr(self.factory, '__qualname__', self.factory)!r}"
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Task:
     """What a task's models produce and which metrics judge them.
 
     Parameters
     ----------
-    name : str
-        Registry key, e.g. ``"segmentation"``.
     battery : mapping of str to metric, or callable
         Metric name -> one of: ``fn(counts, ignore_index) -> float`` over the
         ``(C, C)`` confusion matrix ``counts[target, prediction]``; a
@@ -564,8 +559,6 @@ class Task:
         streamed entries receive class-index predictions.
     requires_num_classes : bool
         Whether ``compare`` must be given ``num_classes``.
-    class_dim : int
-        The dimension of the model output that holds classes.
     description : str
         One line for humans, listed by :func:`list_tasks`.
     update_fn : callable, optional
@@ -575,34 +568,59 @@ class Task:
         (a torchmetrics metric as itself, so that an upstream ``update_fn``
         calling ``metric.update(preds, target)`` works).  When None, every
         state gets ``update(preds, probs, target)``.
+    name : str, keyword-only
+        Registry key, e.g. ``"segmentation"``; :func:`register_task` sets it
+        to the name it registers the task under.
+    class_dim : int, keyword-only
+        The dimension of the model output that holds classes.
+
+    The parameters up to ``update_fn`` are upstream's, in upstream's order.
 
     Examples
     --------
-    >>> from mushin.metrics.tasks import Task, register_task, get_task, miou
+    >>> from mushin.metrics.tasks import Task, register_task, get_task, miou, regression_battery
     >>> seg = get_task("segmentation")
-    >>> register_task("seg-miou-only", Task("seg-miou-only", {"miou": miou}, seg.predict_fn))
+    >>> register_task("seg-miou-only", Task({"miou": miou}, seg.predict_fn))
     >>> get_task("seg-miou-only").metrics
     ('miou',)
-
-    A battery function, as upstream's tasks take it:
-
-    >>> import torchmetrics
-    >>> def my_battery(num_classes=None, ignore_index=None):
-    ...     return {"mse": torchmetrics.MeanSquaredError()}
-    >>> reg = get_task("regression")
-    >>> custom = Task("my-regression", my_battery, reg.predict_fn, requires_num_classes=False)
-    >>> custom.metrics
-    ('mse',)
+    >>> Task(regression_battery, get_task("regression").predict_fn).metrics[:2]  # upstream's form
+    ('mse', 'mae')
     """
 
-    name: str
     battery: Mapping[str, Any]
     predict_fn: PredictFn
-    prob_metrics: Tuple[str, ...] = ()
-    requires_num_classes: bool = True
-    class_dim: int = 1
-    description: str = field(default="", compare=False)
-    update_fn: Optional[Callable[..., None]] = field(default=None, compare=False)
+    prob_metrics: Tuple[str, ...]
+    requires_num_classes: bool
+    description: str = field(compare=False)
+    update_fn: Optional[Callable[..., None]] = field(compare=False)
+    name: str
+    class_dim: int
+
+    def __init__(
+        self,
+        battery: Any,
+        predict_fn: PredictFn,
+        prob_metrics: Any = frozenset(),
+        requires_num_classes: bool = True,
+        description: str = "",
+        update_fn: Optional[Callable[..., None]] = None,
+        *,
+        name: str = "",
+        class_dim: int = 1,
+    ) -> None:
+        # upstream's parameters first, in upstream's order; mushin's own
+        # (the registry name, the class dimension) keyword-only after them
+        if isinstance(battery, str) and not isinstance(predict_fn, str):
+            raise TypeError(
+                f"Task takes upstream's order, Task(battery, predict_fn, ..., name=...); got the name "
+                f"{battery!r} first: write Task(battery, predict_fn, ..., name={battery!r})"
+            )
+        for attribute, value in (("battery", battery), ("predict_fn", predict_fn),
+                                 ("prob_metrics", prob_metrics), ("requires_num_classes", requires_num_classes),
+                                 ("description", description), ("update_fn", update_fn),
+                                 ("name", name), ("class_dim", class_dim)):
+            object.__setattr__(self, attribute, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if self.update_fn is not None and not callable(self.update_fn):
@@ -611,12 +629,9 @@ class Task:
             object.__setattr__(self, "battery", _FactoryBattery(self.battery, f"task {self.name!r}"))
         if isinstance(self.battery, (_LazyBattery, _FactoryBattery)):  # checked when built
             if isinstance(self.prob_metrics, str) or not isinstance(self.prob_metrics, (Sequence, frozenset, set)):
-                raise TypeError(
-                    f"task {self.name!r}: prob_metrics must be a list of metric names, "
-                    f"got {type(self.prob_metrics).__name__}"
-                )
-            object.__setattr__(self, "prob_metrics", tuple(self.prob_metrics))
-            return
+                raise TypeError(f"task {self.name!r}: prob_metrics must be a list of metric names, "
+                                f"got {type(self.prob_metrics).__name__}")
+            return object.__setattr__(self, "prob_metrics", tuple(self.prob_metrics))
         if not self.battery:
             raise ValueError(f"task {self.name!r} needs at least one metric in its battery")
         object.__setattr__(
@@ -641,8 +656,8 @@ def register_task(name: str, task: Task, *, overwrite: bool = False) -> None:
     --------
     >>> from mushin.metrics.tasks import Task, register_task, list_tasks, get_task
     >>> reg = get_task("regression")
-    >>> register_task("regression-mse", Task("regression-mse", {"mse": reg.battery["mse"]},
-    ...               reg.predict_fn, requires_num_classes=False, description="just mse"))
+    >>> register_task("regression-mse", Task({"mse": reg.battery["mse"]}, reg.predict_fn,
+    ...               requires_num_classes=False, description="just mse"))
     >>> list_tasks()["regression-mse"]
     'just mse'
     """
@@ -773,10 +788,10 @@ for _name, _battery, _description, _predict, _update in (
     register_task(
         _name,
         Task(
-            _name,
             _battery,
             _predict,
             requires_num_classes=False,
+            name=_name,
             class_dim=-1,
             description=_description,
             update_fn=_update,
