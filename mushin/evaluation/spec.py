@@ -207,7 +207,10 @@ class EvalSpec:
             raise TypeError(f"predict_fn must be callable, got {type(self.predict_fn).__name__}")
         self.class_names = check_class_names(self.class_names, self.num_classes)
         self.metrics, self.prob_metrics = select_metrics(self.task, self.metrics, self.prob_metrics)
-        self.battery, self.battery_prob_metrics = resolve_battery(self.task, self.metrics, self.prob_metrics)
+        self.battery, self.battery_prob_metrics = resolve_battery(
+            self.task, self.metrics, self.prob_metrics,
+            num_classes=self.num_classes, ignore_index=self.ignore_index,
+        )
         check_device(self.device)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(
