@@ -90,9 +90,13 @@ ckernels:
 # glue is compiled the same ways against the Python and NumPy headers
 # (not -pedantic: CPython's type slots are void pointers to functions).
 # A compiler that is not installed is skipped with a note.
+# On a fresh Debian machine where make runs as root (CI), clang is installed
+# first, so the clang half is not skipped there.
 PORT_BUILD  ?= build/portability
 PORT_CFLAGS := -O1 -std=c11 -pedantic-errors -Wall -Wextra -Wvla -Werror -ffp-contract=off -pthread
 portability:
+	@command -v clang >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } || true
 	@pyinc=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['include'])") && \
 	npinc=$$($(PY) -c "import numpy; print(numpy.get_include())") && \
 	for cc in gcc clang; do \
