@@ -197,6 +197,10 @@ class Ranking:
         for (a, b), p, p_adj in zip(pairs, raw, corrected):
             if math.isnan(p_adj):
                 note, significant = "n/a: the post-hoc test is undefined for these ranks", False
+            elif math.isinf(self.statistics.loc[a, b]):
+                # Conover's variance term is 0 when every block ranks the
+                # methods alike: t is infinite and p = 0 by arithmetic, not evidence
+                note, significant = "n/a: every block ranks the methods alike (Conover's variance is 0)", False
             elif not self.omnibus_rejects:
                 note = (f"not tested: Friedman p = {self.friedman.pvalue:.3g} >= {self.alpha:g}"
                         if not math.isnan(self.friedman.pvalue) else "n/a: every block is one tie")
