@@ -375,7 +375,8 @@ nct_cdf_nonnegative(double t, double df, double nc)
         return normal_cdf(-nc);
     }
     for (j = jlo; j <= jhi; j += 1.0) {
-        const double log_poisson = j * log(lambda) - lambda;
+        /* j = 0 alone when lambda underflows to 0 (|nc| < 1e-154) */
+        const double log_poisson = (j == 0.0 ? 0.0 : j * log(lambda)) - lambda;
         const double p = exp(log_poisson - lgamma(j + 1.0));
         const double q = nc / SQRT2 * exp(log_poisson - lgamma(j + 1.5));
         sum += p * mushin_betainc(j + 0.5, 0.5 * df, x, y) + q * mushin_betainc(j + 1.0, 0.5 * df, x, y);
