@@ -371,10 +371,19 @@ nct_cdf_nonnegative(double t, double df, double nc)
     const double jlo = floor(lambda - spread - 10.0 > 0.0 ? lambda - spread - 10.0 : 0.0);
     const double jhi = ceil(lambda + spread + 40.0);
     double j, sum = 0.0;
+    int64_t step, steps;
     if (t2 == 0.0) {
         return normal_cdf(-nc);
     }
-    for (j = jlo; j <= jhi; j += 1.0) {
+    if (lambda > 1e6) {
+        /* |nc| > 1414: the series would need more than 1e4 terms.  The
+         * normal approximation of Abramowitz and Stegun 26.7.10 is good to
+         * about 1e-3 near t ~ nc, and exact in double where a power reads
+         * it (|t| of a few units, where the probability is below 1e-300) */
+        return normal_cdf((t * (1.0 - 1.0 / (4.0 * df)) - nc) / sqrt(1.0 + t2 / (2.0 * df)));
+    }
+    steps = (int64_t)(jhi - jlo);
+    for (step = 0, j = jlo; step <= steps; step++, j += 1.0) {
         /* j = 0 alone when lambda underflows to 0 (|nc| < 1e-154) */
         const double log_poisson = (j == 0.0 ? 0.0 : j * log(lambda)) - lambda;
         const double p = exp(log_poisson - lgamma(j + 1.0));

@@ -151,7 +151,8 @@ int mushin_friedman_posthoc(const double *x, int64_t blocks, int64_t k, int kind
 
 /* Noncentral t distribution function with df > 0 and noncentrality nc
  * (Lenth's AS 243 series over incomplete beta functions); absolute
- * accuracy about 1e-14.  NaN for df <= 0 or NaN input. */
+ * accuracy about 1e-14 for |nc| <= 1414, beyond that a normal
+ * approximation (about 1e-3 near t ~ nc).  NaN for df <= 0 or NaN input. */
 double mushin_nct_cdf(double t, double df, double nc);
 
 /* Power of a two-sided t-test at level alpha whose statistic is noncentral

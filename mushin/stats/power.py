@@ -249,6 +249,12 @@ def _pilot_scores(result: Any, metric: Optional[str]) -> tuple:
     return {str(m): data[metric].sel({"method": m}).values.astype(float) for m in data["method"].values}, metric
 
 
+def _sd(x: np.ndarray) -> float:
+    """Sample sd; exactly 0 for equal values (NumPy's mean of equal values
+    can miss them by an ulp and leave a 1e-17 "spread")."""
+    return 0.0 if bool(np.all(x == x[0])) else float(np.std(x, ddof=1))
+
+
 def _plan_pair(metric, ma, mb, a_all, b_all, effect, target, alpha, test, cap, sims, seed) -> dict:
     paired = test in PAIRED_TESTS
     if paired:
@@ -263,9 +269,9 @@ def _plan_pair(metric, ma, mb, a_all, b_all, effect, target, alpha, test, cap, s
         row["note"] = "n/a: the pilot needs at least two seeds per method"
         return row
     gap = float(a.mean() - b.mean()) if effect is None else float(effect)
-    sd_a, sd_b = float(np.std(a, ddof=1)), float(np.std(b, ddof=1))
+    sd_a, sd_b = _sd(a), _sd(b)
     row.update(effect=gap, sd_a=sd_a, sd_b=sd_b)
-    spread = float(np.std(a - b, ddof=1)) if paired else math.hypot(sd_a, sd_b)
+    spread = _sd(a - b) if paired else math.hypot(sd_a, sd_b)
     if gap == 0.0:
         row["note"] = "n/a: no gap to detect (effect is 0)"
         return row
