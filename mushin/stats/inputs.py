@@ -146,5 +146,5 @@ def _check_finite(scores: Mapping[str, np.ndarray]) -> None:
             seed, column = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"method {m!r}: the score of seed position {seed} in evaluation set {column} is "
-                f"{s[seed, column]!r}; scores must be finite"
+                f"{float(s[seed, column])!r}; scores must be finite"
             )

@@ -155,7 +155,7 @@ class Ranking:
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"the score of method {self.methods[col]!r} on {blocks} {table.index[row]!r} is "
-                f"{values[row, col]!r}; every method needs a finite score in every {blocks}"
+                f"{float(values[row, col])!r}; every method needs a finite score in every {blocks}"
             )
         # rank 1 = best: rank the negated scores when higher is better
         oriented = -values if self.higher_is_better else values
