@@ -49,7 +49,7 @@ def block_tables(draw, min_k=3, max_k=7, min_n=1, max_n=12):
     return np.array(values, dtype=float).reshape(n, k)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(x=block_tables())
 def test_friedman_equals_scipy(x):
     with warnings.catch_warnings():
@@ -67,7 +67,7 @@ def test_friedman_equals_scipy(x):
     np.testing.assert_array_equal(mean_ranks, ss.rankdata(x, axis=1).mean(axis=0))
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(x=block_tables(min_k=2, min_n=1))
 def test_nemenyi_equals_scikit_posthocs(x):
     want = sp.posthoc_nemenyi_friedman(x).to_numpy()
@@ -77,7 +77,7 @@ def test_nemenyi_equals_scikit_posthocs(x):
             p_close(got[i, j], want[i, j], f"p[{i}, {j}]", atol=1e-14)
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(x=block_tables(min_k=2, min_n=1))
 def test_conover_equals_scikit_posthocs(x):
     with warnings.catch_warnings():
