@@ -194,7 +194,8 @@ core_exec(PyObject *module)
         PyModule_AddFunctions(module, mushin_confusion_functions) < 0 ||
         mushin_score_add_types(module, st) < 0 ||
         mushin_add_metric_state_types(module) < 0 ||
-        mushin_stats_add_functions(module) < 0) {
+        mushin_stats_add_functions(module) < 0 ||
+        mushin_resample_add_functions(module) < 0) {
         return -1;
     }
     return 0;

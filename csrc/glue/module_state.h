@@ -41,6 +41,7 @@ int mushin_dlpack_init(void);
 int mushin_confusion_add_type(PyObject *module, mushin_module_state *st);
 int mushin_score_add_types(PyObject *module, mushin_module_state *st); /* score_common.c */
 int mushin_stats_add_functions(PyObject *module);
+int mushin_resample_add_functions(PyObject *module); /* resample_functions.c */
 int mushin_add_metric_state_types(PyObject *module); /* regression_states.c, retrieval_states.c */
 
 /* The module-level functions of confusion_state.c (confusion_thread_count). */
