@@ -50,17 +50,9 @@ CONSTRUCTS = {
 # on a construct not listed here, and on a listed one that is gone.
 KNOWN = {
     "csrc/kernels/confusion.c": {
-        r"__builtin_(add|sub|mul)_overflow",
-        r"__builtin_prefetch",
         r"__builtin_cpu_supports|__get_cpuid|__cpuid\b|<cpuid\.h>",
         r"__atomic_\w+",
     },
-    "csrc/kernels/confusion_internal.h": {
-        r"__builtin_prefetch",
-        r"__attribute__\s*\(\(\s*always_inline",
-        r"__attribute__\s*\(\(\s*target",
-    },
-    "csrc/kernels/logits.c": {r"__builtin_ctzll?"},
     "csrc/kernels/parallel.c": {r"<pthread\.h>", r"__atomic_\w+"},
 }
 

@@ -496,8 +496,8 @@ mushin_scatter_bins_prefetch(int64_t *matrix, int64_t stride, int num_sub,
     int64_t i;
     for (i = 0; i + 8 <= n; i += 8) {
 #if defined(__GNUC__)
-        __builtin_prefetch(next_a + i * 8);
-        __builtin_prefetch(next_b + i * 8);
+        MUSHIN_PREFETCH(next_a + i * 8);
+        MUSHIN_PREFETCH(next_b + i * 8);
 #endif
         h0[bins[i]]++;
         h1[bins[i + 1]]++;
@@ -703,15 +703,7 @@ mushin_confusion_validate(int64_t num_classes, int has_ignore, int64_t ignore_in
 static int
 add_overflows(int64_t a, int64_t b, int64_t *sum)
 {
-#if defined(__GNUC__)
-    return __builtin_add_overflow(a, b, sum);
-#else
-    if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b)) {
-        return 1;
-    }
-    *sum = a + b;
-    return 0;
-#endif
+    return mushin_add_overflow_i64(a, b, sum);
 }
 
 int

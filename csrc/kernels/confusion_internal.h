@@ -8,6 +8,7 @@
 #define MUSHIN_CONFUSION_INTERNAL_H
 
 #include "mushin_kernels.h"
+#include "portable_internal.h"
 
 /* Positions converted or compared per step: a block of int64 labels, int32
  * predictions and float scratch stays in L1. */
@@ -37,12 +38,11 @@
  */
 enum { MUSHIN_ISA_BASELINE = 0, MUSHIN_ISA_AVX2 = 1, MUSHIN_ISA_AVX512 = 2 };
 
-#if defined(__GNUC__) && defined(__x86_64__)
+/* The run-time CPU check (confusion.c) is GCC/Clang's; elsewhere, MSVC
+ * included, the baseline body is the only one. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(MUSHIN_HAVE_TARGETS)
 #define MUSHIN_ISA_DISPATCH 1
-#define MUSHIN_BODY static inline __attribute__((always_inline))
-#define MUSHIN_TARGET_AVX2 __attribute__((target("avx2,fma,bmi2,f16c")))
-#define MUSHIN_TARGET_AVX512 \
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2,f16c")))
+#define MUSHIN_BODY MUSHIN_ALWAYS_INLINE
 /* NAME(PARAMS), returning int, defined from NAME##_body(ARGS) once per level. */
 #define MUSHIN_ISA_VARIANTS(NAME, PARAMS, ARGS)                                   \
     static int NAME##_baseline PARAMS { return NAME##_body ARGS; }                \
@@ -72,15 +72,10 @@ enum { MUSHIN_ISA_BASELINE = 0, MUSHIN_ISA_AVX2 = 1, MUSHIN_ISA_AVX512 = 2 };
 static inline void
 mushin_prefetch(const char *p, int64_t bytes)
 {
-#if defined(__GNUC__)
     int64_t off;
     for (off = 0; off < bytes; off += 64) {
-        __builtin_prefetch(p + off);
+        MUSHIN_PREFETCH(p + off);
     }
-#else
-    (void)p;
-    (void)bytes;
-#endif
 }
 
 typedef struct {

@@ -334,7 +334,7 @@ argmax_pixel_exact(const char *px, mushin_ftype type, int64_t num_classes)
 static inline int32_t
 lowest_bit(uint64_t word)
 {
-    return (int32_t)__builtin_ctzll(word);
+    return (int32_t)mushin_ctz64(word);
 }
 
 /* -inf as float16 / bfloat16 bits: the padding of short vectors (AVX2) */
