@@ -113,19 +113,22 @@ static int
 check_budget(PerImageObject *self, int64_t images, const char *what)
 {
     const double need = (double)images * (double)PI_ROW(self) * (double)PI_ITEM(self);
-    if (need > (double)self->max_bytes) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: per-image counts of %lld images x %lld classes x 3 (TP, FP, FN) "
-                     "as %s would take %.1f MiB, past the budget max_bytes=%lld (%.1f MiB); "
-                     "nothing was added.  Raise the budget (compare(..., per_image_max_bytes=...)"
-                     " or PerImageCounts(max_bytes=...))%s",
-                     what, (long long)images, (long long)self->num_classes,
-                     self->wide ? "int64" : "int32", need / 1048576.0,
-                     (long long)self->max_bytes, (double)self->max_bytes / 1048576.0,
-                     self->wide ? ", or keep them as int32 (half the memory)" : "");
-        return -1;
+    char message[640];
+    if (need <= (double)self->max_bytes) {
+        return 0;
     }
-    return 0;
+    /* PyErr_Format has no %f */
+    PyOS_snprintf(message, sizeof(message),
+                  "%s: per-image counts of %lld images x %lld classes x 3 (TP, FP, FN) as %s "
+                  "would take %.0f bytes (%.1f MiB), past the budget max_bytes=%lld (%.1f MiB); nothing was "
+                  "added.  Raise the budget (compare(..., per_image_max_bytes=...) or "
+                  "PerImageCounts(max_bytes=...))%s",
+                  what, (long long)images, (long long)self->num_classes,
+                  self->wide ? "int64" : "int32", need, need / 1048576.0, (long long)self->max_bytes,
+                  (double)self->max_bytes / 1048576.0,
+                  self->wide ? ", or keep them as int32 (per_image='int32', half the memory)" : "");
+    PyErr_SetString(PyExc_ValueError, message);
+    return -1;
 }
 
 /* Append n images of int64 counts (already checked); call with the lock held. */

@@ -19,6 +19,8 @@ import torch
 from .. import stats
 from .._core import CalibrationBins, ConfusionMatrix, RocScores
 from ..metrics.states import metric_values
+from ..metrics.per_image import DEFAULT_MAX_BYTES, make_per_image_state
+from ..result.per_image import PerImageResult
 from ..result import BenchmarkResult, build_result
 from ..metrics.tasks import DefaultPredict, Task, confusion_fast_path, metric_kind, resolve_battery
 from .distributed import KeptScores, rank_shard
@@ -372,6 +374,7 @@ def evaluate_model(
     streams: Optional[Streams] = None,
     overlap: bool = True,
     batch_count: Optional[List[int]] = None,
+    per_image: Any = None,
 ) -> np.ndarray:
     """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
 
@@ -414,6 +417,10 @@ def evaluate_model(
     device_counts: Optional[DeviceConfusionMatrix] = None
 
     labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
+    # per-image counts (compare(per_image=True)) read class indices, batch by batch in order
+    labels_needed = labels_needed or per_image is not None
+    if per_image is not None and shard is not None:
+        raise NotImplementedError("per_image=True under torch.distributed is not supported yet; run one process")
 
     def accumulate(preds: Any, probs: Any, y: Any, index: int) -> None:
         try:
@@ -436,6 +443,8 @@ def evaluate_model(
             if device_counts is None:
                 device_counts = DeviceConfusionMatrix(num_classes, ignore_index, labels.device)
             device_counts.update(labels, _to_device(y, labels.device))
+        if per_image is not None:
+            per_image.update(labels, None, y)
         if streams:
             update_streams(streams, preds if labels is None else labels, probs, y, index, task, num_classes)
 
@@ -503,6 +512,8 @@ def compare(
     progress: Optional[bool] = None,
     metrics: "Optional[Mapping[str, Any] | Sequence[str]]" = None,
     prob_metrics: Optional[Sequence[str]] = None,
+    per_image: "bool | str" = False,
+    per_image_max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
 
@@ -558,6 +569,14 @@ def compare(
         With ``metrics=``: the names whose ``update`` receives the
         probabilities from ``predict_fn``; every other entry receives
         class-index predictions.  Default: none.
+    per_image : bool or {"int64", "int32"}
+        Also keep every image's TP, FP and FN per class (``True`` =
+        ``"int64"``), as ``result.per_image``; they let
+        :meth:`BenchmarkResult.bootstrap` resample images.  Memory: images
+        x classes x 3 integers per model.
+    per_image_max_bytes : int
+        The most memory one model's per-image counts may take (1 GiB);
+        past it the evaluation stops with a ``ValueError``.
 
     Returns
     -------
@@ -598,6 +617,8 @@ def compare(
         progress=progress,
         metrics=metrics,
         prob_metrics=prob_metrics,
+        per_image=per_image,
+        per_image_max_bytes=per_image_max_bytes,
     )
     methods_checked = _check_methods(methods)
     spec.check_design({name: len(models) for name, models in methods_checked.items()})
@@ -619,6 +640,8 @@ def compare(
             class_names=spec.class_names,
             metrics=spec.metrics,
             prob_metrics=spec.prob_metrics,
+            per_image=spec.per_image,
+            per_image_max_bytes=spec.per_image_max_bytes,
         )
 
 
@@ -665,6 +688,8 @@ def run_comparison(
     class_names: Optional[Sequence[str]] = None,
     metrics: Optional[Mapping[str, Any]] = None,
     prob_metrics: Optional[Sequence[str]] = None,
+    per_image: Any = False,
+    per_image_max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> BenchmarkResult:
     """Evaluate lazily obtained models one at a time, then build the result.
 
@@ -685,6 +710,7 @@ def run_comparison(
     confusion: Dict[str, np.ndarray] = {}
     streamed: Dict[str, Dict[str, List[float]]] = {}
     first: Optional[Tuple[str, int]] = None  # (where, batches) of the first model
+    image_counts: Dict[str, List[np.ndarray]] = {}
     for name, method_loaders in loaders.items():
         per_seed = []
         for j, load in enumerate(method_loaders):
@@ -706,6 +732,7 @@ def run_comparison(
                 else:
                     streams = make_streams(battery, prob_names, num_classes, ignore_index)
                     compute_values = functools.partial(stream_values, streams)
+                    image_state = make_per_image_state(per_image, num_classes, ignore_index, per_image_max_bytes)
                     counts = evaluate_model(
                         model,
                         data,
@@ -717,7 +744,10 @@ def run_comparison(
                         progress=progress,
                         streams=streams,
                         batch_count=batches,
+                        per_image=image_state,
                     )
+                    if image_state is not None:
+                        image_counts.setdefault(name, []).append(image_state.counts)
             except Exception as exc:
                 located = _located(exc, where)
                 if located is exc:
@@ -762,7 +792,7 @@ def run_comparison(
         "alpha": alpha,
         "correction": correction,
     }
-    return build_result(
+    result = build_result(
         confusion,
         task,
         settings,
@@ -771,3 +801,9 @@ def run_comparison(
         battery=battery if result_battery is None else result_battery,
         metric_values=streamed,
     )
+    if image_counts:
+        result.per_image = PerImageResult.from_arrays(
+            {m: np.stack(c) for m, c in image_counts.items()},
+            seeds=seeds, class_names=class_names, ignore_index=ignore_index,
+        )
+    return result

@@ -15,6 +15,7 @@ import xarray as xr
 from .. import stats
 from ..metrics.tasks import Task, battery_directions, get_task, metric_kind
 from . import files, loading, plots, tables
+from .bootstrap import bootstrap as _bootstrap
 from .facts import comparisons_from_data, na_reason, pair_note, scalar_metrics, undeclared_direction_message
 from .per_class import _per_class_comparisons, _per_class_variable, _with_per_class, check_class_names
 
@@ -49,6 +50,11 @@ class BenchmarkResult:
     >>> r.summary().query("metric == 'pixel_acc'")[["method", "significant_vs_ref"]].values.tolist()
     [['a', ''], ['b', '*']]
     """
+
+    #: Per-image TP/FP/FN counts (:class:`~mushin.result.per_image.PerImageResult`)
+    #: when evaluated with ``compare(..., per_image=True)``, else None.
+    per_image: Any = None
+    bootstrap = _bootstrap
 
     def __init__(self, data: Any, confusion: Any, comparisons: Any, settings: Mapping[str, Any]):
         self._data = data
