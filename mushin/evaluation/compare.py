@@ -20,7 +20,7 @@ from .. import stats
 from .._core import CalibrationBins, ConfusionMatrix, RocScores
 from ..metrics.states import metric_values
 from ..metrics.per_image import DEFAULT_MAX_BYTES, make_per_image_state
-from ..result.per_image import PerImageResult
+from ..result.per_image import attach_per_image
 from ..result import BenchmarkResult, build_result
 from ..metrics.tasks import DefaultPredict, Task, confusion_fast_path, metric_kind, resolve_battery
 from .distributed import KeptScores, rank_shard
@@ -417,8 +417,7 @@ def evaluate_model(
     device_counts: Optional[DeviceConfusionMatrix] = None
 
     labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
-    # per-image counts (compare(per_image=True)) read class indices, batch by batch in order
-    labels_needed = labels_needed or per_image is not None
+    labels_needed = labels_needed or per_image is not None  # per-image counts read class indices
     if per_image is not None and shard is not None:
         raise NotImplementedError("per_image=True under torch.distributed is not supported yet; run one process")
 
@@ -569,14 +568,9 @@ def compare(
         With ``metrics=``: the names whose ``update`` receives the
         probabilities from ``predict_fn``; every other entry receives
         class-index predictions.  Default: none.
-    per_image : bool or {"int64", "int32"}
-        Also keep every image's TP, FP and FN per class (``True`` =
-        ``"int64"``), as ``result.per_image``; they let
-        :meth:`BenchmarkResult.bootstrap` resample images.  Memory: images
-        x classes x 3 integers per model.
-    per_image_max_bytes : int
-        The most memory one model's per-image counts may take (1 GiB);
-        past it the evaluation stops with a ``ValueError``.
+    per_image, per_image_max_bytes : bool or {"int64", "int32"}, int
+        Keep every image's TP/FP/FN per class as ``result.per_image``, for
+        :meth:`BenchmarkResult.bootstrap` (see :mod:`mushin.metrics.per_image`).
 
     Returns
     -------
@@ -801,9 +795,4 @@ def run_comparison(
         battery=battery if result_battery is None else result_battery,
         metric_values=streamed,
     )
-    if image_counts:
-        result.per_image = PerImageResult.from_arrays(
-            {m: np.stack(c) for m, c in image_counts.items()},
-            seeds=seeds, class_names=class_names, ignore_index=ignore_index,
-        )
-    return result
+    return attach_per_image(result, image_counts, seeds, class_names, ignore_index)

@@ -31,7 +31,7 @@ import xarray as xr
 from .. import stats
 from ..stats.bootstrap import count_metric
 
-__all__ = ["PerImageResult", "COUNT_NAMES"]
+__all__ = ["PerImageResult", "COUNT_NAMES", "attach_per_image"]
 
 COUNT_NAMES = ["tp", "fp", "fn"]
 
@@ -193,3 +193,21 @@ class PerImageResult:
             }
         )
         return frame
+
+
+def attach_per_image(
+    result: Any,
+    image_counts: Mapping[str, Sequence[np.ndarray]],
+    seeds: Optional[Sequence[Any]],
+    class_names: Optional[Sequence[Any]],
+    ignore_index: Optional[int],
+) -> Any:
+    """``result`` with ``result.per_image`` set from ``{method: [per-seed (images, C, 3) counts]}`` (if any)."""
+    if image_counts:
+        result.per_image = PerImageResult.from_arrays(
+            {m: np.stack(list(c)) for m, c in image_counts.items()},
+            seeds=seeds,
+            class_names=class_names,
+            ignore_index=ignore_index,
+        )
+    return result
