@@ -690,7 +690,7 @@ STATE_CASES: dict[str, tuple] = {
     ),
     "PerImageCounts": (
         _per_image_ctor,
-        {"update": per_image_update},
+        {"update": per_image_update, "update_logits": confusion_update_logits},
         {"state": (lambda o: o.state_dict(), lambda o: o.state_dict(), None)},
     ),
 }
@@ -714,6 +714,7 @@ RESULT_COMPARE = {
     "RegressionMoments.compute": each_key(close(1e-13, 1e-13)),  # test_regression_states.py _close
     "RankedPairs.compute": each_key(close(0.0, 1e-14)),  # tests/test_regression_states.py
     "RetrievalGroups.compute": each_key(close(0.0, 1e-12)),  # tests/test_retrieval_states.py
+    "PerImageCounts.update_logits": exact,  # the batch's confusion counts
 }
 
 

@@ -836,6 +836,26 @@ class SlowPerImageCounts:
         if rows:
             self.counts = np.concatenate([self.counts, np.array(rows, dtype=self.dtype)])
 
+    def update_logits(self, logits, target, class_dim=1):
+        x, t = _as_numpy(logits), _as_numpy(target)
+        if x.dtype.kind != "f" or t.dtype.kind not in "iub":
+            raise TypeError("float logits, integer targets")
+        if x.ndim < 2 or not -x.ndim <= class_dim < x.ndim:
+            raise ValueError("class_dim")
+        cd = class_dim % x.ndim
+        if cd == 0 or x.shape[cd] != self.num_classes or t.shape != tuple(np.delete(x.shape, cd)):
+            raise ValueError("shapes")
+        self._room(self.counts.shape[0] + x.shape[0])
+        rows, total = [], np.zeros((self.num_classes, self.num_classes), np.int64)
+        for i in range(x.shape[0]):
+            cm = ref_logits.confusion_counts_from_logits(x[i], t[i], self.num_classes, self.ignore_index, cd - 1)
+            tp = np.diag(cm)
+            rows.append(np.stack([tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp], axis=1))
+            total += cm
+        if rows:
+            self.counts = np.concatenate([self.counts, np.array(rows, dtype=self.dtype)])
+        return total
+
     def _incoming(self, other):
         if isinstance(other, SlowPerImageCounts):
             other = other.state_dict()
@@ -891,7 +911,7 @@ _METHODS = {
     "RegressionMoments": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
     "RankedPairs": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
     "RetrievalGroups": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
-    "PerImageCounts": ("update", "merge", "state_dict", "load_state_dict", "reset"),
+    "PerImageCounts": ("update", "update_logits", "merge", "state_dict", "load_state_dict", "reset"),
 }
 
 TWINS: dict[str, Callable] = {

@@ -312,6 +312,169 @@ error:
     return NULL;
 }
 
+PyDoc_STRVAR(perimage_update_logits_doc,
+"update_logits(logits, target, /, class_dim=1)\n--\n\n"
+"Count the argmax of ``logits`` over ``class_dim`` per image (dimension 0),\n"
+"as ConfusionMatrix.update_logits does for the whole batch, in one pass and\n"
+"without the GIL; returns that batch's (C, C) int64 confusion matrix, so\n"
+"the caller can merge it into a ConfusionMatrix instead of reading the\n"
+"logits twice.  ``class_dim`` must not be 0; at most 4096 classes.  A bad\n"
+"label (or the memory budget) raises ValueError and adds nothing.");
+
+static PyObject *
+perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"", "", "class_dim", NULL};
+    PyObject *logits_obj, *target_obj, *batch = NULL;
+    int class_dim = 1, status = MUSHIN_OK, i, k;
+    dl_view lv, tv;
+    mushin_float_view lview;
+    mushin_index_view tview;
+    mushin_bad_values bad;
+    char ldt[32], tdt[32], lshape[256], tshape[256];
+    int64_t n_img, pixels = 1, current, *scratch = NULL;
+    npy_intp dims[2];
+    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
+                                     &target_obj, &class_dim)) {
+        return NULL;
+    }
+    if (st == NULL || mushin_dlpack_acquire(st, logits_obj, "logits", &lv) < 0) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(st, target_obj, "target", &tv) < 0) {
+        mushin_dlpack_release(&lv);
+        return NULL;
+    }
+    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
+    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
+    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "PerImageCounts.update_logits reads host memory, but logits is on %s and "
+                     "target is on %s; move both to the CPU",
+                     mushin_dlpack_device_name(lv.t->device.device_type),
+                     mushin_dlpack_device_name(tv.t->device.device_type));
+        goto error;
+    }
+    if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s", ldt);
+        goto error;
+    }
+    if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "target must hold integer class indices (int8, int16, int32, int64, uint8, "
+                     "uint16, uint32 or bool), got %s", tdt);
+        goto error;
+    }
+    if (lv.t->ndim < 2 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=%d is out of range for logits of shape %s (per-image logits are "
+                     "(N, C, ...) with images in dim 0)", class_dim, lshape);
+        goto error;
+    }
+    if (class_dim < 0) {
+        class_dim += lv.t->ndim;
+    }
+    if (class_dim == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=0 is the image dimension of per-image counts; logits of shape %s "
+                     "need their classes in another dim", lshape);
+        goto error;
+    }
+    if (lv.t->shape[class_dim] != self->num_classes) {
+        PyErr_Format(PyExc_ValueError, "logits of shape %s have %lld classes in dim %d, but "
+                     "num_classes=%lld", lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     (long long)self->num_classes);
+        goto error;
+    }
+    if (self->num_classes > MUSHIN_PI_MAX_FUSED_CLASSES) {
+        PyErr_Format(PyExc_ValueError, "update_logits keeps a per-image matrix and takes at most "
+                     "%d classes; pass the argmax to update()", MUSHIN_PI_MAX_FUSED_CLASSES);
+        goto error;
+    }
+    if (tv.t->ndim != lv.t->ndim - 1) {
+        PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s without "
+                     "dim %d", tshape, lshape, class_dim);
+        goto error;
+    }
+    for (i = 0, k = 0; i < lv.t->ndim; i++) {
+        if (i == class_dim) {
+            continue;
+        }
+        if (tv.t->shape[k] != lv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s "
+                         "without dim %d", tshape, lshape, class_dim);
+            goto error;
+        }
+        if (k > 0) {
+            pixels *= tv.t->shape[k];
+        }
+        k++;
+    }
+    n_img = lv.t->shape[0];
+    if (!self->wide && pixels > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "update_logits(): images of %lld pixels could overflow "
+                     "int32 counts; build PerImageCounts with dtype='int64'", (long long)pixels);
+        goto error;
+    }
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    current = self->num_images;
+    PyThread_release_lock(self->lock);
+    if (check_budget(self, current + n_img, "update_logits()") < 0) {
+        goto error;
+    }
+    dims[0] = dims[1] = (npy_intp)self->num_classes;
+    batch = PyArray_ZEROS(2, dims, NPY_INT64, 0);
+    scratch = (int64_t *)malloc((size_t)(n_img > 0 ? n_img * PI_ROW(self) : 1) * sizeof(int64_t));
+    if (batch == NULL || scratch == NULL) {
+        if (batch != NULL) {
+            PyErr_NoMemory();
+        }
+        goto error;
+    }
+    lview.data = (const char *)lv.t->data + lv.t->byte_offset;
+    lview.strides = lv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_perimage_count_logits(scratch, (int64_t *)PyArray_DATA((PyArrayObject *)batch),
+                                          self->num_classes, self->has_ignore, self->ignore_index,
+                                          lv.t->ndim, lv.t->shape, class_dim, lview, tview, &bad);
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = append_rows(self, scratch, n_img);
+        PyThread_release_lock(self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    free(scratch);
+    scratch = NULL;
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "per-image logits kernel failed with status %d", status);
+        goto error;
+    }
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    return batch;
+error:
+    free(scratch);
+    Py_XDECREF(batch);
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    return NULL;
+}
+
 /* The counts as a new (N, C, 3) array of the state's dtype; call with the lock held. */
 static PyObject *
 counts_array(PerImageObject *self)
@@ -581,6 +744,8 @@ perimage_get_nbytes(PerImageObject *self, void *Py_UNUSED(closure))
 
 static PyMethodDef perimage_methods[] = {
     {"update", (PyCFunction)(void (*)(void))perimage_update, METH_FASTCALL, perimage_update_doc},
+    {"update_logits", (PyCFunction)(void (*)(void))perimage_update_logits,
+     METH_VARARGS | METH_KEYWORDS, perimage_update_logits_doc},
     {"merge", (PyCFunction)perimage_merge, METH_O,
      "merge(other, /)\n--\n\nAppend the images of another PerImageCounts (or of its\n"
      "state_dict()) after these: merging ranks in rank order keeps one order."},

@@ -231,6 +231,74 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
     return status;
 }
 
+int
+mushin_perimage_count_logits(int64_t *out, int64_t *batch_counts, int64_t num_classes,
+                             int has_ignore, int64_t ignore_index, int ndim,
+                             const int64_t *shape, int class_dim, mushin_float_view logits,
+                             mushin_index_view target, mushin_bad_values *bad)
+{
+    const int64_t nn = num_classes * num_classes;
+    int64_t *cm, img, c, j;
+    int d, status = MUSHIN_OK;
+    if (out == NULL || batch_counts == NULL || num_classes < 1 ||
+        num_classes > MUSHIN_PI_MAX_FUSED_CLASSES || ndim < 2 || ndim > MUSHIN_MAX_NDIM ||
+        class_dim < 1 || class_dim >= ndim || shape[class_dim] != num_classes) {
+        return MUSHIN_EINVAL;
+    }
+    for (d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            return MUSHIN_EINVAL;
+        }
+    }
+    memset(out, 0, (size_t)(shape[0] * num_classes * 3) * sizeof(int64_t));
+    cm = (int64_t *)malloc((size_t)nn * sizeof(int64_t));
+    if (cm == NULL) {
+        return MUSHIN_ENOMEM;
+    }
+    for (img = 0; img < shape[0]; img++) {
+        mushin_float_view lv = logits;
+        mushin_index_view tv = target;
+        int64_t *o = out + img * num_classes * 3;
+        lv.data += img * logits.strides[0];
+        lv.strides = logits.strides + 1;
+        tv.data += img * target.strides[0];
+        tv.strides = target.strides + 1;
+        memset(cm, 0, (size_t)nn * sizeof(int64_t));
+        /* one image: the logits without dim 0, one thread (images are small) */
+        status = mushin_confusion_count_logits(cm, num_classes, has_ignore, ignore_index, ndim - 1,
+                                               shape + 1, class_dim - 1, lv, tv, 1, bad);
+        if (status != MUSHIN_OK) {
+            break;
+        }
+        for (c = 0; c < num_classes; c++) {
+            int64_t row_sum = 0, col_sum = 0;
+            for (j = 0; j < num_classes; j++) {
+                row_sum += cm[c * num_classes + j];
+                col_sum += cm[j * num_classes + c];
+            }
+            o[3 * c + MUSHIN_PI_TP] = cm[c * num_classes + c];
+            o[3 * c + MUSHIN_PI_FP] = col_sum - cm[c * num_classes + c];
+            o[3 * c + MUSHIN_PI_FN] = row_sum - cm[c * num_classes + c];
+        }
+        mushin_counts_add(batch_counts, cm, nn);
+    }
+    free(cm);
+    if (status == MUSHIN_EBADVALUE) {
+        /* the report of the whole batch, not of the image that failed */
+        int64_t tshape[MUSHIN_MAX_NDIM];
+        for (d = 0, j = 0; d < ndim; d++) {
+            if (d != class_dim) {
+                tshape[j++] = shape[d];
+            }
+        }
+        if (mushin_confusion_validate_target(num_classes, has_ignore, ignore_index, ndim - 1, tshape,
+                                             target, bad) != MUSHIN_EBADVALUE) {
+            return MUSHIN_EINVAL;
+        }
+    }
+    return status;
+}
+
 /* ------------------------------------------------------------ metrics -- */
 
 /*
@@ -375,6 +443,90 @@ mushin_bootstrap_draw(uint64_t seed, uint64_t resample, int64_t num_images,
                   resample_seeds, images, seeds);
 }
 
+/*
+ * acc[r] = sum_i weights[i][r] * rows[i] for the nb resamples of a block.
+ * The loop is compiled for baseline x86-64, AVX2 and AVX-512 (picked by
+ * mushin_isa_level(): 0, 1, 2) so the default build runs anywhere; the sums
+ * are exact integers, so every level gives the same bits.
+ */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PI_DISPATCH 1
+#define PI_BODY static inline __attribute__((always_inline))
+#define PI_TARGET_AVX2 __attribute__((target("avx2")))
+#define PI_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2")))
+#else
+#define PI_BODY static inline
+#endif
+
+PI_BODY void
+accumulate_block_body(const int32_t *rows32, const int64_t *rows64, const int32_t *weights,
+                      int64_t n_img, int64_t width, int64_t nb, int32_t *acc32, int64_t *acc)
+{
+    int64_t i, k, r;
+    if (rows32 != NULL) {
+        memset(acc32, 0, (size_t)(width * nb) * sizeof(int32_t));
+        for (i = 0; i < n_img; i++) {
+            const int32_t *row = rows32 + i * width;
+            for (r = 0; r < nb; r++) {
+                const int32_t w = weights[i * BOOT_BLOCK + r];
+                int32_t *a = acc32 + r * width;
+                if (w == 0) {
+                    continue;
+                }
+                if (w == 1) {
+                    for (k = 0; k < width; k++) {
+                        a[k] += row[k];
+                    }
+                }
+                else {
+                    for (k = 0; k < width; k++) {
+                        a[k] += w * row[k];
+                    }
+                }
+            }
+        }
+        for (k = 0; k < width * nb; k++) {
+            acc[k] = acc32[k];
+        }
+        return;
+    }
+    memset(acc, 0, (size_t)(width * nb) * sizeof(int64_t));
+    for (i = 0; i < n_img; i++) {
+        const int64_t *row = rows64 + i * width;
+        for (r = 0; r < nb; r++) {
+            const int64_t w = weights[i * BOOT_BLOCK + r];
+            int64_t *a = acc + r * width;
+            if (w == 0) {
+                continue;
+            }
+            for (k = 0; k < width; k++) {
+                a[k] += w * row[k];
+            }
+        }
+    }
+}
+
+#define PI_ACC_PARAMS                                                                      \
+    (const int32_t *rows32, const int64_t *rows64, const int32_t *weights, int64_t n_img, \
+     int64_t width, int64_t nb, int32_t *acc32, int64_t *acc)
+#define PI_ACC_ARGS (rows32, rows64, weights, n_img, width, nb, acc32, acc)
+
+#ifdef PI_DISPATCH
+static void accumulate_block_baseline PI_ACC_PARAMS { accumulate_block_body PI_ACC_ARGS; }
+PI_TARGET_AVX2 static void accumulate_block_avx2 PI_ACC_PARAMS { accumulate_block_body PI_ACC_ARGS; }
+PI_TARGET_AVX512 static void accumulate_block_avx512 PI_ACC_PARAMS { accumulate_block_body PI_ACC_ARGS; }
+static void accumulate_block PI_ACC_PARAMS
+{
+    switch (mushin_isa_level()) {
+    case 2: accumulate_block_avx512 PI_ACC_ARGS; break;
+    case 1: accumulate_block_avx2 PI_ACC_ARGS; break;
+    default: accumulate_block_baseline PI_ACC_ARGS; break;
+    }
+}
+#else
+static void accumulate_block PI_ACC_PARAMS { accumulate_block_body PI_ACC_ARGS; }
+#endif
+
 typedef struct {
     const int32_t *rows32;   /* [image][width] features, or NULL */
     const int64_t *rows64;   /* [image][width] features, or NULL */
@@ -400,7 +552,7 @@ boot_chunk(void *arg, int chunk)
     int64_t *images = NULL, *seeds = NULL, *acc = NULL;
     int32_t *weights = NULL, *acc32 = NULL;
     double *values = NULL, *full_values = NULL;
-    int64_t b0, i, k, m, r;
+    int64_t b0, i, m, r;
 
     images = (int64_t *)malloc((size_t)n_img * sizeof(int64_t));
     weights = (int32_t *)malloc((size_t)(n_img * BOOT_BLOCK) * sizeof(int32_t));
@@ -436,48 +588,7 @@ boot_chunk(void *arg, int chunk)
             }
         }
         if (job->resample_images) {
-            if (job->rows32 != NULL) {
-                memset(acc32, 0, (size_t)(width * BOOT_BLOCK) * sizeof(int32_t));
-                for (i = 0; i < n_img; i++) {
-                    const int32_t *row = job->rows32 + i * width;
-                    for (r = 0; r < nb; r++) {
-                        const int32_t w = weights[i * BOOT_BLOCK + r];
-                        int32_t *a = acc32 + r * width;
-                        if (w == 0) {
-                            continue;
-                        }
-                        if (w == 1) {
-                            for (k = 0; k < width; k++) {
-                                a[k] += row[k];
-                            }
-                        }
-                        else {
-                            for (k = 0; k < width; k++) {
-                                a[k] += w * row[k];
-                            }
-                        }
-                    }
-                }
-                for (k = 0; k < width * nb; k++) {
-                    acc[k] = acc32[k];
-                }
-            }
-            else {
-                memset(acc, 0, (size_t)(width * BOOT_BLOCK) * sizeof(int64_t));
-                for (i = 0; i < n_img; i++) {
-                    const int64_t *row = job->rows64 + i * width;
-                    for (r = 0; r < nb; r++) {
-                        const int64_t w = weights[i * BOOT_BLOCK + r];
-                        int64_t *a = acc + r * width;
-                        if (w == 0) {
-                            continue;
-                        }
-                        for (k = 0; k < width; k++) {
-                            a[k] += w * row[k];
-                        }
-                    }
-                }
-            }
+            accumulate_block(job->rows32, job->rows64, weights, n_img, width, nb, acc32, acc);
         }
         for (r = 0; r < nb; r++) {
             const double *v = full_values;

@@ -42,6 +42,26 @@ int mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
                           mushin_index_view preds, mushin_index_view target,
                           mushin_bad_values *bad);
 
+/*
+ * The fused path: per-image counts of the argmax of `logits` over
+ * `class_dim` (as mushin_confusion_count_logits takes it: first maximum
+ * wins, NaN largest), with dimension 0 indexing images (so class_dim >= 1;
+ * `target` has the logits' shape without class_dim).  `out` (shape[0] x
+ * num_classes x 3) is overwritten; `batch_counts` (num_classes^2, zeroed by
+ * the caller) receives the batch's confusion matrix, so that one pass over
+ * the logits serves both.  num_classes at most MUSHIN_PI_MAX_FUSED_CLASSES
+ * (a per-image matrix is kept).  Bad targets as mushin_confusion_validate_target
+ * reports them for the whole batch.
+ */
+#define MUSHIN_PI_MAX_FUSED_CLASSES 4096
+int mushin_perimage_count_logits(int64_t *out, int64_t *batch_counts,
+                                 int64_t num_classes, int has_ignore,
+                                 int64_t ignore_index, int ndim,
+                                 const int64_t *shape, int class_dim,
+                                 mushin_float_view logits,
+                                 mushin_index_view target,
+                                 mushin_bad_values *bad);
+
 /* Dataset-level metrics the bootstrap recomputes from summed counts. */
 typedef enum {
     MUSHIN_METRIC_MIOU = 0,   /* MulticlassJaccardIndex(average="macro") */

@@ -92,6 +92,32 @@ static void test_bad_values(void) {
     CHECK(bad.preds_bad == want.preds_bad && bad.preds_first == 7 && bad.preds_first_pos == 2);
 }
 
+static void test_logits_path(void) {
+    /* 2 images x 3 classes x 2 pixels, classes in dim 1; argmax per pixel:
+     * image 0: (2, 0), image 1: (1, 1) with a tie (first maximum wins) */
+    const float logits[12] = {0.1f, 5.0f, 0.2f, 1.0f, 3.0f, 2.0f,
+                              0.0f, 0.0f, 4.0f, 4.0f, 1.0f, 1.0f};
+    const int64_t lshape[3] = {2, 3, 2}, lstrides[3] = {24, 8, 4};
+    const int64_t target[4] = {2, 1, 1, 255}, tstrides[2] = {16, 8};
+    const int64_t want[18] = {0, 1, 0, 0, 0, 1, 1, 0, 0, /* image 0: 2 right, 1 -> 0 */
+                              0, 0, 0, 1, 0, 0, 0, 0, 0 /* image 1: 1 right, 255 ignored */};
+    int64_t out[18], batch[9] = {0}, bad_target[4] = {2, 1, 1, 7};
+    mushin_float_view lv;
+    mushin_bad_values bad;
+    lv.data = (const char *)logits;
+    lv.type = MUSHIN_FLOAT32;
+    lv.strides = lstrides;
+    CHECK(mushin_perimage_count_logits(out, batch, 3, 1, 255, 3, lshape, 1, lv,
+                                       view64(target, tstrides), &bad) == MUSHIN_OK);
+    CHECK(memcmp(out, want, sizeof(want)) == 0);
+    CHECK(batch[2 * 3 + 2] == 1 && batch[1 * 3 + 0] == 1 && batch[1 * 3 + 1] == 1);
+    CHECK(mushin_perimage_count_logits(out, batch, 3, 1, 255, 3, lshape, 1, lv,
+                                       view64(bad_target, tstrides), &bad) == MUSHIN_EBADVALUE);
+    CHECK(bad.target_bad == 1 && bad.target_first == 7 && bad.target_first_pos == 3);
+    CHECK(mushin_perimage_count_logits(out, batch, 3, 1, 255, 3, lshape, 0, lv,
+                                       view64(target, tstrides), &bad) == MUSHIN_EINVAL);
+}
+
 static void test_metric_values(void) {
     /* classes: (tp, fp, fn) = (3, 1, 0), (0, 0, 0), (2, 0, 2) */
     const int64_t counts[9] = {3, 1, 0, 0, 0, 0, 2, 0, 2};
@@ -155,6 +181,7 @@ int main(void) {
     test_counts_by_hand();
     test_many_classes_path();
     test_bad_values();
+    test_logits_path();
     test_metric_values();
     test_bootstrap();
     printf("%d passed, %d failed\n", passed, failed);

@@ -417,7 +417,6 @@ def evaluate_model(
     device_counts: Optional[DeviceConfusionMatrix] = None
 
     labels_needed = bool(streams) and any(not takes_probs for _, takes_probs in streams.values())
-    labels_needed = labels_needed or per_image is not None  # per-image counts read class indices
     if per_image is not None and shard is not None:
         raise NotImplementedError("per_image=True under torch.distributed is not supported yet; run one process")
 
@@ -433,7 +432,10 @@ def evaluate_model(
 
     def accumulate_batch(preds: Any, probs: Any, y: Any, index: int) -> None:
         nonlocal device_counts
-        labels = _count_batch(cpu_counts, preds, y, task, labels_needed)
+        if per_image is None:
+            labels = _count_batch(cpu_counts, preds, y, task, labels_needed)
+        else:  # one pass over CPU logits counts both (see PerImageState.count_batch)
+            labels = per_image.count_batch(cpu_counts, preds, y, task.class_dim, labels_needed)
         if labels is None:
             pass  # logits counted by the fused kernel; no stream takes class indices
         elif labels.device.type == "cpu" and y.device.type == "cpu":
@@ -442,7 +444,7 @@ def evaluate_model(
             if device_counts is None:
                 device_counts = DeviceConfusionMatrix(num_classes, ignore_index, labels.device)
             device_counts.update(labels, _to_device(y, labels.device))
-        if per_image is not None:
+        if per_image is not None and labels is not None:
             per_image.update(labels, None, y)
         if streams:
             update_streams(streams, preds if labels is None else labels, probs, y, index, task, num_classes)

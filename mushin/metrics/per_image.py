@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 import numpy as np
+import torch
 
 from .. import _core
 from ..stats.bootstrap import COUNT_METRICS, count_metric
@@ -44,6 +45,9 @@ __all__ = ["PerImageState", "DEFAULT_MAX_BYTES", "PER_IMAGE_DTYPES", "check_per_
 DEFAULT_MAX_BYTES = 1 << 30
 
 PER_IMAGE_DTYPES = ("int64", "int32")
+
+# PerImageCounts.update_logits keeps one C x C matrix per image up to this many classes
+FUSED_MAX_CLASSES = 4096
 
 
 class PerImageState:
@@ -91,6 +95,31 @@ class PerImageState:
     def update(self, preds: Any, probs: Any, target: Any) -> None:
         """Count one batch of class indices ``(N, ...)`` against labels of the same shape."""
         self.core.update(_host(preds), _host(target))
+
+    def count_batch(self, confusion: Any, preds: Any, target: Any, class_dim: int, labels_needed: bool) -> Any:
+        """Count CPU logits here and into ``confusion`` in one pass, or return class indices.
+
+        ``compare()``'s fused path with per-image counts: logits in host
+        memory go through ``PerImageCounts.update_logits`` (argmax and
+        per-image counting in one pass), whose batch confusion matrix is
+        merged into ``confusion`` (a ``ConfusionMatrix``), and None is
+        returned.  Otherwise (class indices, logits elsewhere, or a streamed
+        metric that needs class indices) the class indices are returned for
+        the caller to count, into both.
+        """
+        if not preds.is_floating_point():
+            return preds
+        fused = (
+            not labels_needed
+            and preds.device.type == "cpu"
+            and target.device.type == "cpu"
+            and preds.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+            and self.core.num_classes <= FUSED_MAX_CLASSES
+        )
+        if fused:
+            confusion.merge(self.core.update_logits(preds.detach(), target, class_dim=class_dim))
+            return None
+        return preds.argmax(dim=class_dim)
 
     def merge(self, other: Any) -> None:
         """Append another state's images (or its ``state_dict()``'s) after these."""
