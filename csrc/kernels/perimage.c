@@ -26,8 +26,21 @@
 
 #define PI_BLOCK 512
 
+/* The hot loops are compiled for baseline x86-64, AVX2 and AVX-512 and
+ * picked by mushin_isa_level() (0, 1, 2), so the default build runs
+ * anywhere; counts are integers, so every level gives the same bits. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PI_DISPATCH 1
+#define PI_BODY static inline __attribute__((always_inline))
+#define PI_TARGET_AVX2 __attribute__((target("avx2")))
+#define PI_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2")))
+#else
+#define PI_BODY static inline
+#endif
+
+
 /* n labels of type `type`, `stride` bytes apart, widened to int64. */
-static void
+PI_BODY void
 load_labels(int64_t *dst, const char *src, int64_t stride, int64_t n, mushin_itype type)
 {
     int64_t k;
@@ -50,31 +63,113 @@ load_labels(int64_t *dst, const char *src, int64_t stride, int64_t n, mushin_ity
 #undef PI_LOAD
 }
 
-/* Count n (target, prediction) pairs into the per-image matrix `cm`
- * (num_classes^2, [target][prediction]); 0, or -1 at the first bad value. */
-static int
+/* Count n (target, prediction) pairs into the per-image matrices `cm`:
+ * PI_SUB copies of num_classes^2 + 1 bins ([target][prediction], the last
+ * bin taking ignored positions), added up when the image is done.  Bins are
+ * computed and checked in one branch-free loop the compiler vectorises,
+ * then scattered round-robin over the copies, so consecutive equal pairs do
+ * not wait on each other's increments (the plain confusion kernel does the
+ * same).  0, or -1 if some value is bad. */
+#define PI_SUB 4
+
+PI_BODY int
 count_pairs_matrix(int64_t *cm, int64_t num_classes, int has_ignore, int64_t ignore_index,
-                   const int64_t *t, const int64_t *p, int64_t n)
+                   const int64_t *t, const int64_t *p, int64_t n, uint64_t *bins)
 {
-    const uint64_t c = (uint64_t)num_classes;
+    const uint64_t c = (uint64_t)num_classes, skip = c * c, stride = skip + 1;
+    uint64_t bad = 0;
     int64_t k;
+    int64_t *h0 = cm, *h1 = cm + stride, *h2 = cm + 2 * stride, *h3 = cm + 3 * stride;
     for (k = 0; k < n; k++) {
-        if (has_ignore && t[k] == ignore_index) {
-            if ((uint64_t)p[k] >= c && p[k] != ignore_index) {
-                return -1;
-            }
-            continue;
-        }
-        if ((uint64_t)t[k] >= c || (uint64_t)p[k] >= c) {
-            return -1;
-        }
-        cm[t[k] * num_classes + p[k]]++;
+        const uint64_t ignored = (uint64_t)(has_ignore & (t[k] == ignore_index));
+        const uint64_t t_out = (uint64_t)t[k] >= c, p_out = (uint64_t)p[k] >= c;
+        /* at an ignored position the prediction may also be ignore_index */
+        const uint64_t p_bad = p_out & ~(ignored & (uint64_t)(p[k] == ignore_index));
+        const uint64_t off = ignored | t_out | p_out;
+        bad |= ((t_out & ~ignored) | p_bad) & 1u;
+        bins[k] = off ? skip : (uint64_t)t[k] * c + (uint64_t)p[k];
+    }
+    if (bad) {
+        return -1;
+    }
+    for (k = 0; k + 4 <= n; k += 4) {
+        h0[bins[k]]++;
+        h1[bins[k + 1]]++;
+        h2[bins[k + 2]]++;
+        h3[bins[k + 3]]++;
+    }
+    for (; k < n; k++) {
+        h0[bins[k]]++;
+    }
+    return 0;
+}
+
+/* Labels of at most 16 bits (and int32) fit in int32: loaded narrow, their
+ * bins are checked and computed in twice the lanes (uint8 masks are the
+ * common case). */
+static int
+narrow_type(mushin_itype type)
+{
+    return type == MUSHIN_INT8 || type == MUSHIN_UINT8 || type == MUSHIN_INT16 ||
+           type == MUSHIN_UINT16 || type == MUSHIN_INT32;
+}
+
+PI_BODY void
+load_labels32(int32_t *dst, const char *src, int64_t stride, int64_t n, mushin_itype type)
+{
+    int64_t k;
+#define PI_LOAD32(T)                                 \
+    for (k = 0; k < n; k++) {                        \
+        T v;                                         \
+        memcpy(&v, src + k * stride, sizeof(v));     \
+        dst[k] = (int32_t)v;                         \
+    }                                                \
+    break;
+    switch (type) {
+    case MUSHIN_INT8: PI_LOAD32(int8_t)
+    case MUSHIN_UINT8: PI_LOAD32(uint8_t)
+    case MUSHIN_INT16: PI_LOAD32(int16_t)
+    case MUSHIN_UINT16: PI_LOAD32(uint16_t)
+    default: PI_LOAD32(int32_t)
+    }
+#undef PI_LOAD32
+}
+
+/* count_pairs_matrix on int32 labels; `ignore_index` is given only when it
+ * fits in int32 (has_ignore = 0 otherwise: no int32 label can equal it). */
+PI_BODY int
+count_pairs_matrix32(int64_t *cm, int32_t num_classes, int has_ignore, int32_t ignore_index,
+                     const int32_t *t, const int32_t *p, int64_t n, uint32_t *bins)
+{
+    const uint32_t c = (uint32_t)num_classes, skip = c * c, stride = skip + 1;
+    uint32_t bad = 0;
+    int64_t k;
+    int64_t *h0 = cm, *h1 = cm + stride, *h2 = cm + 2 * stride, *h3 = cm + 3 * stride;
+    for (k = 0; k < n; k++) {
+        const uint32_t ignored = (uint32_t)(has_ignore & (t[k] == ignore_index));
+        const uint32_t t_out = (uint32_t)t[k] >= c, p_out = (uint32_t)p[k] >= c;
+        const uint32_t p_bad = p_out & ~(ignored & (uint32_t)(p[k] == ignore_index));
+        const uint32_t off = ignored | t_out | p_out;
+        bad |= ((t_out & ~ignored) | p_bad) & 1u;
+        bins[k] = off ? skip : (uint32_t)t[k] * c + (uint32_t)p[k];
+    }
+    if (bad) {
+        return -1;
+    }
+    for (k = 0; k + 4 <= n; k += 4) {
+        h0[bins[k]]++;
+        h1[bins[k + 1]]++;
+        h2[bins[k + 2]]++;
+        h3[bins[k + 3]]++;
+    }
+    for (; k < n; k++) {
+        h0[bins[k]]++;
     }
     return 0;
 }
 
 /* The same pairs into per-class target counts, prediction counts and TP. */
-static int
+PI_BODY int
 count_pairs_marginals(int64_t *rows, int64_t *cols, int64_t *tp, int64_t num_classes,
                       int has_ignore, int64_t ignore_index, const int64_t *t,
                       const int64_t *p, int64_t n)
@@ -98,16 +193,15 @@ count_pairs_marginals(int64_t *rows, int64_t *cols, int64_t *tp, int64_t num_cla
     return 0;
 }
 
-int
-mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
-                      int64_t ignore_index, int ndim, const int64_t *shape,
-                      mushin_index_view preds, mushin_index_view target,
-                      mushin_bad_values *bad)
+PI_BODY int
+perimage_count_body(int64_t *out, int64_t num_classes, int has_ignore, int64_t ignore_index,
+                    int ndim, const int64_t *shape, mushin_index_view preds,
+                    mushin_index_view target, mushin_bad_values *bad)
 {
     int64_t num_images, pixels = 1, row_len, row_count = 1, img, r, k, c;
     int64_t ps_row, ts_row, idx[MUSHIN_MAX_NDIM];
     int64_t *scratch = NULL, *tbuf, *pbuf, *cm = NULL, *rows = NULL, *cols = NULL, *tpv = NULL;
-    int use_matrix, d, status = MUSHIN_OK;
+    int use_matrix, use_narrow, ignore32, d, status = MUSHIN_OK;
 
     if (out == NULL || num_classes < 1 || ndim < 1 || ndim > MUSHIN_MAX_NDIM || shape == NULL) {
         return MUSHIN_EINVAL;
@@ -136,9 +230,9 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
     }
     use_matrix = num_classes <= 4096 &&
                  num_classes * num_classes <= (pixels / 4 > 1024 ? pixels / 4 : 1024);
-    scratch = (int64_t *)malloc((size_t)(2 * PI_BLOCK) * sizeof(int64_t));
+    scratch = (int64_t *)malloc((size_t)(3 * PI_BLOCK) * sizeof(int64_t));
     if (use_matrix) {
-        cm = (int64_t *)malloc((size_t)(num_classes * num_classes) * sizeof(int64_t));
+        cm = (int64_t *)malloc((size_t)(PI_SUB * (num_classes * num_classes + 1)) * sizeof(int64_t));
     }
     else {
         rows = (int64_t *)malloc((size_t)(3 * num_classes) * sizeof(int64_t));
@@ -151,6 +245,8 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
     }
     tbuf = scratch;
     pbuf = scratch + PI_BLOCK;
+    use_narrow = use_matrix && narrow_type(preds.type) && narrow_type(target.type);
+    ignore32 = has_ignore && ignore_index >= INT32_MIN && ignore_index <= INT32_MAX;
     if (!use_matrix) {
         cols = rows + num_classes;
         tpv = cols + num_classes;
@@ -159,7 +255,7 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
     for (img = 0; img < num_images && status == MUSHIN_OK; img++) {
         int64_t *o = out + img * num_classes * 3;
         if (use_matrix) {
-            memset(cm, 0, (size_t)(num_classes * num_classes) * sizeof(int64_t));
+            memset(cm, 0, (size_t)(PI_SUB * (num_classes * num_classes + 1)) * sizeof(int64_t));
         }
         else {
             memset(rows, 0, (size_t)(3 * num_classes) * sizeof(int64_t));
@@ -177,12 +273,38 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
             for (k = 0; k < row_len; k += PI_BLOCK) {
                 const int64_t n = row_len - k < PI_BLOCK ? row_len - k : PI_BLOCK;
                 int failed;
-                load_labels(tbuf, trow + k * ts_row, ts_row, n, target.type);
-                load_labels(pbuf, prow + k * ps_row, ps_row, n, preds.type);
+                const int64_t *tv = tbuf, *pv = pbuf;
+                if (use_narrow) {
+                    int32_t *t32 = (int32_t *)(void *)tbuf, *p32 = (int32_t *)(void *)pbuf;
+                    load_labels32(t32, trow + k * ts_row, ts_row, n, target.type);
+                    load_labels32(p32, prow + k * ps_row, ps_row, n, preds.type);
+                    if (count_pairs_matrix32(cm, (int32_t)num_classes, ignore32, (int32_t)ignore_index,
+                                             t32, p32, n, (uint32_t *)(void *)(scratch + 2 * PI_BLOCK))) {
+                        status = MUSHIN_EBADVALUE;
+                        break;
+                    }
+                    continue;
+                }
+                /* contiguous int64 rows are read in place; others are widened first */
+                if (target.type == MUSHIN_INT64 && ts_row == (int64_t)sizeof(int64_t) &&
+                    (uintptr_t)(trow + k * ts_row) % sizeof(int64_t) == 0) {
+                    tv = (const int64_t *)(const void *)(trow + k * ts_row);
+                }
+                else {
+                    load_labels(tbuf, trow + k * ts_row, ts_row, n, target.type);
+                }
+                if (preds.type == MUSHIN_INT64 && ps_row == (int64_t)sizeof(int64_t) &&
+                    (uintptr_t)(prow + k * ps_row) % sizeof(int64_t) == 0) {
+                    pv = (const int64_t *)(const void *)(prow + k * ps_row);
+                }
+                else {
+                    load_labels(pbuf, prow + k * ps_row, ps_row, n, preds.type);
+                }
                 failed = use_matrix
-                    ? count_pairs_matrix(cm, num_classes, has_ignore, ignore_index, tbuf, pbuf, n)
+                    ? count_pairs_matrix(cm, num_classes, has_ignore, ignore_index, tv, pv, n,
+                                         (uint64_t *)(scratch + 2 * PI_BLOCK))
                     : count_pairs_marginals(rows, cols, tpv, num_classes, has_ignore,
-                                            ignore_index, tbuf, pbuf, n);
+                                            ignore_index, tv, pv, n);
                 if (failed) {
                     status = MUSHIN_EBADVALUE;
                     break;
@@ -198,6 +320,16 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
         }
         if (status != MUSHIN_OK) {
             break;
+        }
+        if (use_matrix) {
+            /* fold the copies into the first */
+            const int64_t stride = num_classes * num_classes + 1;
+            int sub;
+            for (sub = 1; sub < PI_SUB; sub++) {
+                for (k = 0; k < stride; k++) {
+                    cm[k] += cm[sub * stride + k];
+                }
+            }
         }
         for (c = 0; c < num_classes; c++) {
             int64_t tp, row_sum = 0, col_sum = 0, j;
@@ -229,6 +361,32 @@ mushin_perimage_count(int64_t *out, int64_t num_classes, int has_ignore,
         }
     }
     return status;
+}
+
+#define PI_COUNT_PARAMS                                                                  \
+    (int64_t *out, int64_t num_classes, int has_ignore, int64_t ignore_index, int ndim, \
+     const int64_t *shape, mushin_index_view preds, mushin_index_view target,           \
+     mushin_bad_values *bad)
+#define PI_COUNT_ARGS (out, num_classes, has_ignore, ignore_index, ndim, shape, preds, target, bad)
+
+#ifdef PI_DISPATCH
+static int perimage_count_baseline PI_COUNT_PARAMS { return perimage_count_body PI_COUNT_ARGS; }
+PI_TARGET_AVX2 static int perimage_count_avx2 PI_COUNT_PARAMS { return perimage_count_body PI_COUNT_ARGS; }
+PI_TARGET_AVX512 static int perimage_count_avx512 PI_COUNT_PARAMS { return perimage_count_body PI_COUNT_ARGS; }
+#endif
+
+int
+mushin_perimage_count PI_COUNT_PARAMS
+{
+#ifdef PI_DISPATCH
+    switch (mushin_isa_level()) {
+    case 2: return perimage_count_avx512 PI_COUNT_ARGS;
+    case 1: return perimage_count_avx2 PI_COUNT_ARGS;
+    default: return perimage_count_baseline PI_COUNT_ARGS;
+    }
+#else
+    return perimage_count_body PI_COUNT_ARGS;
+#endif
 }
 
 int
@@ -449,15 +607,6 @@ mushin_bootstrap_draw(uint64_t seed, uint64_t resample, int64_t num_images,
  * mushin_isa_level(): 0, 1, 2) so the default build runs anywhere; the sums
  * are exact integers, so every level gives the same bits.
  */
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PI_DISPATCH 1
-#define PI_BODY static inline __attribute__((always_inline))
-#define PI_TARGET_AVX2 __attribute__((target("avx2")))
-#define PI_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2")))
-#else
-#define PI_BODY static inline
-#endif
-
 PI_BODY void
 accumulate_block_body(const int32_t *rows32, const int64_t *rows64, const int32_t *weights,
                       int64_t n_img, int64_t width, int64_t nb, int32_t *acc32, int64_t *acc)
