@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from mushin import BenchmarkResult, compare
+from mushin import BenchmarkResult, _core, compare
 from mushin.stats.bootstrap import COUNT_METRICS, bootstrap_counts, bootstrap_indices
 
 
@@ -257,3 +257,20 @@ def test_classification_results_bootstrap_seeds_from_their_confusion():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         repr(boot)
+
+
+def test_every_instruction_set_level_gives_the_same_resamples():
+    rng = np.random.default_rng(9)
+    small = {"a": rng.integers(0, 300, (3, 200, 5, 3)), "b": rng.integers(0, 300, (2, 200, 5, 3))}
+    big = {m: c * 2**25 for m, c in small.items()}  # int64 sums
+    level = _core.isa_level()
+    runs = []
+    try:
+        for cap in (0, 1, 2):
+            _core.set_isa_cap(cap)
+            runs.append([bootstrap_counts(c, "dice", n=300, seed=4).resamples["score"].values for c in (small, big)])
+    finally:
+        _core.set_isa_cap(level)
+    for other in runs[1:]:
+        for got, want in zip(other, runs[0]):
+            assert np.array_equal(got, want)

@@ -277,3 +277,26 @@ def test_per_image_result_validates_its_arguments():
         per.paired("a", "z")
     with pytest.raises(ValueError, match="cannot be recomputed"):
         per.scores("auroc")
+
+
+def test_every_instruction_set_level_counts_the_same():
+    rng = np.random.default_rng(11)
+    cases = [(rng.integers(0, 21, (3, 40, 50)), rng.integers(0, 21, (3, 40, 50)))]
+    cases.append(tuple(a.astype(np.uint8) for a in cases[0]))
+    cases[0][1][0, :3, :3] = 255
+    level = _core.isa_level()
+    runs = []
+    try:
+        for cap in (0, 1, 2):
+            _core.set_isa_cap(cap)
+            out = []
+            for p, t in cases:
+                s = _core.PerImageCounts(21, 255)
+                s.update(p, t)
+                out.append(s.counts)
+            runs.append(out)
+    finally:
+        _core.set_isa_cap(level)
+    for other in runs[1:]:
+        for got, want in zip(other, runs[0]):
+            np.testing.assert_array_equal(got, want)
