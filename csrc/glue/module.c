@@ -178,6 +178,8 @@ cache_dlpack_arguments(mushin_module_state *st)
     return status;
 }
 
+int mushin_perimage_add(PyObject *module); /* perimage_state.c */
+
 static int
 core_exec(PyObject *module)
 {
@@ -191,7 +193,8 @@ core_exec(PyObject *module)
         PyModule_AddFunctions(module, mushin_confusion_functions) < 0 ||
         mushin_score_add_types(module, st) < 0 ||
         mushin_add_metric_state_types(module) < 0 ||
-        mushin_stats_add_functions(module) < 0) {
+        mushin_stats_add_functions(module) < 0 ||
+        mushin_perimage_add(module) < 0) {
         return -1;
     }
     return 0;
