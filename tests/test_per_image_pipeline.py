@@ -132,3 +132,95 @@ def test_per_image_is_refused_under_torch_distributed_before_any_batch(monkeypat
             compare(methods, _data(2), task="segmentation", test="welch", num_classes=CLASSES, ignore_index=255,
                     progress=False, per_image=True, one_pass=one_pass)
     assert forwards == []
+
+
+# ------------------------------------------------------------ save / load --
+
+
+def _saved_result(tmp_path, ignore_index=255, class_names=None):
+    torch.manual_seed(3)
+    methods = {"a": [nn.Conv2d(3, CLASSES, 1) for _ in range(3)], "b": [nn.Conv2d(3, CLASSES, 1) for _ in range(2)]}
+    data = _data(3)
+    if ignore_index != 255:
+        for _, y in data:
+            y[y == 255] = ignore_index
+    result = compare(methods, data, task="segmentation", test="welch", num_classes=CLASSES, ignore_index=ignore_index,
+                     class_names=class_names, progress=False, per_image=True)
+    return result, methods, data, result.save(tmp_path / "run")
+
+
+@pytest.mark.parametrize("ignore_index, class_names", [(255, None), (0, ["sky", "road", "car", "tree", "person"])])
+def test_save_and_load_keep_the_per_image_counts(tmp_path, ignore_index, class_names):
+    from mushin import BenchmarkResult
+
+    result, methods, data, folder = _saved_result(tmp_path, ignore_index, class_names)
+    loaded = BenchmarkResult.load(folder)
+    assert loaded.per_image.counts.identical(result.per_image.counts)
+    assert loaded.per_image.ignore_index == ignore_index
+    # the counts on disk are NumPy's count of each image (b's missing third seed is -1)
+    on_disk = np.load(folder / "per_image.npy")
+    np.testing.assert_array_equal(on_disk[1, 2], -1)
+    np.testing.assert_array_equal(on_disk[0, 1], _numpy_counts(methods["a"][1], data, ignore_index))
+    want = result.bootstrap("miou", n=200, seed=4)
+    got = loaded.bootstrap("miou", n=200, seed=4)
+    np.testing.assert_array_equal(got.resamples["difference"].values, want.resamples["difference"].values)
+
+
+def test_a_result_without_per_image_counts_saves_no_file(tmp_path):
+    from mushin import BenchmarkResult
+
+    methods, data = _methods(4), _data(4)
+    result = compare(methods, data, task="segmentation", test="welch", num_classes=CLASSES, ignore_index=255,
+                     progress=False)
+    folder = result.save(tmp_path / "run")
+    assert not (folder / "per_image.npy").exists()
+    assert BenchmarkResult.load(folder).per_image is None
+
+
+def test_damaged_per_image_counts_are_refused_naming_the_file(tmp_path):
+    from mushin import BenchmarkResult
+
+    _, _, _, folder = _saved_result(tmp_path)
+    path = folder / "per_image.npy"
+    good = np.load(path)
+    edited = good.copy()
+    edited[0, 1, 3, 2, 0] += 1
+    np.save(path, edited)
+    with pytest.raises(ValueError, match=r"per_image\.npy: per-image counts of method 'a', seed 1 do not sum"):
+        BenchmarkResult.load(folder)
+    edited = good.copy()
+    edited[1, 2, 0, 0, 0] = 0
+    np.save(path, edited)
+    with pytest.raises(ValueError, match=r"method 'b', seed 2 has no confusion matrix"):
+        BenchmarkResult.load(folder)
+    np.save(path, good[:, :, 1:])
+    with pytest.raises(ValueError, match=r"per_image\.npy: holds int64 of shape \(2, 3, 5, 5, 3\), not int64"):
+        BenchmarkResult.load(folder)
+    np.save(path, good.astype(np.float64))
+    with pytest.raises(ValueError, match=r"holds float64"):
+        BenchmarkResult.load(folder)
+    path.write_bytes(b"not an array")
+    with pytest.raises(ValueError, match=r"not a NumPy array file"):
+        BenchmarkResult.load(folder)
+    path.unlink()
+    with pytest.raises(ValueError, match=r"the file is missing"):
+        BenchmarkResult.load(folder)
+
+
+def test_a_study_keeps_per_image_counts_through_its_eval_spec(tmp_path):
+    from mushin import Study
+
+    methods, data = _methods(5), _data(5)
+    paths = {name: [] for name in methods}
+    for name, models in methods.items():
+        for j, model in enumerate(models):
+            paths[name].append(str(tmp_path / f"{name}-{j}.pt"))
+            torch.save(model, paths[name][-1])
+    spec = EvalSpec(task="segmentation", test="welch", num_classes=CLASSES, ignore_index=255, per_image=True)
+    result = Study.from_checkpoints(paths, lambda p: torch.load(p, weights_only=False), data, seeds=[7, 8, 9],
+                                    spec=spec, progress=False).run()
+    assert result.per_image.counts["seed"].values.tolist() == [7, 8, 9]
+    for name, models in methods.items():
+        for j, model in enumerate(models):
+            np.testing.assert_array_equal(result.per_image.counts.sel({"method": name}).values[j],
+                                          _numpy_counts(model, data))

@@ -31,7 +31,7 @@ import xarray as xr
 from .. import stats
 from ..stats.bootstrap import count_metric
 
-__all__ = ["PerImageResult", "COUNT_NAMES", "attach_per_image"]
+__all__ = ["PerImageResult", "COUNT_NAMES", "attach_per_image", "save_per_image", "load_per_image"]
 
 COUNT_NAMES = ["tp", "fp", "fn"]
 
@@ -211,3 +211,90 @@ def attach_per_image(
             ignore_index=ignore_index,
         )
     return result
+
+
+# ------------------------------------------------------------ save / load --
+# ``result.save(path)`` writes the counts as ``per_image.npy`` (int64,
+# dims method, seed, image, class, count) and names it in the manifest;
+# ``load`` checks them against the confusion matrices before it keeps them.
+
+PER_IMAGE_FILE = "per_image.npy"
+
+
+def save_per_image(per_image: PerImageResult, folder: Any) -> Dict[str, Any]:
+    """Write ``per_image``'s counts into ``folder``; return the manifest's ``per_image`` entry."""
+    values = np.ascontiguousarray(per_image.counts.values, dtype=np.int64)
+    np.save(folder / PER_IMAGE_FILE, values, allow_pickle=False)
+    return {"file": PER_IMAGE_FILE, "images": int(values.shape[2])}
+
+
+def load_per_image(
+    folder: Any,
+    entry: Any,
+    confusion: np.ndarray,
+    seeds: Sequence[Any],
+    classes: Sequence[Any],
+    methods: Sequence[str],
+    ignore_index: Optional[int],
+    damaged: Any,
+) -> PerImageResult:
+    """The counts saved by :func:`save_per_image`, checked against ``confusion``.
+
+    ``confusion`` is the loaded ``(method, seed, C, C)`` counts (-1 for a
+    missing seed).  Each model's counts summed over the images must give
+    its confusion matrix's diagonal (TP), column sums less the diagonal
+    (FP) and row sums less the diagonal (FN); a missing seed's counts are
+    all -1.  ``damaged(path, line, what)`` makes the error.
+    """
+    manifest_file = folder / "manifest.json"
+    if not isinstance(entry, dict) or entry.get("file") != PER_IMAGE_FILE:
+        raise damaged(manifest_file, None, f"'per_image' is {entry!r}, not {{'file': {PER_IMAGE_FILE!r}, ...}}")
+    images = entry.get("images")
+    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+        raise damaged(manifest_file, None, f"'per_image' says images={images!r}, not an int >= 0")
+    path = folder / PER_IMAGE_FILE
+    if not path.is_file():
+        raise damaged(path, None, "the manifest names per-image counts but the file is missing")
+    n_methods, n_seeds, n_classes = confusion.shape[0], confusion.shape[1], confusion.shape[2]
+    want = (n_methods, n_seeds, images, n_classes, 3)
+    try:
+        # a memory map reads the header only: no allocation from a shape the file claims
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise damaged(path, None, f"not a NumPy array file that save() writes ({exc})") from None
+    if mapped.dtype != np.int64 or mapped.shape != want:
+        raise damaged(path, None, f"holds {mapped.dtype} of shape {mapped.shape}, not int64 of shape {want}")
+    values = np.array(mapped)
+    del mapped
+    present = (confusion >= 0).all(axis=(-2, -1))
+    for i in range(n_methods):
+        for j in range(n_seeds):
+            v = values[i, j]
+            if not present[i, j]:
+                if (v != -1).any():
+                    raise damaged(path, None, f"method {methods[i]!r}, seed {seeds[j]!r} has no confusion "
+                                  "matrix, so its per-image counts must all be -1")
+                continue
+            if (v < 0).any():
+                raise damaged(path, None, f"negative per-image counts for method {methods[i]!r}, seed {seeds[j]!r}")
+            cm = confusion[i, j]
+            diag = np.diag(cm)
+            total = v.sum(axis=0)
+            if not (np.array_equal(total[:, 0], diag) and np.array_equal(total[:, 1], cm.sum(axis=0) - diag)
+                    and np.array_equal(total[:, 2], cm.sum(axis=1) - diag)):
+                raise damaged(path, None, f"per-image counts of method {methods[i]!r}, seed {seeds[j]!r} do not "
+                              "sum to its confusion matrix")
+    counts = xr.DataArray(
+        values,
+        dims=("method", "seed", "image", "class", "count"),
+        coords={
+            "method": list(methods),
+            "seed": list(seeds),
+            "image": np.arange(images),
+            "class": list(classes) if len(classes) else list(range(n_classes)),
+            "count": COUNT_NAMES,
+        },
+        name="per_image",
+        attrs={"missing": -1},
+    )
+    return PerImageResult(counts, ignore_index)
