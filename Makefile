@@ -15,7 +15,7 @@ KERNEL_SRCS   := $(sort $(wildcard csrc/kernels/*.c))
 C_TESTS       := $(sort $(wildcard csrc/tests/test_*.c))
 CTEST_BUILD   ?= build/ctests
 
-.PHONY: setup build demo test test-slow test-all ckernels sanitize bench clean
+.PHONY: setup build demo test test-slow test-all ckernels portability sanitize bench clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ ISA_TESTS := tests/test_exactness.py tests/test_logits_kernel.py tests/test_conf
 # every level below the best the CPU supports, e.g. "baseline avx2" on an AVX-512 machine
 LOWER_ISAS = $$(env -u MUSHIN_ISA $(PY) -c "from mushin import _core; print(*['baseline', 'avx2', 'avx512'][:_core.isa_level()])")
 
-test: build ckernels
+test: build ckernels portability
 	$(PY) -m pytest -q
 	@for isa in $(LOWER_ISAS); do \
 	    echo "== exactness tests again with MUSHIN_ISA=$$isa"; \
@@ -81,6 +81,41 @@ ckernels:
 	    bin=$(CTEST_BUILD)/$$(basename $$t .c); \
 	    for isa in avx512 avx2 baseline; do \
 	        echo "== $$bin (MUSHIN_ISA=$$isa)"; MUSHIN_ISA=$$isa ./$$bin || exit 1; done; done
+
+# The C stays ISO C11 for GCC, Clang and MSVC: every kernel is compiled
+# with -std=c11 -pedantic-errors -Werror=vla under both gcc and clang,
+# once with the compiler builtins of csrc/kernels/portable_internal.h and
+# once with its portable fallbacks forced on (-DMUSHIN_NO_BUILTINS, what
+# MSVC and other compilers get), and the C tests so built are run; the
+# glue is compiled the same ways against the Python and NumPy headers
+# (not -pedantic: CPython's type slots are void pointers to functions).
+# A compiler that is not installed is skipped with a note.
+# On a fresh Debian machine where make runs as root (CI), clang is installed
+# first, so the clang half is not skipped there.
+PORT_BUILD  ?= build/portability
+PORT_CFLAGS := -O1 -std=c11 -pedantic-errors -Wall -Wextra -Wvla -Werror -ffp-contract=off -pthread
+portability:
+	@command -v clang >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } || true
+	@pyinc=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['include'])") && \
+	npinc=$$($(PY) -c "import numpy; print(numpy.get_include())") && \
+	for cc in gcc clang; do \
+	    if ! command -v $$cc >/dev/null 2>&1; then echo "== portability: $$cc not installed, skipped"; continue; fi; \
+	    for mode in builtins fallbacks; do \
+	        def=; [ $$mode = fallbacks ] && def=-DMUSHIN_NO_BUILTINS; \
+	        out=$(PORT_BUILD)/$$cc-$$mode; mkdir -p $$out; \
+	        echo "== portability: $$cc, $$mode"; \
+	        for k in $(KERNEL_SRCS); do \
+	            $$cc $(PORT_CFLAGS) $$def -Icsrc -Icsrc/kernels -c $$k -o $$out/$$(basename $$k .c).o || exit 1; done; \
+	        for g in $(sort $(wildcard csrc/glue/*.c)); do \
+	            $$cc -std=c11 -Wall -Wextra -Wvla -Werror -fsyntax-only $$def -isystem $$pyinc -isystem $$npinc \
+	                -Icsrc -Icsrc/kernels -Icsrc/glue $$g || exit 1; done; \
+	        for t in $(C_TESTS); do \
+	            bin=$$out/$$(basename $$t .c); \
+	            $$cc $(PORT_CFLAGS) $$def -Icsrc -Icsrc/kernels $$t \
+	                $(patsubst csrc/kernels/%.c,$$out/%.o,$(KERNEL_SRCS)) -lm -o $$bin || exit 1; \
+	            $$bin > $$bin.log 2>&1 || { cat $$bin.log; exit 1; }; echo "$$(basename $$t .c): $$(tail -n 1 $$bin.log)"; done; \
+	    done; done
 
 # AddressSanitizer + UBSan build of the extension, then the whole default
 # test suite under it.  Both sanitizers stop the process at their first
@@ -125,7 +160,7 @@ CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build/fuzz
 FUZZ_HARNESSES := confusion scores stats
-FUZZ_KERNELS := confusion logits parallel stats ranktests scores
+FUZZ_KERNELS := confusion logits parallel distributions stats ranktests scores
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -O2 -g -std=c11 -Wall -Wextra -Werror -ffp-contract=off -pthread -fno-omit-frame-pointer -Icsrc -Icsrc/kernels
 .PHONY: fuzz fuzz-corpus

@@ -40,6 +40,15 @@ class build_ext_without_fwrapv(build_ext):
     """
 
     def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            # MSVC takes its own spelling of the same intent: ISO C11, full
+            # optimisation, no contraction into FMA (/fp:precise, which since
+            # Visual Studio 2022 contracts only under /fp:contract).  No
+            # pthreads: csrc/kernels/parallel.c runs the chunks in order.
+            for ext in self.extensions:
+                ext.extra_compile_args = ["/O2", "/std:c11", "/fp:precise", "/W3"]
+                ext.extra_link_args = []
+                ext.libraries = []
         for attr in ("compiler_so", "compiler", "compiler_cxx"):
             args = getattr(self.compiler, attr, None)
             if isinstance(args, list):

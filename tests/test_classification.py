@@ -244,7 +244,6 @@ def test_custom_metric_must_compute_one_number(methods, data):
 
 def test_register_a_task_with_a_streaming_and_a_torchmetrics_entry(methods, data):
     task = Task(
-        "topk-classification",
         battery={
             "accuracy": get_task("classification").battery["accuracy"],
             "ece_10": StreamingMetric(lambda c, ignore: calibration_bins(c, ignore, n_bins=10)),
@@ -253,6 +252,7 @@ def test_register_a_task_with_a_streaming_and_a_torchmetrics_entry(methods, data
         predict_fn=get_task("classification").predict_fn,
         prob_metrics=("ece_10", "top2"),
         class_dim=-1,
+        name="topk-classification",
     )
     register_task(task.name, task, overwrite=True)
     try:
@@ -279,7 +279,7 @@ def test_register_a_task_with_a_streaming_and_a_torchmetrics_entry(methods, data
 )
 def test_task_validates_its_battery(battery, prob_metrics, error, message):
     with pytest.raises(error, match=message):
-        Task("bad", battery, get_task("segmentation").predict_fn, prob_metrics=prob_metrics)
+        Task(battery, get_task("segmentation").predict_fn, prob_metrics=prob_metrics, name="bad")
 
 
 def test_streaming_metric_needs_a_callable_factory():

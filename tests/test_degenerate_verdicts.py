@@ -53,9 +53,9 @@ def _accuracy(counts, ignore_index=None):
 
 
 TASK = Task(
-    "degenerate-test",
     {"acc": with_direction(_accuracy, True), "acc2": with_direction(_accuracy, True)},
     get_task("segmentation").predict_fn,
+    name="degenerate-test",
 )
 
 

@@ -56,17 +56,17 @@ ACC = {m: [1 - v for v in values] for m, values in ERR.items()}
 @pytest.fixture(scope="module")
 def lower_result():
     task = Task(
-        "direction-test",
         {"acc": with_direction(_accuracy, True), "err": with_direction(_error, False)},
         get_task("segmentation").predict_fn,
+        name="direction-test",
     )
     return BenchmarkResult.from_confusion(_conf(ACC), task=task)
 
 
 @pytest.fixture(scope="module")
 def undeclared_result():
-    task = Task("direction-undeclared", {"acc": with_direction(_accuracy, True), "err": _error},
-                get_task("segmentation").predict_fn)
+    task = Task({"acc": with_direction(_accuracy, True), "err": _error},
+                get_task("segmentation").predict_fn, name="direction-undeclared")
     return BenchmarkResult.from_confusion(_conf(ACC), task=task)
 
 
@@ -132,7 +132,7 @@ def test_a_direction_must_be_a_bool(bad):
 
     metric.higher_is_better = bad
     with pytest.raises(TypeError, match=r"metric 'brier': higher_is_better must be True, False or None"):
-        Task("bad-direction", {"brier": metric}, get_task("segmentation").predict_fn)
+        Task({"brier": metric}, get_task("segmentation").predict_fn, name="bad-direction")
 
 
 # ------------------------------------------- a lower-is-better metric --
@@ -257,7 +257,7 @@ def test_direction_survives_save_load_and_reanalyze(lower_result, tmp_path):
 
 def test_direction_does_not_depend_on_the_metric_name():
     # a metric called "ece" that declares higher-is-better is read as such
-    task = Task("direction-by-entry", {"ece": with_direction(_accuracy, True)},
-                get_task("segmentation").predict_fn)
+    task = Task({"ece": with_direction(_accuracy, True)},
+                get_task("segmentation").predict_fn, name="direction-by-entry")
     r = BenchmarkResult.from_confusion(_conf(ACC), task=task)
     assert r.directions == {"ece": True} and r.rank("ece") == ["sharp", "blunt"]

@@ -30,7 +30,7 @@ accuracy.higher_is_better = True  # each metric declares its own direction
 error.higher_is_better = False
 
 # "ece" here is simply the error rate, declared lower-is-better
-TASK = Task("tables-test", {"acc": accuracy, "ece": error}, get_task("segmentation").predict_fn)
+TASK = Task({"acc": accuracy, "ece": error}, get_task("segmentation").predict_fn, name="tables-test")
 
 # pixel accuracies: base 0.8/0.9/0.7, new_1 1.0/0.9/1.0, worse 0.5/0.6/0.5
 CONF = {
@@ -112,9 +112,9 @@ def test_lower_is_better_follows_the_metrics_declared_direction():
     # formerly monkeypatched a global LOWER_IS_BETTER set; the direction now
     # comes from the battery entry (here "acc" declared lower-is-better)
     task = Task(
-        "tables-test-acc-lower",
         {"acc": with_direction(accuracy, False), "ece": with_direction(error, True)},
         get_task("segmentation").predict_fn,
+        name="tables-test-acc-lower",
     )
     result = BenchmarkResult.from_confusion(CONF, task=task)
     assert result.directions == {"acc": False, "ece": True}

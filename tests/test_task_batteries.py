@@ -387,9 +387,9 @@ def test_custom_task_brings_its_own_state_metric():
     from mushin.metrics.states import RegressionState
 
     name = "regression-r2-only"
-    register_task(name, Task(name, {"r2": StateMetric(RegressionState.make, "r2", higher_is_better=True)},
+    register_task(name, Task({"r2": StateMetric(RegressionState.make, "r2", higher_is_better=True)},
                              get_task("regression").predict_fn, requires_num_classes=False,
-                             description="r2 alone"), overwrite=True)
+                             description="r2 alone", name=name), overwrite=True)
     assert list_tasks()[name] == "r2 alone"
     methods, data = _regression()
     result = compare(methods, data, task=name, test="welch", progress=False)

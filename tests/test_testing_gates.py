@@ -29,9 +29,9 @@ def accuracy(counts, ignore_index=None):
 
 # the same score under two declared directions: "acc" higher-is-better, "ece" lower
 TASK = Task(
-    "gates-test",
     {"acc": with_direction(accuracy, True), "ece": with_direction(accuracy, False)},
     get_task("segmentation").predict_fn,
+    name="gates-test",
 )
 
 

@@ -429,6 +429,9 @@ FUNCTION_CASES: dict[str, tuple] = {
 }
 
 
+# resampling, ranking and power (tests/twins_resample.py)
+FUNCTION_CASES.update(twins.twins_resample.CASES)
+
 # the slow runs draw this many times the default number of examples
 SLOW_FACTOR = 10
 

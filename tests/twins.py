@@ -35,6 +35,7 @@ import reference_regression as ref_regression
 import reference_retrieval as ref_retrieval
 import reference_scores as ref_scores
 import reference_stats as ref_stats
+import twins_resample
 
 TESTS = ("welch", "ttest_ind", "ttest_rel", "wilcoxon", "mannwhitney")
 PAIRED = ("ttest_rel", "wilcoxon")
@@ -949,3 +950,5 @@ TWINS: dict[str, Callable] = {
 TWINS.update(
     {f"{name}.{method}": getattr(SLOW_TYPES[name], method) for name, methods in _METHODS.items() for method in methods}
 )
+# resampling, ranking and power (csrc/kernels/resample.c, ranking.c)
+TWINS.update(twins_resample.TWINS)

@@ -126,45 +126,6 @@ flat_offsets(int ndim, const int64_t *shape, const int64_t *strides)
 
 /* ------------------------------------------------------ element values -- */
 
-static size_t
-int_size(mushin_itype type)
-{
-    switch (type) {
-    case MUSHIN_INT8: case MUSHIN_UINT8: return 1;
-    case MUSHIN_INT16: case MUSHIN_UINT16: return 2;
-    case MUSHIN_INT32: case MUSHIN_UINT32: return 4;
-    default: return 8;
-    }
-}
-
-static void
-store_int(char *p, mushin_itype type, int64_t v)
-{
-    switch (type) {
-    case MUSHIN_INT8: { int8_t x = (int8_t)v; memcpy(p, &x, 1); break; }
-    case MUSHIN_UINT8: { uint8_t x = (uint8_t)v; memcpy(p, &x, 1); break; }
-    case MUSHIN_INT16: { int16_t x = (int16_t)v; memcpy(p, &x, 2); break; }
-    case MUSHIN_UINT16: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-    case MUSHIN_INT32: { int32_t x = (int32_t)v; memcpy(p, &x, 4); break; }
-    case MUSHIN_UINT32: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-    default: memcpy(p, &v, 8); break;
-    }
-}
-
-static int64_t
-read_int(const char *p, mushin_itype type)
-{
-    switch (type) {
-    case MUSHIN_INT8: { int8_t x; memcpy(&x, p, 1); return x; }
-    case MUSHIN_UINT8: { uint8_t x; memcpy(&x, p, 1); return x; }
-    case MUSHIN_INT16: { int16_t x; memcpy(&x, p, 2); return x; }
-    case MUSHIN_UINT16: { uint16_t x; memcpy(&x, p, 2); return x; }
-    case MUSHIN_INT32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case MUSHIN_UINT32: { uint32_t x; memcpy(&x, p, 4); return x; }
-    default: { int64_t x; memcpy(&x, p, 8); return x; }
-    }
-}
-
 /* The value bytes repeat over the positions; mixing in the lap number
  * keeps large inputs from being one short period. */
 typedef struct {
@@ -200,22 +161,12 @@ fill_ints(const layout *L, const int64_t *offsets, int64_t n, mushin_itype type,
 {
     int64_t pos;
     for (pos = 0; pos < n; pos++) {
-        store_int(L->base + offsets[pos], type,
+        fuzz_store_int(L->base + offsets[pos], type,
                   class_value(value_byte(src, pos, salt), num_classes, ignore_index, clean));
     }
 }
 
 /* ---------------------------------------------------------- float values -- */
-
-static size_t
-float_size(mushin_ftype type)
-{
-    switch (type) {
-    case MUSHIN_FLOAT16: case MUSHIN_BFLOAT16: return 2;
-    case MUSHIN_FLOAT32: return 4;
-    default: return 8;
-    }
-}
 
 /* Ties, signed zeros, infinities, NaNs (quiet, signalling, negative),
  * subnormals and the extremes of each type. */
@@ -248,48 +199,6 @@ double_table(int i)
     case 13: return -1.7976931348623157e308;
     case 14: return 1.0 + 0x1p-52;
     default: return 1.0 + 0x1p-23;
-    }
-}
-
-/* IEEE binary16 -> double, written from the definition. */
-static double
-half_value(uint16_t h)
-{
-    const int sign = h >> 15, exponent = (h >> 10) & 31, mantissa = h & 1023;
-    double v;
-    if (exponent == 31) {
-        v = mantissa ? NAN : INFINITY;
-    }
-    else if (exponent == 0) {
-        v = ldexp((double)mantissa, -24);
-    }
-    else {
-        v = ldexp((double)(mantissa + 1024), exponent - 25);
-    }
-    return sign ? -v : v;
-}
-
-static double
-read_float(const char *p, mushin_ftype type)
-{
-    uint16_t h;
-    float f;
-    double d;
-    switch (type) {
-    case MUSHIN_FLOAT16:
-        memcpy(&h, p, 2);
-        return half_value(h);
-    case MUSHIN_BFLOAT16: {
-        const uint32_t bits = (uint32_t)((p[0] & 0xff) | (p[1] & 0xff) << 8) << 16;
-        memcpy(&f, &bits, 4);
-        return f;
-    }
-    case MUSHIN_FLOAT32:
-        memcpy(&f, p, 4);
-        return f;
-    default:
-        memcpy(&d, p, 8);
-        return d;
     }
 }
 
@@ -384,8 +293,8 @@ reference_count(int64_t *counts, int64_t C, int has_ignore, int64_t ignore, int6
     int64_t pos;
     memset(bad, 0, sizeof(*bad));
     for (pos = 0; pos < n; pos++) {
-        const int64_t p = read_int(P->base + poff[pos], ptype);
-        const int64_t t = read_int(T->base + toff[pos], ttype);
+        const int64_t p = fuzz_read_int(P->base + poff[pos], ptype);
+        const int64_t t = fuzz_read_int(T->base + toff[pos], ttype);
         const int p_ok = p >= 0 && p < C, t_ok = t >= 0 && t < C;
         if (has_ignore && t == ignore) {
             if (!p_ok && p != ignore) {
@@ -480,8 +389,8 @@ fuzz_index(fuzz_reader *r, const fuzz_params *fp)
         enlarge_shape(ndim, shape, 2 * MUSHIN_MIN_WORK_PER_THREAD);
     }
     n = count_positions(ndim, shape);
-    if (!make_layout(r, ndim, shape, (int64_t)int_size(ptype), fp->large, &P) ||
-        !make_layout(r, ndim, shape, (int64_t)int_size(ttype), fp->large, &T)) {
+    if (!make_layout(r, ndim, shape, (int64_t)fuzz_int_size(ptype), fp->large, &P) ||
+        !make_layout(r, ndim, shape, (int64_t)fuzz_int_size(ttype), fp->large, &T)) {
         goto done;
     }
     poff = flat_offsets(ndim, shape, P.strides);
@@ -559,8 +468,8 @@ fuzz_logits(fuzz_reader *r, const fuzz_params *fp)
     }
     npix = count_positions(ndim - 1, pshape);
     if (npix * C > ((int64_t)1 << 21)) goto done;
-    if (!make_layout(r, ndim, shape, (int64_t)float_size(ltype), fp->large, &L) ||
-        !make_layout(r, ndim - 1, pshape, (int64_t)int_size(ttype), fp->large, &T)) {
+    if (!make_layout(r, ndim, shape, (int64_t)fuzz_float_size(ltype), fp->large, &L) ||
+        !make_layout(r, ndim - 1, pshape, (int64_t)fuzz_int_size(ttype), fp->large, &T)) {
         goto done;
     }
     for (d = 0, k = 0; d < ndim; d++) {
@@ -585,7 +494,7 @@ fuzz_logits(fuzz_reader *r, const fuzz_params *fp)
     for (i = 0; i < C * C; i++) counts[i] = want[i] = (i * 3) % 7;
     memset(&want_bad, 0, sizeof(want_bad));
     for (pos = 0; pos < npix; pos++) {
-        const int64_t t = read_int(T.base + toff[pos], ttype);
+        const int64_t t = fuzz_read_int(T.base + toff[pos], ttype);
         if (fp->has_ignore && t == fp->ignore_index) continue;
         if (t < 0 || t >= C) {
             note_bad(&want_bad.target_bad, &want_bad.target_first, &want_bad.target_first_pos,
@@ -598,7 +507,7 @@ fuzz_logits(fuzz_reader *r, const fuzz_params *fp)
             double best = 0.0;
             int64_t arg = 0;
             for (c = 0; c < C; c++) {
-                const double v = read_float(L.base + loff[pos] + c * L.strides[class_dim], ltype);
+                const double v = fuzz_read_float(L.base + loff[pos] + c * L.strides[class_dim], ltype);
                 if (c == 0 || (!isnan(best) && (isnan(v) || v > best))) {
                     best = v;
                     arg = c;
@@ -657,7 +566,7 @@ fuzz_merge(fuzz_reader *r)
     for (i = 0; i < n; i++) {
         int64_t v = merge_value(r);
         /* the precondition: non-negative counts with a total in int64 */
-        if (v < 0 || __builtin_add_overflow(total, v, &sum)) v = 0;
+        if (v < 0 || mushin_add_overflow_i64(total, v, &sum)) v = 0;
         counts[i] = v;
         total += v;
     }
@@ -671,11 +580,11 @@ fuzz_merge(fuzz_reader *r)
     }
     total = 0;
     for (i = 0; i < n && want == MUSHIN_OK; i++) {
-        if (__builtin_add_overflow(counts[i], add[i], &sum)) {
+        if (mushin_add_overflow_i64(counts[i], add[i], &sum)) {
             want = MUSHIN_EOVERFLOW;
             want_where = i;
         }
-        else if (__builtin_add_overflow(total, sum, &total)) {
+        else if (mushin_add_overflow_i64(total, sum, &total)) {
             want = MUSHIN_EOVERFLOW;
         }
     }

@@ -33,48 +33,6 @@
 
 /* ------------------------------------------------------- element access -- */
 
-static size_t
-float_size(mushin_ftype type)
-{
-    return type == MUSHIN_FLOAT64 ? 8 : type == MUSHIN_FLOAT32 ? 4 : 2;
-}
-
-static double
-half_value(uint16_t h)
-{
-    const int sign = h >> 15, exponent = (h >> 10) & 31, mantissa = h & 1023;
-    double v;
-    if (exponent == 31) v = mantissa ? NAN : INFINITY;
-    else if (exponent == 0) v = ldexp((double)mantissa, -24);
-    else v = ldexp((double)(mantissa + 1024), exponent - 25);
-    return sign ? -v : v;
-}
-
-static double
-read_float(const char *p, mushin_ftype type)
-{
-    uint16_t h;
-    uint32_t bits;
-    float f;
-    double d;
-    switch (type) {
-    case MUSHIN_FLOAT16:
-        memcpy(&h, p, 2);
-        return half_value(h);
-    case MUSHIN_BFLOAT16:
-        memcpy(&h, p, 2);
-        bits = (uint32_t)h << 16;
-        memcpy(&f, &bits, 4);
-        return f;
-    case MUSHIN_FLOAT32:
-        memcpy(&f, p, 4);
-        return f;
-    default:
-        memcpy(&d, p, 8);
-        return d;
-    }
-}
-
 /* Dyadic values exact in every type: ties across classes and rows, and
  * confidences on bin boundaries. */
 static const double dyadic[8] = {0.0, 1.0, 0.5, 0.25, 0.75, 0.125, 0.0625, 0.375};
@@ -150,45 +108,6 @@ store_prob(char *p, mushin_ftype type, fuzz_reader *r, int allow_bad)
     }
 }
 
-static int64_t
-read_label(const char *p, mushin_itype type)
-{
-    switch (type) {
-    case MUSHIN_INT8: { int8_t x; memcpy(&x, p, 1); return x; }
-    case MUSHIN_UINT8: { uint8_t x; memcpy(&x, p, 1); return x; }
-    case MUSHIN_INT16: { int16_t x; memcpy(&x, p, 2); return x; }
-    case MUSHIN_UINT16: { uint16_t x; memcpy(&x, p, 2); return x; }
-    case MUSHIN_INT32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case MUSHIN_UINT32: { uint32_t x; memcpy(&x, p, 4); return x; }
-    default: { int64_t x; memcpy(&x, p, 8); return x; }
-    }
-}
-
-static size_t
-label_size(mushin_itype type)
-{
-    switch (type) {
-    case MUSHIN_INT8: case MUSHIN_UINT8: return 1;
-    case MUSHIN_INT16: case MUSHIN_UINT16: return 2;
-    case MUSHIN_INT32: case MUSHIN_UINT32: return 4;
-    default: return 8;
-    }
-}
-
-static void
-store_label(char *p, mushin_itype type, int64_t v)
-{
-    switch (type) {
-    case MUSHIN_INT8: { int8_t x = (int8_t)v; memcpy(p, &x, 1); break; }
-    case MUSHIN_UINT8: { uint8_t x = (uint8_t)v; memcpy(p, &x, 1); break; }
-    case MUSHIN_INT16: { int16_t x = (int16_t)v; memcpy(p, &x, 2); break; }
-    case MUSHIN_UINT16: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-    case MUSHIN_INT32: { int32_t x = (int32_t)v; memcpy(p, &x, 4); break; }
-    case MUSHIN_UINT32: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-    default: memcpy(p, &v, 8); break;
-    }
-}
-
 /* ------------------------------------------------------------ batches -- */
 
 /* A (rows, classes) matrix and its labels, each in its own allocation of
@@ -214,7 +133,7 @@ static int
 batch_alloc(batch *b, int64_t rows, int64_t C, mushin_ftype ft, mushin_itype it,
             int64_t row_items, int64_t class_items, int64_t label_items, int misalign)
 {
-    const int64_t fs = (int64_t)float_size(ft), ls = (int64_t)label_size(it);
+    const int64_t fs = (int64_t)fuzz_float_size(ft), ls = (int64_t)fuzz_int_size(it);
     const int64_t rs = row_items * fs, cs = class_items * fs, lst = label_items * ls;
     const int64_t r_reach = rows > 0 ? (rows - 1) * rs : 0, c_reach = (C - 1) * cs;
     const int64_t lo = (r_reach < 0 ? r_reach : 0) + (c_reach < 0 ? c_reach : 0);
@@ -256,7 +175,7 @@ static int
 batch_copy_rows(batch *dst, const batch *src, int64_t C, const int64_t *order, int64_t first,
                 int64_t n)
 {
-    const size_t fs = float_size(src->probs.type), ls = label_size(src->labels.type);
+    const size_t fs = fuzz_float_size(src->probs.type), ls = fuzz_int_size(src->labels.type);
     int64_t i, c;
     if (!batch_alloc(dst, n, C, src->probs.type, src->labels.type, C, 1, 1, 0)) return 0;
     for (i = 0; i < n; i++) {
@@ -324,14 +243,14 @@ reference_calibration(const batch *b, int64_t C, int has_ignore, int64_t ignore,
     int64_t r, c, i;
     memset(s, 0, sizeof(*s));
     for (r = 0; r < b->rows; r++) {
-        const int64_t label = read_label(label_at(b, r), b->labels.type);
+        const int64_t label = fuzz_read_int(label_at(b, r), b->labels.type);
         double best;
         int64_t arg = 0, slot = -1;
         float conf;
         if (has_ignore && label == ignore) continue;
-        best = read_float(prob_at(b, r, 0), b->probs.type);
+        best = fuzz_read_float(prob_at(b, r, 0), b->probs.type);
         for (c = 1; c < C; c++) {
-            const double v = read_float(prob_at(b, r, c), b->probs.type);
+            const double v = fuzz_read_float(prob_at(b, r, c), b->probs.type);
             if (v > best) {
                 best = v;
                 arg = c;
@@ -404,7 +323,7 @@ reference_auroc(const batch *b, int has_ignore, int64_t ignore, int64_t c)
 {
     int64_t r, s, pos = 0, neg = 0, twice = 0;
     for (r = 0; r < b->rows; r++) {
-        const int64_t lr = read_label(label_at(b, r), b->labels.type);
+        const int64_t lr = fuzz_read_int(label_at(b, r), b->labels.type);
         if (has_ignore && lr == ignore) continue;
         if (lr != c) {
             neg++;
@@ -412,11 +331,11 @@ reference_auroc(const batch *b, int has_ignore, int64_t ignore, int64_t c)
         }
         pos++;
         for (s = 0; s < b->rows; s++) {
-            const int64_t ls = read_label(label_at(b, s), b->labels.type);
+            const int64_t ls = fuzz_read_int(label_at(b, s), b->labels.type);
             double x, y;
             if ((has_ignore && ls == ignore) || ls == c) continue;
-            x = read_float(prob_at(b, r, c), b->probs.type);
-            y = read_float(prob_at(b, s, c), b->probs.type);
+            x = fuzz_read_float(prob_at(b, r, c), b->probs.type);
+            y = fuzz_read_float(prob_at(b, s, c), b->probs.type);
             twice += x > y ? 2 : x == y ? 1 : 0;
         }
     }
@@ -534,7 +453,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < rows; i++) {
         const uint8_t b = fuzz_u8(&r);
         const int64_t label = b < 200 ? b % C : b < 230 ? ignore : b < 243 ? C : -1;
-        store_label(label_at(&whole, i), it, allow_bad || b < 230 ? label : b % C);
+        fuzz_store_int(label_at(&whole, i), it, allow_bad || b < 230 ? label : b % C);
         for (c = 0; c < C; c++) {
             store_prob(prob_at(&whole, i, c), ft, &r, allow_bad);
         }
@@ -543,7 +462,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the batch check against a scan of the rows */
     memset(&want_check, 0, sizeof(want_check));
     for (i = 0; i < rows; i++) {
-        const int64_t label = read_label(label_at(&whole, i), it);
+        const int64_t label = fuzz_read_int(label_at(&whole, i), it);
         if (has_ignore && label == ignore) continue;
         want_check.kept++;
         if (label < 0 || label >= C) {
@@ -553,7 +472,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         for (c = 0; c < C; c++) {
-            const double v = read_float(prob_at(&whole, i, c), ft);
+            const double v = fuzz_read_float(prob_at(&whole, i, c), ft);
             if (!(v >= 0.0 && v <= 1.0) && want_check.probs_bad++ == 0) {
                 want_check.probs_first = v;
                 want_check.probs_first_row = i;
@@ -604,7 +523,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         part_kept[p] = 0;
         for (k = 0; k < parts[p].rows; k++) {
-            const int64_t label = read_label(label_at(&parts[p], k), it);
+            const int64_t label = fuzz_read_int(label_at(&parts[p], k), it);
             part_kept[p] += !(has_ignore && label == ignore);
         }
     }

@@ -1,6 +1,6 @@
 /*
  * fuzz_stats.c -- libFuzzer harness for the statistics entry points of
- * csrc/kernels/stats.c and csrc/kernels/ranktests.c.
+ * csrc/kernels/distributions.c, stats.c and ranktests.c.
  *
  * No reference implementation here (scipy is the oracle, in
  * tests/test_fuzz_smoke.py, on this corpus); instead invariants that hold
@@ -276,10 +276,17 @@ check_exact_distributions(fuzz_reader *r)
         if (counts == NULL) return;
         FUZZ_CHECK(mushin_rank_sum_counts(n1, n2, kmax, counts) == MUSHIN_OK);
         {
-            /* C(n1 + n2, n1) exactly: C(n2 + i, i) = C(n2 + i - 1, i - 1) (n2 + i) / i */
-            unsigned __int128 exact = 1;
-            for (i = 1; i <= n1; i++) exact = exact * (unsigned)(n2 + i) / (unsigned)i;
-            binom = (double)exact;
+            /* C(n1 + n2, n1) exactly while it fits in int64 (infinite past
+             * that): C(n2 + i, i) = C(n2 + i - 1, i - 1) (n2 + i) / i, with
+             * i split by its gcd with the running value so the division is
+             * exact before the multiply */
+            int64_t exact = 1;
+            for (i = 1; i <= n1 && binom != INFINITY; i++) {
+                int64_t g = exact, h = i, t;
+                while (h) { t = g % h; g = h; h = t; }
+                if (mushin_mul_overflow_i64(exact / g, (n2 + i) / (i / g), &exact)) binom = INFINITY;
+            }
+            if (binom != INFINITY) binom = (double)exact;
         }
         /* past C(n1 + n2, n1) ~ 1.8e19 the kernel counts in double: every
          * count must still be positive and the distribution symmetric */

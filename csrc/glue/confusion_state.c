@@ -20,19 +20,10 @@
 #include "mushin_kernels.h"
 #include "dlpack_consumer.h"
 #include "module_state.h"
+#include "confusion_state.h"
 
 /* ---------------------------------------------------- ConfusionMatrix -- */
 
-typedef struct {
-    PyObject_HEAD
-    int64_t num_classes;
-    int has_ignore;
-    int64_t ignore_index;
-    int64_t *counts;            /* num_classes^2, row = target, col = prediction */
-    int64_t total_bound;        /* >= sum(counts): exact after merge/reset, + batch sizes */
-    PyThread_type_lock lock;    /* guards counts and total_bound; taken without the GIL */
-    int num_threads;            /* 0: the module default (set_default_threads) */
-} ConfusionMatrixObject;
 
 /* num_threads as given to the constructor or the setter: None or 1 ... 64. */
 static int
@@ -59,78 +50,6 @@ parse_num_threads(PyObject *value, int *out)
     }
     *out = (int)n;
     return 0;
-}
-
-/*
- * The threads an update with `work` units may use: the matrix's own
- * num_threads, else the module's default (set_default_threads: an int, or
- * a callable -- mushin.threads.get_num_threads, which follows
- * torch.get_num_threads() unless mushin.set_num_threads was called).  The
- * default is consulted only when the work is large enough to use a second
- * thread, so small updates never call back into Python.
- */
-static int
-cm_thread_budget(ConfusionMatrixObject *self, int64_t work, int *out)
-{
-    mushin_module_state *st;
-    PyObject *value;
-    long n;
-    *out = 1;
-    if (self->num_threads > 0) {
-        *out = self->num_threads;
-        return 0;
-    }
-    if (work < 2 * MUSHIN_MIN_WORK_PER_THREAD) {
-        return 0;
-    }
-    st = mushin_module_state_of(Py_TYPE(self));
-    if (st == NULL) {
-        return -1;
-    }
-    if (st->default_threads == NULL) {
-        return 0;
-    }
-    if (PyCallable_Check(st->default_threads)) {
-        value = PyObject_CallNoArgs(st->default_threads);
-        if (value == NULL) {
-            return -1;
-        }
-    }
-    else {
-        value = Py_NewRef(st->default_threads);
-    }
-    n = PyLong_AsLong(value);
-    Py_DECREF(value);
-    if (n == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    *out = n < 1 ? 1 : (n > MUSHIN_MAX_THREADS ? MUSHIN_MAX_THREADS : (int)n);
-    return 0;
-}
-
-static void
-cm_lock(ConfusionMatrixObject *self)
-{
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-}
-
-static void
-cm_unlock(ConfusionMatrixObject *self)
-{
-    PyThread_release_lock(self->lock);
-}
-
-/* An update adds at most n counts.  Refuse one that could carry the total
- * past INT64_MAX -- reachable only after merging counts near 2^63 -- so no
- * cell and no sum a metric takes can wrap.  Call with the lock held. */
-static int
-cm_reserve(ConfusionMatrixObject *self, int64_t n)
-{
-    if (self->total_bound > INT64_MAX - n) {
-        return MUSHIN_EOVERFLOW;
-    }
-    self->total_bound += n;
-    return MUSHIN_OK;
 }
 
 static PyObject *
@@ -218,367 +137,6 @@ ConfusionMatrix_dealloc(ConfusionMatrixObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *
-bad_value_error(ConfusionMatrixObject *self, const mushin_bad_values *bad)
-{
-    char ign[96] = "";
-    char preds_msg[320] = "", target_msg[320] = "";
-    if (self->has_ignore) {
-        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                      bad->target_bad == 1 ? "that is" : "that are",
-                      (long long)self->ignore_index);
-    }
-    if (bad->target_bad) {
-        PyOS_snprintf(target_msg, sizeof(target_msg),
-                      "target holds %lld value%s outside [0, %lld)%s "
-                      "(first: %lld at flat index %lld)",
-                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, ign,
-                      (long long)bad->target_first, (long long)bad->target_first_pos);
-    }
-    if (bad->preds_bad) {
-        PyOS_snprintf(preds_msg, sizeof(preds_msg),
-                      "preds holds %lld value%s outside [0, %lld) "
-                      "(first: %lld at flat index %lld)%s",
-                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, (long long)bad->preds_first,
-                      (long long)bad->preds_first_pos,
-                      self->has_ignore ? "; a prediction may equal ignore_index "
-                                         "only where the target is ignored" : "");
-    }
-    PyErr_Format(PyExc_ValueError, "%s%s%s; the confusion matrix was not changed",
-                 target_msg, (bad->target_bad && bad->preds_bad) ? "; " : "",
-                 preds_msg);
-    return NULL;
-}
-
-PyDoc_STRVAR(update_doc,
-"update(preds, target, /)\n--\n\n"
-"Count one batch of class-index predictions against labels.\n\n"
-"Both arguments are DLPack producers (torch, NumPy, JAX, ...) in CPU memory\n"
-"with the same shape and any integer dtype; strides and offsets are honoured.\n"
-"Positions whose target equals ``ignore_index`` are skipped.  Any other value\n"
-"outside ``[0, num_classes)`` raises ``ValueError`` and leaves the counts as\n"
-"they were.  The counting runs without the GIL.");
-
-static PyObject *
-ConfusionMatrix_update(ConfusionMatrixObject *self, PyObject *const *args,
-                       Py_ssize_t nargs)
-{
-    dl_view pv, tv;
-    mushin_index_view pview, tview;
-    mushin_bad_values bad;
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    int64_t n = 1, nn = self->num_classes * self->num_classes;
-    int64_t *scratch = NULL;
-    int status = MUSHIN_OK, i, num_threads = 1;
-
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd",
-                     nargs);
-        return NULL;
-    }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[0], "preds", &pv) < 0) {
-        return NULL;
-    }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[1], "target", &tv) < 0) {
-        mushin_dlpack_release(&pv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update reads host memory, but preds is on %s:%d "
-                     "and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(pv.t->device.device_type), (int)pv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
-        goto error;
-    }
-    if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
-        PyErr_Format(PyExc_TypeError,
-                     "class indices must have an integer dtype (int8, int16, int32, "
-                     "int64, uint8, uint16, uint32 or bool), got preds %s and target %s%s",
-                     pdt, tdt,
-                     (pv.t->dtype.code == kDLFloat || pv.t->dtype.code == kDLBfloat)
-                         ? "; take the argmax of logits or probabilities first" : "");
-        goto error;
-    }
-    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
-    if (pv.t->ndim != tv.t->ndim) {
-        PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                     pshape, tshape);
-        goto error;
-    }
-    for (i = 0; i < pv.t->ndim; i++) {
-        if (pv.t->shape[i] != tv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                         pshape, tshape);
-            goto error;
-        }
-        n *= pv.t->shape[i];
-    }
-    pview.data = (const char *)pv.t->data + pv.t->byte_offset;
-    pview.strides = pv.strides;
-    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
-    tview.strides = tv.strides;
-
-    if (n >= nn / 4) {
-        /* One pass into private scratch, merged only if every value was valid:
-         * concurrent updates count in parallel and share only the merge. */
-        if (cm_thread_budget(self, n, &num_threads) < 0) {
-            goto error;
-        }
-        scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
-        if (scratch == NULL) {
-            PyErr_NoMemory();
-            goto error;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        status = mushin_confusion_count_threads(scratch, self->num_classes, self->has_ignore,
-                                                self->ignore_index, pv.t->ndim, pv.t->shape,
-                                                pview, tview, num_threads, &bad);
-        if (status == MUSHIN_OK) {
-            cm_lock(self);
-            status = cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                mushin_counts_add(self->counts, scratch, nn);
-            }
-            cm_unlock(self);
-        }
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        /* A batch much smaller than the matrix: check first, then count in
-         * place, rather than zero and merge a large scratch matrix. */
-        Py_BEGIN_ALLOW_THREADS
-        status = mushin_confusion_validate(self->num_classes, self->has_ignore,
-                                           self->ignore_index, pv.t->ndim, pv.t->shape,
-                                           pview, tview, &bad);
-        if (status == MUSHIN_OK) {
-            cm_lock(self);
-            status = cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                status = mushin_confusion_count(self->counts, self->num_classes,
-                                            self->has_ignore, self->ignore_index,
-                                                pv.t->ndim, pv.t->shape, pview, tview,
-                                                &bad);
-            }
-            cm_unlock(self);
-        }
-        Py_END_ALLOW_THREADS
-    }
-    free(scratch);
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_EOVERFLOW) {
-        PyErr_SetString(PyExc_ValueError,
-                        "update(): adding this batch could carry the int64 counts past 2**63 - 1; "
-                        "nothing was added (the matrix already holds close to 2**63 samples: "
-                        "were corrupted counts merged?)");
-        goto error;
-    }
-    if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "confusion kernel failed with status %d", status);
-        goto error;
-    }
-    mushin_dlpack_release(&pv);
-    mushin_dlpack_release(&tv);
-    Py_RETURN_NONE;
-error:
-    mushin_dlpack_release(&pv);
-    mushin_dlpack_release(&tv);
-    return NULL;
-}
-
-/* update_logits(): the fused path (csrc/kernels/logits.c). */
-
-PyDoc_STRVAR(update_logits_doc,
-"update_logits(logits, target, /, class_dim=1)\n--\n\n"
-"Count the argmax of ``logits`` over ``class_dim`` against ``target``.\n\n"
-"The same counts as ``update(logits.argmax(class_dim), target)`` -- the\n"
-"argmax is ``torch.argmax``'s: the first maximum wins ties, NaN counts as\n"
-"the largest value and the first NaN wins -- in one pass over the logits,\n"
-"without the GIL and without building the prediction tensor.\n\n"
-"``logits`` is a float16, bfloat16, float32 or float64 DLPack producer in\n"
-"CPU memory with ``num_classes`` entries in dimension ``class_dim`` (e.g.\n"
-"``(N, C, H, W)`` with ``class_dim=1``, channels-last ``(N, H, W, C)``\n"
-"with ``class_dim=-1``; any strides).  ``target`` holds integer labels of\n"
-"the logits' shape without ``class_dim``.  ``ignore_index`` and invalid\n"
-"labels are handled as by ``update``: a label outside ``[0, num_classes)``\n"
-"that is not ignored raises ``ValueError`` and leaves the counts as they\n"
-"were.  Large batches are split over ``num_threads`` threads.\n\n"
-"Examples\n--------\n"
-">>> import numpy as np\n"
-">>> from mushin import ConfusionMatrix\n"
-">>> cm = ConfusionMatrix(3, ignore_index=255)\n"
-">>> logits = np.array([[[0.1, 2.0], [0.5, 0.5]],\n"
-"...                    [[0.9, 1.0], [0.2, 0.1]],\n"
-"...                    [[0.3, 0.0], [0.4, 9.0]]], dtype=np.float32)[None]\n"
-">>> cm.update_logits(logits, np.array([[[1, 0], [0, 255]]]))\n"
-">>> cm.counts.tolist()\n"
-"[[2, 0, 0], [0, 1, 0], [0, 0, 0]]\n");
-
-static PyObject *
-ConfusionMatrix_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"", "", "class_dim", NULL};
-    PyObject *logits_obj, *target_obj;
-    int class_dim = 1, num_threads = 1, status = MUSHIN_OK, i, k;
-    dl_view lv, tv;
-    mushin_float_view lview;
-    mushin_index_view tview;
-    mushin_bad_values bad;
-    char ldt[32], tdt[32], lshape[256], tshape[256];
-    int64_t n = 1, nn = self->num_classes * self->num_classes;
-    int64_t *scratch = NULL;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
-                                     &target_obj, &class_dim)) {
-        return NULL;
-    }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits", &lv) < 0) {
-        return NULL;
-    }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), target_obj, "target", &tv) < 0) {
-        mushin_dlpack_release(&lv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
-    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update_logits reads host memory, but logits is on "
-                     "%s:%d and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(lv.t->device.device_type), (int)lv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
-        goto error;
-    }
-    if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
-        PyErr_Format(PyExc_TypeError,
-                     "logits must have dtype float16, bfloat16, float32 or float64, got %s%s",
-                     ldt, (lv.t->dtype.code == kDLInt || lv.t->dtype.code == kDLUInt)
-                              ? "; class indices go to update()" : "");
-        goto error;
-    }
-    if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
-        PyErr_Format(PyExc_TypeError,
-                     "target must hold integer class indices (int8, int16, int32, int64, "
-                     "uint8, uint16, uint32 or bool), got %s", tdt);
-        goto error;
-    }
-    if (lv.t->ndim < 1 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
-        PyErr_Format(PyExc_ValueError,
-                     "class_dim=%d is out of range for logits of shape %s", class_dim, lshape);
-        goto error;
-    }
-    if (class_dim < 0) {
-        class_dim += lv.t->ndim;
-    }
-    if (lv.t->shape[class_dim] != self->num_classes) {
-        PyErr_Format(PyExc_ValueError,
-                     "logits of shape %s have %lld classes in dim %d, but num_classes=%lld",
-                     lshape, (long long)lv.t->shape[class_dim], class_dim,
-                     (long long)self->num_classes);
-        goto error;
-    }
-    if (tv.t->ndim != lv.t->ndim - 1) {
-        PyErr_Format(PyExc_ValueError,
-                     "target shape %s does not match logits shape %s without dim %d",
-                     tshape, lshape, class_dim);
-        goto error;
-    }
-    for (i = 0, k = 0; i < lv.t->ndim; i++) {
-        if (i == class_dim) {
-            continue;
-        }
-        if (tv.t->shape[k] != lv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError,
-                         "target shape %s does not match logits shape %s without dim %d",
-                         tshape, lshape, class_dim);
-            goto error;
-        }
-        n *= tv.t->shape[k];
-        k++;
-    }
-    lview.data = (const char *)lv.t->data + lv.t->byte_offset;
-    lview.strides = lv.strides;
-    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
-    tview.strides = tv.strides;
-
-    if (n >= nn / 4) {
-        /* private scratch merged on success, as in update() */
-        if (cm_thread_budget(self, n * self->num_classes, &num_threads) < 0) {
-            goto error;
-        }
-        scratch = (int64_t *)calloc((size_t)nn, sizeof(int64_t));
-        if (scratch == NULL) {
-            PyErr_NoMemory();
-            goto error;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        status = mushin_confusion_count_logits(scratch, self->num_classes, self->has_ignore,
-                                               self->ignore_index, lv.t->ndim, lv.t->shape,
-                                               class_dim, lview, tview, num_threads, &bad);
-        if (status == MUSHIN_OK) {
-            cm_lock(self);
-            status = cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                mushin_counts_add(self->counts, scratch, nn);
-            }
-            cm_unlock(self);
-        }
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        /* few pixels, a large matrix: check the labels, then count in place */
-        Py_BEGIN_ALLOW_THREADS
-        status = mushin_confusion_validate_target(self->num_classes, self->has_ignore,
-                                                  self->ignore_index, tv.t->ndim, tv.t->shape,
-                                                  tview, &bad);
-        if (status == MUSHIN_OK) {
-            cm_lock(self);
-            status = cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                status = mushin_confusion_count_logits(self->counts, self->num_classes,
-                                                       self->has_ignore, self->ignore_index,
-                                                       lv.t->ndim, lv.t->shape, class_dim,
-                                                       lview, tview, 1, &bad);
-            }
-            cm_unlock(self);
-        }
-        Py_END_ALLOW_THREADS
-    }
-    free(scratch);
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_EOVERFLOW) {
-        PyErr_SetString(PyExc_ValueError,
-                        "update_logits(): adding this batch could carry the int64 counts past "
-                        "2**63 - 1; nothing was added (the matrix already holds close to 2**63 "
-                        "samples: were corrupted counts merged?)");
-        goto error;
-    }
-    if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "fused logits kernel failed with status %d", status);
-        goto error;
-    }
-    mushin_dlpack_release(&lv);
-    mushin_dlpack_release(&tv);
-    Py_RETURN_NONE;
-error:
-    mushin_dlpack_release(&lv);
-    mushin_dlpack_release(&tv);
-    return NULL;
-}
-
 PyDoc_STRVAR(merge_doc,
 "merge(counts, /)\n--\n\n"
 "Add a (num_classes, num_classes) array of non-negative integer counts,\n"
@@ -589,10 +147,11 @@ PyDoc_STRVAR(merge_doc,
 "the merged counts -- each cell and their total -- must fit in int64.\n"
 "Otherwise ``TypeError``/``ValueError`` and the counts stay as they were.");
 
-/* merge()'s argument as a C-contiguous int64 (rows, rows) array, or NULL
- * with TypeError/ValueError naming `counts` and what to do. */
+/* merge()'s or load_state_dict()'s counts as a C-contiguous int64 (rows,
+ * rows) array, or NULL with TypeError/ValueError naming `method`, `counts`
+ * and what to do. */
 static PyArrayObject *
-merge_counts_array(PyObject *arg, int64_t rows)
+counts_array(PyObject *arg, int64_t rows, const char *method)
 {
     PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(arg);
     PyArrayObject *out = NULL;
@@ -601,9 +160,9 @@ merge_counts_array(PyObject *arg, int64_t rows)
     }
     if (!PyArray_ISINTEGER(given)) {
         PyErr_Format(PyExc_TypeError,
-                     "merge(): counts must be an array of integers, got dtype %S; pass "
+                     "%s: counts must be an array of integers, got dtype %S; pass "
                      "another accumulator's .counts (int64), not normalised or averaged values",
-                     (PyObject *)PyArray_DESCR(given));
+                     method, (PyObject *)PyArray_DESCR(given));
         goto done;
     }
     if (PyArray_NDIM(given) != 2 || PyArray_DIM(given, 0) != rows ||
@@ -620,8 +179,8 @@ merge_counts_array(PyObject *arg, int64_t rows)
                           PyArray_NDIM(given) == 1 ? ",)" : (PyArray_NDIM(given) > 8 ? ", ...)" : ")"));
         }
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts (num_classes x num_classes) needs a (%lld, %lld) array, "
-                     "got %s", (long long)rows, (long long)rows, shape);
+                     "%s: counts (num_classes x num_classes) needs a (%lld, %lld) array, "
+                     "got %s", method, (long long)rows, (long long)rows, shape);
         goto done;
     }
     if (PyArray_ISUNSIGNED(given) && PyArray_ITEMSIZE(given) >= 8) {
@@ -638,9 +197,9 @@ merge_counts_array(PyObject *arg, int64_t rows)
         for (i = 0; i < nn; i++) {
             if (u[i] > (uint64_t)INT64_MAX) {
                 PyErr_Format(PyExc_ValueError,
-                             "merge(): counts[%lld, %lld] = %llu does not fit in int64; a "
+                             "%s: counts[%lld, %lld] = %llu does not fit in int64; a "
                              "confusion matrix cannot hold that many samples",
-                             (long long)(i / rows), (long long)(i % rows),
+                             method, (long long)(i / rows), (long long)(i % rows),
                              (unsigned long long)u[i]);
                 Py_DECREF(contig);
                 goto done;
@@ -655,55 +214,89 @@ done:
     return out;
 }
 
-static PyObject *
-ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
+/*
+ * Check another state's counts (the same rules for merge and
+ * load_state_dict: integers, the right shape, non-negative, every cell and
+ * the total in int64) and add them to the matrix, or with `replace` put
+ * them in its place.  Returns 0, or -1 with an error naming `method`; on
+ * error nothing changes.
+ */
+static int
+cm_take_counts(ConfusionMatrixObject *self, PyObject *counts_obj, int replace,
+               const char *method)
 {
+    const int64_t rows = self->num_classes;
     PyArrayObject *arr;
     const int64_t *data;
-    int64_t where = -1, current = 0, total = 0;
+    int64_t *scratch = NULL, *into, where = -1, current = 0, total = 0;
     npy_intp nn;
     int status;
-    arr = merge_counts_array(arg, self->num_classes);
+    arr = counts_array(counts_obj, rows, method);
     if (arr == NULL) {
-        return NULL;
+        return -1;
     }
     data = (const int64_t *)PyArray_DATA(arr);
     nn = PyArray_SIZE(arr);
+    if (replace) {
+        /* loaded counts are checked as if merged into zeros */
+        scratch = (int64_t *)PyMem_Calloc((size_t)nn, sizeof(int64_t));
+        if (scratch == NULL) {
+            Py_DECREF(arr);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
     /* check and add under one lock: a concurrent update cannot slip in
      * between the overflow check and the addition */
     Py_BEGIN_ALLOW_THREADS
-    cm_lock(self);
-    status = mushin_counts_add_checked(self->counts, data, nn, &where, &total);
+    mushin_cm_lock(self);
+    into = replace ? scratch : self->counts;
+    status = mushin_counts_add_checked(into, data, nn, &where, &total);
     if (status == MUSHIN_OK) {
+        if (replace) {
+            memcpy(self->counts, scratch, (size_t)nn * sizeof(int64_t));
+        }
         self->total_bound = total;
     }
     else if (status == MUSHIN_EOVERFLOW && where >= 0) {
-        current = self->counts[where];
+        current = into[where];
     }
-    cm_unlock(self);
+    mushin_cm_unlock(self);
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts must be non-negative, got %lld at flat index %lld "
-                     "(counts[%lld, %lld]); nothing was added",
-                     (long long)data[where], (long long)where,
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
+                     "%s: counts must be non-negative, got %lld at flat index %lld "
+                     "(counts[%lld, %lld]); nothing was %s", method,
+                     (long long)data[where], (long long)where, (long long)(where / rows),
+                     (long long)(where % rows), replace ? "loaded" : "added");
     }
     else if (status == MUSHIN_EOVERFLOW && where >= 0) {
         PyErr_Format(PyExc_ValueError,
-                     "merge(): counts[%lld, %lld] = %lld plus the %lld already counted there "
-                     "overflows int64; nothing was added (are these counts corrupted, or "
-                     "merged more than once?)",
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes),
-                     (long long)data[where], (long long)current);
+                     "%s: counts[%lld, %lld] = %lld plus the %lld already counted there "
+                     "overflows int64; nothing was %s (are these counts corrupted, or "
+                     "merged more than once?)", method, (long long)(where / rows),
+                     (long long)(where % rows), (long long)data[where], (long long)current,
+                     replace ? "loaded" : "added");
     }
     else if (status == MUSHIN_EOVERFLOW) {
-        PyErr_SetString(PyExc_ValueError,
-                        "merge(): the total of the merged counts would overflow int64; nothing "
-                        "was added (are these counts corrupted, or merged more than once?)");
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the total of the %s counts %s int64; nothing was %s%s", method,
+                     replace ? "loaded" : "merged", replace ? "overflows" : "would overflow",
+                     replace ? "loaded" : "added",
+                     replace ? "" : " (are these counts corrupted, or merged more than once?)");
     }
+    else if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "%s: counting failed with status %d", method, status);
+    }
+    PyMem_Free(scratch);
     Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
+    return status == MUSHIN_OK ? 0 : -1;
+}
+
+static PyObject *
+ConfusionMatrix_merge(ConfusionMatrixObject *self, PyObject *arg)
+{
+    if (cm_take_counts(self, arg, 0, "merge()") < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -754,23 +347,19 @@ PyDoc_STRVAR(load_state_dict_doc,
 static PyObject *
 ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
 {
+    static const char method[] = "ConfusionMatrix.load_state_dict";
     PyObject *item;
-    PyArrayObject *arr = NULL;
-    int64_t *scratch = NULL, where = -1, total = 0;
     long long num_classes;
-    npy_intp nn;
-    int status;
     if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError,
-                     "ConfusionMatrix.load_state_dict: expected a dict from state_dict(), got %.200s",
-                     Py_TYPE(d)->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
+                     method, Py_TYPE(d)->tp_name);
         return NULL;
     }
     item = PyDict_GetItemString(d, "num_classes");
     if (item == NULL || PyDict_GetItemString(d, "counts") == NULL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "ConfusionMatrix.load_state_dict: the state dict needs 'num_classes' and "
-                        "'counts' entries; pass what state_dict() returned");
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the state dict needs 'num_classes' and 'counts' entries; pass what "
+                     "state_dict() returned", method);
         return NULL;
     }
     num_classes = PyLong_AsLongLong(item);
@@ -778,47 +367,11 @@ ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
         return NULL;
     }
     if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.load_state_dict: the state has num_classes=%lld, this "
-                     "matrix %lld", num_classes, (long long)self->num_classes);
+        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this matrix %lld",
+                     method, num_classes, (long long)self->num_classes);
         return NULL;
     }
-    arr = merge_counts_array(PyDict_GetItemString(d, "counts"), self->num_classes);
-    if (arr == NULL) {
-        return NULL;
-    }
-    nn = PyArray_SIZE(arr);
-    scratch = (int64_t *)PyMem_Calloc((size_t)nn, sizeof(int64_t));
-    if (scratch == NULL) {
-        Py_DECREF(arr);
-        return PyErr_NoMemory();
-    }
-    /* the checks of merge, into zeros: non-negative cells, a total in int64 */
-    status = mushin_counts_add_checked(scratch, (const int64_t *)PyArray_DATA(arr), nn, &where,
-                                       &total);
-    if (status == MUSHIN_EBADVALUE) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.load_state_dict: counts must be non-negative, got %lld at "
-                     "counts[%lld, %lld]; nothing was loaded",
-                     (long long)((const int64_t *)PyArray_DATA(arr))[where],
-                     (long long)(where / self->num_classes), (long long)(where % self->num_classes));
-    }
-    else if (status != MUSHIN_OK) {
-        PyErr_SetString(PyExc_ValueError,
-                        "ConfusionMatrix.load_state_dict: the total of the counts overflows "
-                        "int64; nothing was loaded");
-    }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        cm_lock(self);
-        memcpy(self->counts, scratch, (size_t)nn * sizeof(int64_t));
-        self->total_bound = total;
-        cm_unlock(self);
-        Py_END_ALLOW_THREADS
-    }
-    PyMem_Free(scratch);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
+    if (cm_take_counts(self, PyDict_GetItemString(d, "counts"), 1, method) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -830,10 +383,10 @@ static PyObject *
 ConfusionMatrix_reset(ConfusionMatrixObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_BEGIN_ALLOW_THREADS
-    cm_lock(self);
+    mushin_cm_lock(self);
     memset(self->counts, 0, (size_t)(self->num_classes * self->num_classes) * sizeof(int64_t));
     self->total_bound = 0;
-    cm_unlock(self);
+    mushin_cm_unlock(self);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -849,9 +402,9 @@ ConfusionMatrix_get_counts(ConfusionMatrixObject *self, void *Py_UNUSED(closure)
     }
     dst = (int64_t *)PyArray_DATA((PyArrayObject *)out);
     Py_BEGIN_ALLOW_THREADS
-    cm_lock(self);
+    mushin_cm_lock(self);
     memcpy(dst, self->counts, (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
-    cm_unlock(self);
+    mushin_cm_unlock(self);
     Py_END_ALLOW_THREADS
     return out;
 }
@@ -909,9 +462,9 @@ ConfusionMatrix_repr(ConfusionMatrixObject *self)
 }
 
 static PyMethodDef ConfusionMatrix_methods[] = {
-    {"update", (PyCFunction)(void (*)(void))ConfusionMatrix_update, METH_FASTCALL, update_doc},
-    {"update_logits", (PyCFunction)(void (*)(void))ConfusionMatrix_update_logits,
-     METH_VARARGS | METH_KEYWORDS, update_logits_doc},
+    {"update", (PyCFunction)(void (*)(void))mushin_cm_update, METH_FASTCALL, mushin_cm_update_doc},
+    {"update_logits", (PyCFunction)(void (*)(void))mushin_cm_update_logits,
+     METH_VARARGS | METH_KEYWORDS, mushin_cm_update_logits_doc},
     {"merge", (PyCFunction)ConfusionMatrix_merge, METH_O, merge_doc},
     {"state_dict", (PyCFunction)ConfusionMatrix_state_dict, METH_NOARGS, state_dict_doc},
     {"load_state_dict", (PyCFunction)ConfusionMatrix_load_state_dict, METH_O,

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "dlpack_consumer.h"
+#include "portable_internal.h"
 
 /* NumPy's API table is per translation unit: filled by mushin_dlpack_init. */
 int
@@ -185,7 +186,7 @@ check_dltensor(const DLTensor *t, const char *what)
     }
     for (i = 0; i < t->ndim; i++) {
         int64_t stride = t->strides != NULL ? t->strides[i] : 1, extent, abs_stride;
-        if (!empty && __builtin_mul_overflow(elements, t->shape[i], &elements)) {
+        if (!empty && mushin_mul_overflow_i64(elements, t->shape[i], &elements)) {
             PyErr_Format(PyExc_BufferError,
                          "%s: the DLPack producer's tensor has more elements than fit in "
                          "int64 (overflow at dimension %d of extent %lld)",
@@ -200,9 +201,9 @@ check_dltensor(const DLTensor *t, const char *what)
          * such offsets to the data pointer, so they must stay far from any
          * int64 / size_t overflow */
         if (t->shape[i] > 0 &&
-            (__builtin_mul_overflow(abs_stride, itemsize, &abs_stride) ||
-             __builtin_mul_overflow(abs_stride, t->shape[i] - 1, &extent) ||
-             __builtin_add_overflow(span, extent, &span) ||
+            (mushin_mul_overflow_i64(abs_stride, itemsize, &abs_stride) ||
+             mushin_mul_overflow_i64(abs_stride, t->shape[i] - 1, &extent) ||
+             mushin_add_overflow_i64(span, extent, &span) ||
              (uint64_t)span > (uint64_t)(SIZE_MAX / 2))) {
             PyErr_Format(PyExc_BufferError,
                          "%s: the DLPack producer's tensor spans more bytes than fit in "
@@ -223,7 +224,7 @@ check_dltensor(const DLTensor *t, const char *what)
         }
     }
     if (t->strides == NULL && !empty &&
-        (__builtin_mul_overflow(elements, itemsize, &span) ||
+        (mushin_mul_overflow_i64(elements, itemsize, &span) ||
          (uint64_t)span > (uint64_t)(SIZE_MAX / 2))) {
         PyErr_Format(PyExc_BufferError,
                      "%s: the DLPack producer's tensor holds %lld elements of %lld bytes, "

@@ -4,10 +4,13 @@
  * metric: the instruction-set level and the default thread count.
  *
  * The glue is one file per concern: dlpack.c (the DLPack consumer),
- * confusion_state.c (ConfusionMatrix), score_states.c (CalibrationBins,
- * RocScores), regression_states.c (RegressionMoments, RankedPairs,
- * RetrievalGroups) and stats_functions.c (the statistics).  The plain-C
- * kernels they call are in ../kernels/.
+ * confusion_state.c (ConfusionMatrix), calibration_state.c
+ * (CalibrationBins) and roc_state.c (RocScores) with their shared
+ * score_common.c, regression_states.c (RegressionMoments, RankedPairs) and
+ * retrieval_states.c (RetrievalGroups) with their shared state_inputs.c,
+ * and stats_functions.c (the statistics).  The plain-C kernels they call
+ * are in ../kernels/; compiler-specific constructs go through
+ * ../kernels/portable_internal.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -194,7 +197,8 @@ core_exec(PyObject *module)
         mushin_score_add_types(module, st) < 0 ||
         mushin_add_metric_state_types(module) < 0 ||
         mushin_stats_add_functions(module) < 0 ||
-        mushin_perimage_add(module) < 0) {
+        mushin_perimage_add(module) < 0 ||
+        mushin_resample_add_functions(module) < 0) {
         return -1;
     }
     return 0;

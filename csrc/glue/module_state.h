@@ -39,9 +39,10 @@ mushin_module_state_of(PyTypeObject *type)
 /* Module init, one per glue file; each returns 0, or -1 with an error set. */
 int mushin_dlpack_init(void);
 int mushin_confusion_add_type(PyObject *module, mushin_module_state *st);
-int mushin_score_add_types(PyObject *module, mushin_module_state *st);
+int mushin_score_add_types(PyObject *module, mushin_module_state *st); /* score_common.c */
 int mushin_stats_add_functions(PyObject *module);
-int mushin_add_metric_state_types(PyObject *module); /* regression_states.c */
+int mushin_resample_add_functions(PyObject *module); /* resample_functions.c */
+int mushin_add_metric_state_types(PyObject *module); /* regression_states.c, retrieval_states.c */
 
 /* The module-level functions of confusion_state.c (confusion_thread_count). */
 extern PyMethodDef mushin_confusion_functions[];

@@ -1,5 +1,5 @@
 /*
- * stats_functions.c -- the statistics of kernels/stats.c and
+ * stats_functions.c -- the statistics of kernels/distributions.c, stats.c and
  * kernels/ranktests.c as module functions: Student-t and normal
  * distributions, the two-sample tests, exact rank distributions, effect
  * sizes, confidence intervals and multiple-comparison corrections.  Inputs

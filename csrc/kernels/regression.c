@@ -3,18 +3,12 @@
  * regression.h for the semantics.
  */
 #include "regression.h"
+#include "portable_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef __SIZEOF_INT128__
-#error "regression.c needs a compiler with 128-bit integers (GCC or Clang on a 64-bit target)"
-#endif
-
-typedef unsigned __int128 u128;
-typedef __int128 i128;
 
 #define DIGIT_MASK 0xffffffffu
 /* carries are propagated at least this often, far below the 2^31 terms an
@@ -43,10 +37,10 @@ split_double(double x, uint64_t *mant, int *shift, int *neg)
 /* s += (neg ? -1 : 1) * mag * 2^bit (bit >= 0, mag < 2^106); the limbs stay
  * unnormalised */
 static void
-xsum_add_term(mushin_xsum *s, int neg, u128 mag, int bit)
+xsum_add_term(mushin_xsum *s, int neg, mushin_u128 mag, int bit)
 {
     const int w = bit >> 5, sh = bit & 31;
-    const uint64_t lo = (uint64_t)mag, hi = (uint64_t)(mag >> 64);
+    const uint64_t lo = mag.lo, hi = mag.hi;
     const uint64_t w0 = lo << sh;
     const uint64_t w1 = (hi << sh) | (sh ? lo >> (64 - sh) : 0);
     const uint64_t w2 = sh ? hi >> (64 - sh) : 0;
@@ -73,7 +67,7 @@ xsum_add_value(mushin_xsum *s, double x, int negate)
     int shift, neg;
     split_double(x, &m, &shift, &neg);
     if (m) {
-        xsum_add_term(s, neg ^ negate, (u128)m, shift);
+        xsum_add_term(s, neg ^ negate, mushin_u128_from_u64(m), shift);
     }
 }
 
@@ -85,7 +79,7 @@ xsum_add_product(mushin_xsum *s, double x, double y)
     split_double(x, &mx, &sx, &nx);
     split_double(y, &my, &sy, &ny);
     if (mx && my) {
-        xsum_add_term(s, nx ^ ny, (u128)mx * my, sx + sy);
+        xsum_add_term(s, nx ^ ny, mushin_mul_wide_u64(mx, my), sx + sy);
     }
 }
 
@@ -776,13 +770,24 @@ doubled_ranks(int64_t n, const float *x, keyed *scratch, int64_t *rank2)
     }
 }
 
+/* (a - b) rounded once to double; a and b are exact */
+static double
+u128_difference(mushin_u128 a, mushin_u128 b)
+{
+    return mushin_u128_cmp(a, b) >= 0 ? mushin_u128_to_double(mushin_u128_sub(a, b))
+                                      : -mushin_u128_to_double(mushin_u128_sub(b, a));
+}
+
 int
 mushin_spearman(const mushin_ranked_pairs *r, double *rho)
 {
     const int64_t n = r->n;
     keyed *order;
     int64_t *rp, *rt, i;
-    i128 sp = 0, st = 0, spp = 0, stt = 0, spt = 0;
+    /* doubled ranks are at most 2n and n <= MUSHIN_RANKED_PAIRS_MAX, so
+     * their sums fit in 64 bits and n times the sums of products in 128 */
+    uint64_t sp = 0, st = 0;
+    mushin_u128 spp = {0, 0}, stt = {0, 0}, spt = {0, 0};
     double cov, sd_p, sd_t, v;
     if (n == 0) {
         *rho = NAN;
@@ -800,11 +805,12 @@ mushin_spearman(const mushin_ranked_pairs *r, double *rho)
     doubled_ranks(n, r->preds, order, rp);
     doubled_ranks(n, r->target, order, rt);
     for (i = 0; i < n; i++) {
-        sp += rp[i];
-        st += rt[i];
-        spp += (i128)rp[i] * rp[i];
-        stt += (i128)rt[i] * rt[i];
-        spt += (i128)rp[i] * rt[i];
+        const uint64_t a = (uint64_t)rp[i], b = (uint64_t)rt[i];
+        sp += a;
+        st += b;
+        spp = mushin_u128_add(spp, mushin_mul_wide_u64(a, a));
+        stt = mushin_u128_add(stt, mushin_mul_wide_u64(b, b));
+        spt = mushin_u128_add(spt, mushin_mul_wide_u64(a, b));
     }
     free(order);
     free(rp);
@@ -813,9 +819,12 @@ mushin_spearman(const mushin_ranked_pairs *r, double *rho)
      * sd = sqrt(n S(RR) - S(R)^2) / (2 n); every difference is exact */
     {
         const double nd = (double)n;
-        cov = (double)((i128)n * spt - sp * st) / (4.0 * nd * nd);
-        sd_p = sqrt((double)((i128)n * spp - sp * sp)) / (2.0 * nd);
-        sd_t = sqrt((double)((i128)n * stt - st * st)) / (2.0 * nd);
+        cov = u128_difference(mushin_u128_mul_u64(spt, (uint64_t)n), mushin_mul_wide_u64(sp, st)) /
+              (4.0 * nd * nd);
+        sd_p = sqrt(u128_difference(mushin_u128_mul_u64(spp, (uint64_t)n), mushin_mul_wide_u64(sp, sp))) /
+               (2.0 * nd);
+        sd_t = sqrt(u128_difference(mushin_u128_mul_u64(stt, (uint64_t)n), mushin_mul_wide_u64(st, st))) /
+               (2.0 * nd);
     }
     /* SpearmanCorrCoef's eps keeps a constant side at 0 instead of NaN */
     v = cov / (sd_p * sd_t + 1e-6);

@@ -4,7 +4,8 @@
  * Plain C: no Python header, inputs are raw memory with byte strides,
  * failures are the status codes of mushin_kernels.h, and a call that fails
  * leaves its state as it was.  csrc/glue/regression_states.c validates
- * arguments with the GIL held and calls these with the GIL released.
+ * arguments with the GIL held and calls these with the GIL released
+ * (reading batches through csrc/glue/state_inputs.c).
  *
  * Two states:
  *

@@ -14,18 +14,16 @@
  * multiply-and-reject method (ACM TOMACS 2019), which is exactly uniform.
  *
  * Header-only and static: not part of the kernel API (hence `_internal`).
- * Portable C11; the 64x64->128 multiply uses the compiler's 128-bit type
- * where there is one, MSVC's __umulh on 64-bit MSVC, and 32-bit halves
- * otherwise -- all three give the same bits (csrc/tests/test_rng.c).
+ * Portable C11; the 64x64->128 multiply is portable_internal.h's: the
+ * compiler's 128-bit type, MSVC's _umul128, or 32-bit halves, which give
+ * the same bits (csrc/tests/test_rng.c, test_portable.c).
  */
 #ifndef MUSHIN_RNG_INTERNAL_H
 #define MUSHIN_RNG_INTERNAL_H
 
 #include <stdint.h>
 
-#if defined(_MSC_VER) && defined(_M_X64)
-#include <intrin.h>
-#endif
+#include "portable_internal.h"
 
 #define MUSHIN_RNG_GAMMA UINT64_C(0x9E3779B97F4A7C15)
 
@@ -40,26 +38,14 @@ static inline uint64_t mushin_rng_mix(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-/* High 64 bits of a * b, without any 128-bit type. */
+/* High 64 bits of a * b: from 32-bit halves, and as the compiler does it
+ * (portable_internal.h); both give the same bits (csrc/tests/test_rng.c). */
 static inline uint64_t mushin_mul_hi64_portable(uint64_t a, uint64_t b) {
-    const uint64_t a_lo = a & 0xFFFFFFFFu, a_hi = a >> 32;
-    const uint64_t b_lo = b & 0xFFFFFFFFu, b_hi = b >> 32;
-    const uint64_t lo_lo = a_lo * b_lo;
-    const uint64_t hi_lo = a_hi * b_lo;
-    const uint64_t lo_hi = a_lo * b_hi;
-    const uint64_t hi_hi = a_hi * b_hi;
-    const uint64_t cross = (lo_lo >> 32) + (hi_lo & 0xFFFFFFFFu) + lo_hi;
-    return hi_hi + (hi_lo >> 32) + (cross >> 32);
+    return mushin_mul_wide_u64_portable(a, b).hi;
 }
 
 static inline uint64_t mushin_mul_hi64(uint64_t a, uint64_t b) {
-#if defined(__SIZEOF_INT128__)
-    return (uint64_t)(((unsigned __int128)a * b) >> 64);
-#elif defined(_MSC_VER) && defined(_M_X64)
-    return __umulh(a, b);
-#else
-    return mushin_mul_hi64_portable(a, b);
-#endif
+    return mushin_mul_wide_u64(a, b).hi;
 }
 
 /* Stream `stream` of generator `seed`; distinct (seed, stream) pairs start

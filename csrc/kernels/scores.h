@@ -6,8 +6,8 @@
  * Like the rest of csrc/ this includes no Python header: inputs are raw
  * memory described by pointers and byte strides, failures are the status
  * codes of mushin_kernels.h, and a kernel that fails leaves its state as it
- * was.  csrc/glue/score_states.c validates arguments with the GIL held and calls these
- * routines with the GIL released.
+ * was.  csrc/glue/calibration_state.c and roc_state.c validate arguments with the GIL
+ * held and call these routines with the GIL released.
  *
  * Semantics follow torchmetrics 1.9 (MulticlassCalibrationError with
  * norm="l1", MulticlassAUROC with average="macro", thresholds=None):

@@ -21,18 +21,7 @@
 
 #include "mushin_kernels.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
+#include "ctest.h"
 
 /* p-values are ratios of counts formed in a different order than here:
  * allow a few ulps, nothing more */

@@ -20,18 +20,7 @@
 
 #include "scores.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
+#include "ctest.h"
 
 /* The six rows used by the calibration tests, as (p0, p1, label); the last
  * row is ignored (label 255).  By hand, with n_bins = 2 (boundaries 0, 0.5,

@@ -19,20 +19,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-static int n_passed = 0;
-static int n_failed = 0;
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (cond) {                                                           \
-            n_passed++;                                                       \
-        }                                                                     \
-        else {                                                                \
-            n_failed++;                                                       \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,        \
-                    __LINE__, __func__, #cond);                               \
-        }                                                                     \
-    } while (0)
+#include "ctest.h"
 
 /* |got - want| <= rel * |want| (+ a tiny absolute floor) */
 static int
@@ -47,10 +34,10 @@ close_rel(double got, double want, double rel)
     do {                                                                      \
         const double g_ = (got), w_ = (want);                                 \
         if (close_rel(g_, w_, rel)) {                                         \
-            n_passed++;                                                       \
+            passed++;                                                         \
         }                                                                     \
         else {                                                                \
-            n_failed++;                                                       \
+            failed++;                                                         \
             fprintf(stderr, "%s:%d: %s: %s = %.17g, want %.17g\n", __FILE__,  \
                     __LINE__, __func__, #got, g_, w_);                        \
         }                                                                     \
@@ -1002,6 +989,6 @@ main(void)
     test_score_store_export();
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed == 0 ? 0 : 1;
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
 }

@@ -16,18 +16,7 @@
 
 #include "kernels/regression.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
+#include "ctest.h"
 
 static mushin_vec_view
 f64(const double *x)

@@ -15,18 +15,7 @@
 
 #include "kernels/rng_internal.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
+#include "ctest.h"
 
 static void test_reference_sequence(void) {
     /* splitmix64 with x = 0, as printed by the reference implementation */

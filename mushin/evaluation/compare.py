@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 from .._core import ConfusionMatrix
 from ..metrics.per_image import DEFAULT_MAX_BYTES, make_per_image_state

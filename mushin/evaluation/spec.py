@@ -212,7 +212,10 @@ class EvalSpec:
             raise TypeError(f"predict_fn must be callable, got {type(self.predict_fn).__name__}")
         self.class_names = check_class_names(self.class_names, self.num_classes)
         self.metrics, self.prob_metrics = select_metrics(self.task, self.metrics, self.prob_metrics)
-        self.battery, self.battery_prob_metrics = resolve_battery(self.task, self.metrics, self.prob_metrics)
+        self.battery, self.battery_prob_metrics = resolve_battery(
+            self.task, self.metrics, self.prob_metrics,
+            num_classes=self.num_classes, ignore_index=self.ignore_index,
+        )
         check_device(self.device)
         check_per_image(self.per_image, self.per_image_max_bytes, self.num_classes)
         if self.progress is not None and not isinstance(self.progress, bool):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Protocol, Union, runtime_checkable
@@ -81,12 +82,14 @@ class MetricState(Protocol):
 
 
 def is_torchmetrics_metric(obj: Any) -> bool:
-    """Whether ``obj`` is a ``torchmetrics.Metric`` (False when torchmetrics is not installed)."""
-    try:
-        from torchmetrics import Metric
-    except ImportError:
-        return False
-    return isinstance(obj, Metric)
+    """Whether ``obj`` is a ``torchmetrics.Metric`` (False when torchmetrics is not installed).
+
+    A Metric instance exists only once torchmetrics is imported, so the
+    check looks the module up instead of importing it (which would cost
+    every ``import mushin`` the import of torchmetrics).
+    """
+    torchmetrics = sys.modules.get("torchmetrics")
+    return torchmetrics is not None and isinstance(obj, torchmetrics.Metric)
 
 
 def _as_float(value: Any, where: str) -> float:

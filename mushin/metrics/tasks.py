@@ -40,6 +40,16 @@ from .batteries import (
     regression_battery,
     retrieval_battery,
 )
+from .confusion_metrics import (
+    accuracy,
+    dice,
+    macro_f1,
+    macro_precision,
+    macro_recall,
+    miou,
+    per_class_iou,
+    pixel_accuracy,
+)
 from .states import StateMetric
 
 __all__ = [
@@ -76,104 +86,6 @@ __all__ = [
 
 ConfusionMetric = Callable[[np.ndarray, Optional[int]], float]
 PredictFn = Callable[[Any, Any], Tuple[Any, Any]]
-
-
-# ----------------------------------------------------------- metric maths --
-
-
-def _stat_scores(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    cm = np.asarray(counts, dtype=np.float64)
-    tp = np.diag(cm)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    return tp, fp, fn
-
-
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0 where den == 0 (torchmetrics' zero_division=0)."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
-def _macro_over_present(score: np.ndarray, tp, fp, fn) -> float:
-    # torchmetrics' _adjust_weights_safe_divide: classes with tp+fp+fn == 0
-    # get weight 0; an empty family averages to 0.
-    weights = (tp + fp + fn) != 0
-    total = weights.sum()
-    return float((score * weights).sum() / total) if total else 0.0
-
-
-def per_class_iou(counts: np.ndarray) -> np.ndarray:
-    """Intersection over union of every class (0 where the class never occurs)."""
-    tp, fp, fn = _stat_scores(counts)
-    return _safe_divide(tp, tp + fp + fn)
-
-
-def miou(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """Mean IoU = ``MulticlassJaccardIndex(average="macro")``.
-
-    Classes absent from both predictions and targets are left out of the
-    mean, and so is ``ignore_index`` when it is a class.  NaN when no class
-    remains (torchmetrics returns NaN there too).
-    """
-    cm = np.asarray(counts, dtype=np.float64)
-    iou = per_class_iou(cm)
-    weights = np.ones_like(iou)
-    num_classes = cm.shape[0]
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        weights[ignore_index] = 0.0
-    weights[(cm.sum(axis=0) + cm.sum(axis=1)) == 0] = 0.0
-    total = weights.sum()
-    if total == 0:
-        return float("nan")
-    return float((weights * iou).sum() / total)
-
-
-def dice(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """Macro Dice = ``MulticlassF1Score(average="macro")``.
-
-    Classes with ``tp + fp + fn == 0`` are left out.  Unlike the Jaccard
-    index, torchmetrics keeps an in-range ``ignore_index`` class in the mean
-    when it was predicted at non-ignored positions (it scores 0 there).
-    """
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(2 * tp, 2 * tp + fp + fn), tp, fp, fn)
-
-
-def macro_precision(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """``MulticlassPrecision(average="macro")``."""
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(tp, tp + fp), tp, fp, fn)
-
-
-def macro_recall(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """``MulticlassRecall(average="macro")``."""
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(tp, tp + fn), tp, fp, fn)
-
-
-def pixel_accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """Micro accuracy = ``MulticlassAccuracy(average="micro")`` (0 when empty)."""
-    cm = np.asarray(counts, dtype=np.float64)
-    total = cm.sum()
-    return float(np.trace(cm) / total) if total else 0.0
-
-
-def accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """Micro accuracy of a classifier = ``MulticlassAccuracy(average="micro")``.
-
-    The fraction of counted samples whose prediction equals the label (0
-    when nothing was counted); the same number as :func:`pixel_accuracy`.
-    """
-    return pixel_accuracy(counts, ignore_index)
-
-
-def macro_f1(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
-    """``MulticlassF1Score(average="macro")``; the same number as :func:`dice`."""
-    return dice(counts, ignore_index)
 
 
 # --------------------------------------------------------- predict fns --
@@ -444,15 +356,21 @@ def _check_battery(battery: Any, prob_metrics: Any, owner: str) -> Tuple[str, ..
 
 
 def resolve_battery(
-    task: "Task", metrics: Optional[Mapping[str, Any]] = None, prob_metrics: Optional[Sequence[str]] = None
+    task: "Task",
+    metrics: Optional[Mapping[str, Any]] = None,
+    prob_metrics: Optional[Sequence[str]] = None,
+    *,
+    num_classes: Optional[int] = None,
+    ignore_index: Optional[int] = None,
 ) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
     """The battery and prob_metrics ``compare`` evaluates.
 
     Without ``metrics`` the task's own battery and prob_metrics are used
-    (``prob_metrics`` must then be left out).  With ``metrics`` that dict is
-    the whole battery, and exactly the names listed in ``prob_metrics``
-    (default: none) receive probabilities; every other entry receives
-    class-index predictions.
+    (``prob_metrics`` must then be left out); a task whose battery is a
+    function gets it called with ``num_classes`` and ``ignore_index``.  With
+    ``metrics`` that dict is the whole battery, and exactly the names listed
+    in ``prob_metrics`` (default: none) receive probabilities; every other
+    entry receives class-index predictions.
 
     Examples
     --------
@@ -470,6 +388,9 @@ def resolve_battery(
                 f"the battery of task {task.name!r} is used with its own prob_metrics "
                 f"{list(task.prob_metrics)}"
             )
+        if isinstance(task.battery, _FactoryBattery):
+            battery = task.battery.build(num_classes, ignore_index)
+            return battery, _check_battery(battery, task.prob_metrics, f"task {task.name!r}")
         return dict(task.battery), tuple(task.prob_metrics)
     names = _check_battery(metrics, () if prob_metrics is None else prob_metrics, "metrics=")
     return dict(metrics), names
@@ -575,20 +496,61 @@ class _LazyBattery(Mapping):
         return len(self._names)
 
 
-@dataclass(frozen=True)
+class _FactoryBattery(Mapping):
+    """A battery given as upstream gives one: ``battery(num_classes, ignore_index) -> {name: metric}``.
+
+    :meth:`build` calls the function for one run's ``num_classes`` and
+    ``ignore_index`` and checks what it returns.  Read as a mapping (names,
+    directions, a single entry) it is the battery built with both left as
+    ``None``, made once on first use.
+    """
+
+    def __init__(self, factory: Callable[..., Mapping[str, Any]], owner: str):
+        self.factory = factory
+        self._owner = owner
+        self._default: Optional[Dict[str, Any]] = None
+
+    def build(self, num_classes: Optional[int] = None, ignore_index: Optional[int] = None) -> Dict[str, Any]:
+        built = self.factory(num_classes, ignore_index)
+        if not isinstance(built, Mapping):
+            raise TypeError(
+                f"{self._owner}: battery({num_classes!r}, {ignore_index!r}) returned "
+                f"{type(built).__name__}; a battery function returns a dict {{name: metric}}"
+            )
+        _check_battery(built, (), self._owner)
+        return dict(built)
+
+    def _battery(self) -> Dict[str, Any]:
+        if self._default is None:
+            self._default = self.build(None, None)
+        return self._default
+
+    def __getitem__(self, name: str) -> Any:
+        return self._battery()[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._battery())
+
+    def __len__(self) -> int:
+        return len(self._battery())
+
+
+@dataclass(frozen=True, init=False)
 class Task:
     """What a task's models produce and which metrics judge them.
 
     Parameters
     ----------
-    name : str
-        Registry key, e.g. ``"segmentation"``.
-    battery : mapping of str to metric
+    battery : mapping of str to metric, or callable
         Metric name -> one of: ``fn(counts, ignore_index) -> float`` over the
         ``(C, C)`` confusion matrix ``counts[target, prediction]``; a
         :class:`StreamingMetric` (a fresh accumulator per model); or an
         object with ``update/compute/reset`` such as a torchmetrics metric
-        (deep-copied and reset per model).
+        (deep-copied and reset per model).  Or, as upstream takes it, a
+        function ``battery(num_classes, ignore_index)`` returning such a
+        mapping (e.g. :func:`regression_battery`), so a custom task can
+        bring any metric; :func:`resolve_battery` calls it with the run's
+        ``num_classes`` and ``ignore_index``.
     predict_fn : callable
         Default ``predict_fn(model, x) -> (predictions, probabilities)``.
     prob_metrics : tuple of str
@@ -597,8 +559,6 @@ class Task:
         streamed entries receive class-index predictions.
     requires_num_classes : bool
         Whether ``compare`` must be given ``num_classes``.
-    class_dim : int
-        The dimension of the model output that holds classes.
     description : str
         One line for humans, listed by :func:`list_tasks`.
     update_fn : callable, optional
@@ -608,32 +568,72 @@ class Task:
         (a torchmetrics metric as itself, so that an upstream ``update_fn``
         calling ``metric.update(preds, target)`` works).  When None, every
         state gets ``update(preds, probs, target)``.
+    name : str, keyword-only
+        Registry key, e.g. ``"segmentation"``; :func:`register_task` sets it
+        to the name it registers the task under.
+    class_dim : int, keyword-only
+        The dimension of the model output that holds classes.
+
+    The parameters up to ``update_fn`` are upstream's, in upstream's order.
 
     Examples
     --------
-    >>> from mushin.metrics.tasks import Task, register_task, get_task, miou
+    >>> from mushin.metrics.tasks import Task, register_task, get_task, miou, regression_battery
     >>> seg = get_task("segmentation")
-    >>> register_task("seg-miou-only", Task("seg-miou-only", {"miou": miou}, seg.predict_fn))
+    >>> register_task("seg-miou-only", Task({"miou": miou}, seg.predict_fn))
     >>> get_task("seg-miou-only").metrics
     ('miou',)
+    >>> Task(regression_battery, get_task("regression").predict_fn).metrics[:2]  # upstream's form
+    ('mse', 'mae')
     """
 
-    name: str
     battery: Mapping[str, Any]
     predict_fn: PredictFn
-    prob_metrics: Tuple[str, ...] = ()
-    requires_num_classes: bool = True
-    class_dim: int = 1
-    description: str = field(default="", compare=False)
-    update_fn: Optional[Callable[..., None]] = field(default=None, compare=False)
+    prob_metrics: Tuple[str, ...]
+    requires_num_classes: bool
+    description: str = field(compare=False)
+    update_fn: Optional[Callable[..., None]] = field(compare=False)
+    name: str
+    class_dim: int
+
+    def __init__(
+        self,
+        battery: Any,
+        predict_fn: PredictFn,
+        prob_metrics: Any = frozenset(),
+        requires_num_classes: bool = True,
+        description: str = "",
+        update_fn: Optional[Callable[..., None]] = None,
+        *,
+        name: str = "",
+        class_dim: int = 1,
+    ) -> None:
+        # upstream's parameters first, in upstream's order; mushin's own
+        # (the registry name, the class dimension) keyword-only after them
+        if isinstance(battery, str) and not isinstance(predict_fn, str):
+            raise TypeError(
+                f"Task takes upstream's order, Task(battery, predict_fn, ..., name=...); got the name "
+                f"{battery!r} first: write Task(battery, predict_fn, ..., name={battery!r})"
+            )
+        for attribute, value in (("battery", battery), ("predict_fn", predict_fn),
+                                 ("prob_metrics", prob_metrics), ("requires_num_classes", requires_num_classes),
+                                 ("description", description), ("update_fn", update_fn),
+                                 ("name", name), ("class_dim", class_dim)):
+            object.__setattr__(self, attribute, value)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if self.update_fn is not None and not callable(self.update_fn):
             raise TypeError(f"task {self.name!r}: update_fn must be callable, got {type(self.update_fn).__name__}")
+        if callable(self.battery) and not isinstance(self.battery, Mapping):
+            object.__setattr__(self, "battery", _FactoryBattery(self.battery, f"task {self.name!r}"))
+        if isinstance(self.battery, (_LazyBattery, _FactoryBattery)):  # checked when built
+            if isinstance(self.prob_metrics, str) or not isinstance(self.prob_metrics, (Sequence, frozenset, set)):
+                raise TypeError(f"task {self.name!r}: prob_metrics must be a list of metric names, "
+                                f"got {type(self.prob_metrics).__name__}")
+            return object.__setattr__(self, "prob_metrics", tuple(self.prob_metrics))
         if not self.battery:
             raise ValueError(f"task {self.name!r} needs at least one metric in its battery")
-        if isinstance(self.battery, _LazyBattery):  # checked when first built
-            return
         object.__setattr__(
             self, "prob_metrics", _check_battery(self.battery, self.prob_metrics, f"task {self.name!r}")
         )
@@ -656,8 +656,8 @@ def register_task(name: str, task: Task, *, overwrite: bool = False) -> None:
     --------
     >>> from mushin.metrics.tasks import Task, register_task, list_tasks, get_task
     >>> reg = get_task("regression")
-    >>> register_task("regression-mse", Task("regression-mse", {"mse": reg.battery["mse"]},
-    ...               reg.predict_fn, requires_num_classes=False, description="just mse"))
+    >>> register_task("regression-mse", Task({"mse": reg.battery["mse"]}, reg.predict_fn,
+    ...               requires_num_classes=False, description="just mse"))
     >>> list_tasks()["regression-mse"]
     'just mse'
     """
@@ -788,10 +788,10 @@ for _name, _battery, _description, _predict, _update in (
     register_task(
         _name,
         Task(
-            _name,
             _battery,
             _predict,
             requires_num_classes=False,
+            name=_name,
             class_dim=-1,
             description=_description,
             update_fn=_update,

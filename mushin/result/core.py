@@ -14,7 +14,7 @@ import xarray as xr
 
 from .. import stats
 from ..metrics.tasks import Task, battery_directions, get_task, metric_kind
-from . import files, loading, plots, tables
+from . import files, loading, plots, ranking_plots, tables
 from .bootstrap import bootstrap as _bootstrap
 from .facts import comparisons_from_data, na_reason, pair_note, scalar_metrics, undeclared_direction_message
 from .per_class import PerClass, _per_class_comparisons, check_class_names, per_class_dataset, split_per_class
@@ -495,6 +495,14 @@ class BenchmarkResult:
     def plot_seeds(self, metric: Optional[str] = None, ax: Any = None) -> Any:
         """Every seed's value; see :func:`mushin.result.plots.plot_seeds`."""
         return plots.plot_seeds(self, metric=metric, ax=ax)
+
+    def plot_profiles(self, metric: Optional[str] = None, ax: Any = None, **kwargs: Any) -> Any:
+        """Performance profiles over seeds; see :func:`mushin.result.ranking_plots.plot_profiles`."""
+        return ranking_plots.plot_profiles(self, ax=ax, metric=metric, **kwargs)
+
+    def plot_cd(self, metric: Optional[str] = None, ax: Any = None, **kwargs: Any) -> Any:
+        """Critical-difference diagram, seed by seed; see :func:`mushin.result.ranking_plots.plot_cd`."""
+        return ranking_plots.plot_cd(self, ax=ax, metric=metric, **kwargs)
 
     # ------------------------------------------------------------- tables --
     def _repr_html_(self) -> str:

@@ -21,8 +21,13 @@ intervals) runs in C with the GIL released; scipy is not needed at run time.
 
 The package's modules: :mod:`~mushin.stats.registry` (every test and
 correction with its labels; tables, plots and the checks read it),
-:mod:`~mushin.stats.two_sample` (the tests, effect sizes and corrections)
-and :mod:`~mushin.stats.table` (the comparisons table and its n/a reasons).
+:mod:`~mushin.stats.two_sample` (the tests, effect sizes and corrections),
+:mod:`~mushin.stats.table` (the comparisons table and its n/a reasons),
+:mod:`~mushin.stats.aggregates` (rliable's IQM, optimality gap,
+probability of improvement and performance profiles with stratified
+bootstrap intervals), :mod:`~mushin.stats.ranking` (Friedman, Nemenyi and
+Conover across several evaluation sets) and :mod:`~mushin.stats.power`
+(the seed planner).
 
 Examples
 --------
@@ -31,6 +36,9 @@ Examples
 >>> round(r.pvalue, 6)
 0.001017
 """
+from .aggregates import AGGREGATES, Aggregates, aggregate
+from .power import power_of, seeds_needed
+from .ranking import POSTHOC_TESTS, FriedmanResult, Ranking, friedman, posthoc, rank_methods
 from .registry import (
     CORRECTION_REGISTRY,
     PAIRED_TESTS,
@@ -103,4 +111,15 @@ __all__ = [
     "NA_NO_VARIANCE",
     "NA_CONSTANT_DIFFERENCES",
     "NA_UNDEFINED",
+    "aggregate",
+    "Aggregates",
+    "AGGREGATES",
+    "rank_methods",
+    "Ranking",
+    "friedman",
+    "posthoc",
+    "FriedmanResult",
+    "POSTHOC_TESTS",
+    "seeds_needed",
+    "power_of",
 ]

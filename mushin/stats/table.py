@@ -122,6 +122,10 @@ def _underpowered_message(test: str, alpha: float, worst: Tuple[float, int, int]
     suggestion = f"use test={TEST_REGISTRY[test].suggest_instead!r}"
     if needed is not None:
         suggestion += f", or at least {needed} seeds per method"
+    suggestion += (
+        "; mushin.stats.seeds_needed(result, metric) plans how many seeds detect the gap "
+        "you care about"
+    )
     return (
         f"test={test!r} cannot reach p < {alpha:g} with {seeds}: the smallest p-value it can "
         f"return is {best:.3g}, so no difference can be significant; {suggestion}"

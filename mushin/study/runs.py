@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 from .checks import TrainFn, _add_note
 from .errors import StaleCheckpointError

@@ -13,7 +13,7 @@ _RESULT = (
     "def err(counts, ignore_index=None):\n"
     "    c = np.asarray(counts, dtype=float)\n"
     "    return 1.0 - float(np.trace(c) / c.sum())\n"
-    "u = BenchmarkResult.from_confusion(conf, task=Task('cat-undeclared', {'err': err}, get_task('segmentation').predict_fn))\n"
+    "u = BenchmarkResult.from_confusion(conf, task=Task({'err': err}, get_task('segmentation').predict_fn, name='cat-undeclared'))\n"
     "flat = BenchmarkResult.from_confusion({'a': [[[9, 1], [1, 9]]] * 3, 'b': [[[5, 5], [5, 5]]] * 3})\n"
     "single = BenchmarkResult.from_confusion({'new': conf['new'], 'old': conf['old'][:1]})\n"
 )
@@ -102,7 +102,7 @@ CASES = [
      "call": "StreamingMetric(calibration_bins, 'ECE', higher_is_better='lower')",
      "error": "TypeError", "match": r"StreamingMetric: higher_is_better must be True, False or None, got 'lower'"},
     {"id": "stats_direction_function_attribute_int", "setup": _TASKS + "def brier(counts, ignore_index=None):\n    return 0.0\nbrier.higher_is_better = 0\n",
-     "call": "Task('bad-direction', {'brier': brier}, get_task('segmentation').predict_fn)",
+     "call": "Task({'brier': brier}, get_task('segmentation').predict_fn, name='bad-direction')",
      "error": "TypeError", "match": r"metric 'brier': higher_is_better must be True, False or None, got 0"},
     {"id": "stats_direction_with_direction_none", "setup": _TASKS,
      "call": "with_direction(accuracy, None)",
