@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "portable_internal.h"
 #include "rng_internal.h"
 
 #define PI_BLOCK 512
@@ -29,11 +30,11 @@
 /* The hot loops are compiled for baseline x86-64, AVX2 and AVX-512 and
  * picked by mushin_isa_level() (0, 1, 2), so the default build runs
  * anywhere; counts are integers, so every level gives the same bits. */
-#if defined(__GNUC__) && defined(__x86_64__)
+#if defined(MUSHIN_GNUC) && defined(MUSHIN_X86_64)
 #define PI_DISPATCH 1
-#define PI_BODY static inline __attribute__((always_inline))
-#define PI_TARGET_AVX2 __attribute__((target("avx2")))
-#define PI_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2")))
+#define PI_BODY MUSHIN_ALWAYS_INLINE
+#define PI_TARGET_AVX2 MUSHIN_TARGET_AVX2
+#define PI_TARGET_AVX512 MUSHIN_TARGET_AVX512
 #else
 #define PI_BODY static inline
 #endif
