@@ -294,6 +294,49 @@ def one_vector(draw):
     return (float_vector(draw, 0, 300, elements=st.floats(-1e12, 1e12)),)
 
 
+@st.composite
+def bootstrap_indices_args(draw):
+    seed = draw(st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 2**64 - 1, -1, 2**64])))
+    spm = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    if draw(st.integers(0, 15)) == 0:
+        spm[0] = 0  # no seed: both raise
+    num_images = draw(st.integers(1, 40)) if draw(st.integers(0, 15)) else 0
+    return (seed, draw(st.integers(0, 5000)), num_images, spm, draw(st.booleans()), draw(st.booleans()))
+
+
+def indices_equal(got, want, what):
+    assert (got[0] is None) == (want[0] is None) and (got[1] is None) == (want[1] is None), f"{what}: {got} vs {want}"
+    if want[0] is not None:
+        exact(got[0], want[0], what)
+    if want[1] is not None:
+        assert len(got[1]) == len(want[1]), what
+        for g, w in zip(got[1], want[1]):
+            exact(g, w, what)
+
+
+@st.composite
+def bootstrap_counts_args(draw):
+    spm = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    n_images, n_classes = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    shape = (sum(spm), n_images, n_classes, 3)
+    values = draw(st.lists(st.one_of(st.just(0), st.integers(0, 30)), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    counts = np.array(values, dtype=np.int64).reshape(shape)
+    if draw(st.integers(0, 15)) == 0:
+        counts.flat[0] = -1  # a negative count: both raise
+    metric = draw(st.sampled_from(["miou", "dice", "pixel_acc", "precision", "recall"] + (["bogus"] if draw(st.integers(0, 15)) == 0 else [])))
+    return (
+        counts.astype(draw(st.sampled_from([np.int64, np.int32]))),
+        spm,
+        metric,
+        draw(st.integers(1, 12)),
+        draw(st.booleans()),
+        draw(st.booleans()),
+        draw(st.integers(0, 2**64 - 1)),
+        draw(st.sampled_from([-1, 0, n_classes - 1])),
+        draw(st.integers(1, 4)),
+    )
+
+
 FUNCTION_CASES: dict[str, tuple] = {
     # name: (argument strategy, compare(got, want, what, args), max_examples)
     "betainc": (
@@ -362,6 +405,10 @@ FUNCTION_CASES: dict[str, tuple] = {
         lambda g, w, what, args: close(1e-14)(g, w, what),  # tests/test_stats_exact.py
         40,
     ),
+    # the indices bit for bit (the same SplitMix64 stream); the bootstrap's
+    # metrics to 1e-12 (one rounding order in C, another in NumPy)
+    "bootstrap_indices": (bootstrap_indices_args(), lambda g, w, what, args: indices_equal(g, w, what), 60),
+    "bootstrap_counts": (bootstrap_counts_args(), lambda g, w, what, args: close(1e-12, 1e-15)(g, w, what), 60),
     "rank_sum_counts": (
         st.tuples(st.integers(-1, 20), st.integers(0, 20)).flatmap(
             lambda n: st.tuples(st.just(n[0]), st.just(n[1]), st.integers(-1, max(n[0], 0) * n[1] + 5))
@@ -580,6 +627,26 @@ def _scores_ctor(draw):
     return {"num_classes": c, "ignore_index": draw(st.sampled_from([None, 255, 0]))}
 
 
+def per_image_update(draw, ctor):
+    num_classes, ignore_index = ctor["num_classes"], ctor.get("ignore_index")
+    shape = (draw(st.integers(0, 3)),) + tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
+    size = int(np.prod(shape))
+    target = labels(draw, num_classes, ignore_index, size)
+    preds = labels(draw, num_classes, ignore_index, size)
+    return (int_array(draw, preds, shape), int_array(draw, target, shape))
+
+
+def _per_image_ctor(draw):
+    c = draw(st.integers(1, 5))
+    return {
+        "num_classes": c,
+        "ignore_index": draw(st.sampled_from([None, 255, 0, c - 1])),
+        "dtype": draw(st.sampled_from(["int64", "int32"])),
+        # a budget of a few images now and then: updates and merges past it are refused
+        "max_bytes": draw(st.sampled_from([2**30, 2**30, 600])),
+    }
+
+
 def _calibration_ctor(draw):
     ctor = _scores_ctor(draw)
     ctor["n_bins"] = draw(st.sampled_from([None, 1, 2, 5, 15]))
@@ -624,6 +691,11 @@ STATE_CASES: dict[str, tuple] = {
         {"update": retrieval_update},
         {"state": (lambda o: o.state_dict(), lambda o: o.state_dict(), None)},
     ),
+    "PerImageCounts": (
+        _per_image_ctor,
+        {"update": per_image_update, "update_logits": confusion_update_logits},
+        {"state": (lambda o: o.state_dict(), lambda o: o.state_dict(), None)},
+    ),
 }
 
 def each_key(compare):
@@ -645,6 +717,7 @@ RESULT_COMPARE = {
     "RegressionMoments.compute": each_key(close(1e-13, 1e-13)),  # test_regression_states.py _close
     "RankedPairs.compute": each_key(close(0.0, 1e-14)),  # tests/test_regression_states.py
     "RetrievalGroups.compute": each_key(close(0.0, 1e-12)),  # tests/test_retrieval_states.py
+    "PerImageCounts.update_logits": exact,  # the batch's confusion counts
 }
 
 

@@ -680,6 +680,218 @@ class SlowRetrievalGroups(_SlowRows):
         return ref_retrieval.retrieval_metrics(p, t, q.astype(np.int64), self.top_k)
 
 
+# -------------------------------------------- per-image counts, bootstrap --
+# From csrc/kernels/perimage.h's and rng_internal.h's comments: SplitMix64
+# (Steele, Lea and Flood 2014) with Lemire's bounded integers, in Python
+# integers; per-image TP/FP/FN from reference.confusion_counts of each image;
+# the metrics written from torchmetrics' definitions, as reference.py does.
+
+_M64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _splitmix_mix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+class SplitMix64:
+    """Stream ``stream`` of generator ``seed``, as rng_internal.h defines it."""
+
+    def __init__(self, seed, stream):
+        self.state = _splitmix_mix((seed + _GAMMA) & _M64) ^ _splitmix_mix(((~stream) & _M64) * _GAMMA & _M64)
+
+    def next(self):
+        self.state = (self.state + _GAMMA) & _M64
+        return _splitmix_mix(self.state)
+
+    def below(self, n):
+        """Uniform in [0, n) by multiply-and-reject (Lemire 2019)."""
+        x = self.next()
+        m = x * n
+        if (m & _M64) < n:
+            threshold = ((1 << 64) - n) % n
+            while (m & _M64) < threshold:
+                x = self.next()
+                m = x * n
+        return m >> 64
+
+
+def _boot_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError("seed must be an int")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError("seed out of range")
+    return int(seed)
+
+
+def _seeds_per_method(spm):
+    a = np.asarray(spm)
+    if a.ndim != 1 or a.size == 0 or a.dtype.kind not in "iu" or np.any(a < 1) or np.any(a > 2**20):
+        raise ValueError("seeds_per_method: 1 to 2**20 seeds per method")
+    return [int(v) for v in a]
+
+
+def _draw(rng, num_images, spm, resample_images, resample_seeds):
+    images = [rng.below(num_images) for _ in range(num_images)] if resample_images else None
+    seeds = [[rng.below(s) for _ in range(s)] for s in spm] if resample_seeds else None
+    return images, seeds
+
+
+def bootstrap_indices(seed, resample, num_images, seeds_per_method, resample_images, resample_seeds):
+    seed = _boot_seed(seed)
+    if resample < 0 or not 1 <= num_images < 2**31:
+        raise ValueError("resample >= 0, 1 <= num_images < 2**31")
+    spm = _seeds_per_method(seeds_per_method)
+    images, seeds = _draw(SplitMix64(seed, resample), num_images, spm, resample_images, resample_seeds)
+    return (
+        None if images is None else np.array(images, np.int64),
+        None if seeds is None else [np.array(s, np.int64) for s in seeds],
+    )
+
+
+def count_metric(tp, fp, fn, metric, excluded_class=-1):
+    """One metric of per-class sums, class by class (reference.py's rules)."""
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    if metric == "pixel_acc":
+        total = tp.sum() + fn.sum()
+        return float(tp.sum() / total) if total > 0 else 0.0
+    scores = []
+    for c in range(tp.size):
+        if tp[c] + fp[c] + fn[c] == 0:
+            continue
+        if metric == "miou":
+            if c != excluded_class:
+                scores.append(tp[c] / (tp[c] + fp[c] + fn[c]))
+        elif metric == "dice":
+            scores.append(2 * tp[c] / (2 * tp[c] + fp[c] + fn[c]))
+        elif metric == "precision":
+            scores.append(tp[c] / (tp[c] + fp[c]) if tp[c] + fp[c] > 0 else 0.0)
+        elif metric == "recall":
+            scores.append(tp[c] / (tp[c] + fn[c]) if tp[c] + fn[c] > 0 else 0.0)
+        else:
+            raise ValueError(f"metric {metric!r}")
+    if not scores:
+        return math.nan if metric == "miou" else 0.0
+    return float(np.mean(scores))
+
+
+def bootstrap_counts(counts, seeds_per_method, metric, n, resample_images, resample_seeds, seed,
+                     excluded_class=-1, num_threads=1):
+    seed = _boot_seed(seed)
+    if metric not in ("miou", "dice", "pixel_acc", "precision", "recall"):
+        raise ValueError("metric")
+    if not 1 <= n <= 2**31 or not 1 <= num_threads <= 64:
+        raise ValueError("n or num_threads")
+    spm = _seeds_per_method(seeds_per_method)
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iu" or c.ndim != 4 or c.shape[3] != 3:
+        raise ValueError("counts shape")
+    if c.shape[0] != sum(spm) or c.shape[1] < 1 or c.shape[2] < 1 or np.any(c < 0):
+        raise ValueError("counts")
+    c = c.astype(np.int64)
+    num_images = c.shape[1]
+    out = np.empty((n, len(spm)))
+    for b in range(n):
+        images, seeds = _draw(SplitMix64(seed, b), num_images, spm, resample_images, resample_seeds)
+        weights = np.bincount(images, minlength=num_images) if images is not None else np.ones(num_images, np.int64)
+        sums = np.einsum("i,mikj->mkj", weights, c)
+        values = [count_metric(s[:, 0], s[:, 1], s[:, 2], metric, excluded_class) for s in sums]
+        first = 0
+        for m, s_m in enumerate(spm):
+            picks = seeds[m] if seeds is not None else range(s_m)
+            out[b, m] = sum(values[first + j] for j in picks) / s_m
+            first += s_m
+    return out
+
+
+class SlowPerImageCounts:
+    """TP/FP/FN of every image from reference.confusion_counts of that image."""
+
+    def __init__(self, num_classes, ignore_index=None, dtype="int64", max_bytes=2**30):
+        if dtype not in ("int64", "int32") or max_bytes < 0 or not 1 <= num_classes <= 65536:
+            raise ValueError("arguments")
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.dtype, self.max_bytes = np.dtype(dtype), max_bytes
+        self.counts = np.zeros((0, num_classes, 3), self.dtype)
+
+    def _room(self, images):
+        if images * self.num_classes * 3 * self.dtype.itemsize > self.max_bytes:
+            raise ValueError("past the budget")
+
+    def update(self, preds, target):
+        p, t = _as_numpy(preds), _as_numpy(target)
+        if p.dtype.kind not in "iub" or t.dtype.kind not in "iub":
+            raise TypeError("integer dtypes")
+        if p.shape != t.shape or p.ndim < 1:
+            raise ValueError("shapes")
+        if self.dtype == np.int32 and int(np.prod(p.shape[1:], dtype=np.int64)) > 2**31 - 1:
+            raise ValueError("int32")
+        self._room(self.counts.shape[0] + p.shape[0])
+        rows = []
+        for i in range(p.shape[0]):
+            cm = ref.confusion_counts(p[i], t[i], self.num_classes, self.ignore_index)
+            tp = np.diag(cm)
+            rows.append(np.stack([tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp], axis=1))
+        if rows:
+            self.counts = np.concatenate([self.counts, np.array(rows, dtype=self.dtype)])
+
+    def update_logits(self, logits, target, class_dim=1):
+        x, t = _as_numpy(logits), _as_numpy(target)
+        if x.dtype.kind != "f" or t.dtype.kind not in "iub":
+            raise TypeError("float logits, integer targets")
+        if x.ndim < 2 or not -x.ndim <= class_dim < x.ndim:
+            raise ValueError("class_dim")
+        cd = class_dim % x.ndim
+        if cd == 0 or x.shape[cd] != self.num_classes or t.shape != tuple(np.delete(x.shape, cd)):
+            raise ValueError("shapes")
+        self._room(self.counts.shape[0] + x.shape[0])
+        rows, total = [], np.zeros((self.num_classes, self.num_classes), np.int64)
+        for i in range(x.shape[0]):
+            cm = ref_logits.confusion_counts_from_logits(x[i], t[i], self.num_classes, self.ignore_index, cd - 1)
+            tp = np.diag(cm)
+            rows.append(np.stack([tp, cm.sum(axis=0) - tp, cm.sum(axis=1) - tp], axis=1))
+            total += cm
+        if rows:
+            self.counts = np.concatenate([self.counts, np.array(rows, dtype=self.dtype)])
+        return total
+
+    def _incoming(self, other):
+        if isinstance(other, SlowPerImageCounts):
+            other = other.state_dict()
+        if not isinstance(other, dict):
+            raise TypeError("a state or its state_dict")
+        if other.get("num_classes", self.num_classes) != self.num_classes:
+            raise ValueError("num_classes")
+        c = np.asarray(other["counts"])
+        if c.dtype.kind not in "iu":
+            raise TypeError("integers")
+        if c.ndim != 3 or c.shape[1:] != (self.num_classes, 3) or np.any(c < 0):
+            raise ValueError("shape or negative")
+        if self.dtype == np.int32 and np.any(c > 2**31 - 1):
+            raise ValueError("int32")
+        return c.astype(self.dtype)
+
+    def merge(self, other):
+        c = self._incoming(other)
+        self._room(self.counts.shape[0] + c.shape[0])
+        self.counts = np.concatenate([self.counts, c])
+
+    def state_dict(self):
+        return {"num_classes": self.num_classes, "counts": self.counts.copy()}
+
+    def load_state_dict(self, state):
+        if not isinstance(state, dict):
+            raise TypeError("a dict")
+        c = self._incoming(state)
+        self._room(c.shape[0])
+        self.counts = c
+
+    def reset(self):
+        self.counts = self.counts[:0]
+
+
 # ------------------------------------------------------------- the map --
 
 # the slow class of each C type, built with the same constructor arguments
@@ -690,6 +902,7 @@ SLOW_TYPES: dict[str, type] = {
     "RegressionMoments": SlowRegressionMoments,
     "RankedPairs": SlowRankedPairs,
     "RetrievalGroups": SlowRetrievalGroups,
+    "PerImageCounts": SlowPerImageCounts,
 }
 
 _METHODS = {
@@ -699,6 +912,7 @@ _METHODS = {
     "RegressionMoments": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
     "RankedPairs": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
     "RetrievalGroups": ("update", "merge", "state_dict", "load_state_dict", "compute", "reset"),
+    "PerImageCounts": ("update", "update_logits", "merge", "state_dict", "load_state_dict", "reset"),
 }
 
 TWINS: dict[str, Callable] = {
@@ -729,6 +943,9 @@ TWINS: dict[str, Callable] = {
     "set_isa_cap": ISA.set_isa_cap,
     "get_default_threads": THREADS.get_default_threads,
     "set_default_threads": THREADS.set_default_threads,
+    # per-image counts and the two-level bootstrap
+    "bootstrap_indices": bootstrap_indices,
+    "bootstrap_counts": bootstrap_counts,
 }
 TWINS.update(
     {f"{name}.{method}": getattr(SLOW_TYPES[name], method) for name, methods in _METHODS.items() for method in methods}

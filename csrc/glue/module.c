@@ -181,6 +181,8 @@ cache_dlpack_arguments(mushin_module_state *st)
     return status;
 }
 
+int mushin_perimage_add(PyObject *module); /* perimage_state.c */
+
 static int
 core_exec(PyObject *module)
 {
@@ -195,6 +197,7 @@ core_exec(PyObject *module)
         mushin_score_add_types(module, st) < 0 ||
         mushin_add_metric_state_types(module) < 0 ||
         mushin_stats_add_functions(module) < 0 ||
+        mushin_perimage_add(module) < 0 ||
         mushin_resample_add_functions(module) < 0) {
         return -1;
     }

@@ -22,8 +22,10 @@ import torch
 from .._progress import tqdm
 
 from .._core import ConfusionMatrix
+from ..metrics.per_image import DEFAULT_MAX_BYTES, make_per_image_state
 from ..metrics.tasks import Task, confusion_fast_path
 from ..result import BenchmarkResult, build_result
+from ..result.per_image import attach_per_image
 from .counting import ConfusionSink, DeviceConfusionMatrix, Streams, make_streams, stream_values, update_streams
 from .distributed import rank_shard
 from .pipeline import (
@@ -162,6 +164,7 @@ def evaluate_model(
     streams: Optional[Streams] = None,
     overlap: bool = True,
     batch_count: Optional[List[int]] = None,
+    per_image: Any = None,
 ) -> np.ndarray:
     """Stream ``data`` through one model; return its ``(C, C)`` confusion counts.
 
@@ -181,7 +184,9 @@ def evaluate_model(
     ``data`` and the counts and ``streams`` returned are summed over all
     ranks (see :mod:`mushin.evaluation.distributed`).
     """
-    sink = ConfusionSink(task, num_classes, ignore_index, predict_fn, ConfusionMatrix(num_classes, ignore_index), streams)
+    sink = ConfusionSink(
+        task, num_classes, ignore_index, predict_fn, ConfusionMatrix(num_classes, ignore_index), streams, per_image
+    )
     seen = run_pass([ModelRun(model, sink, device)], data, shard=rank_shard(data), overlap=overlap, progress=progress)
     if batch_count is not None:
         batch_count[:] = [seen]  # the caller says which model saw nothing
@@ -213,6 +218,8 @@ def compare(
     class_names: Optional[Sequence[str]] = None,
     progress: Optional[bool] = None,
     one_pass: bool = True,
+    per_image: "bool | str" = False,
+    per_image_max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> BenchmarkResult:
     """Evaluate every model of every method on ``data`` and test the gaps.
 
@@ -290,6 +297,9 @@ def compare(
         ``data`` (for models too large to sit on one device together; it
         needs data that can be iterated again, and the same batches every
         time).
+    per_image, per_image_max_bytes : bool or {"int64", "int32"}, int
+        Keep every image's TP/FP/FN per class as ``result.per_image``, for
+        :meth:`BenchmarkResult.bootstrap` (see :mod:`mushin.metrics.per_image`).
 
     Returns
     -------
@@ -332,6 +342,8 @@ def compare(
         metrics=metrics,
         prob_metrics=prob_metrics,
         one_pass=one_pass,
+        per_image=per_image,
+        per_image_max_bytes=per_image_max_bytes,
     )
     methods_checked = _check_methods(methods)
     spec.check_design({name: len(models) for name, models in methods_checked.items()})
@@ -391,8 +403,11 @@ def _size_hint(load: Any) -> Optional[int]:
 class _Evaluated:
     """What a model's evaluation leaves for the result: counts and metric values."""
 
-    def __init__(self, counts: np.ndarray, flat: Dict[str, float], entries: Dict[str, Any]):
+    def __init__(
+        self, counts: np.ndarray, flat: Dict[str, float], entries: Dict[str, Any], images: Optional[np.ndarray] = None
+    ):
         self.counts = counts
+        self.images = images  # per-image (images, C, 3) TP/FP/FN, with per_image=True
         self.flat = flat
         self.entries = entries
 
@@ -439,8 +454,10 @@ def run_comparison(
         if num_classes is None:
             return StatesSink(task, make_states(battery, prob_names, None, ignore_index), spec.predict_fn)
         streams = make_streams(battery, prob_names, num_classes, ignore_index)
+        image_state = make_per_image_state(spec.per_image, num_classes, ignore_index, spec.per_image_max_bytes)
         return ConfusionSink(
-            task, num_classes, ignore_index, spec.predict_fn, ConfusionMatrix(num_classes, ignore_index), streams
+            task, num_classes, ignore_index, spec.predict_fn, ConfusionMatrix(num_classes, ignore_index), streams,
+            image_state,
         )
 
     shard = rank_shard(data)
@@ -474,7 +491,9 @@ def run_comparison(
                 if located is exc:
                     raise
                 raise located from exc
-            evaluated[(name, j)] = _Evaluated(counts, flat, entries)
+            image_state = getattr(run.sink, "per_image", None)
+            images = image_state.counts if image_state is not None else None
+            evaluated[(name, j)] = _Evaluated(counts, flat, entries, images)
 
     given = all(isinstance(load, _Given) for _, _, load in order)
     budget = None if not spec.one_pass else (group_bytes if group_bytes is not None else (
@@ -502,17 +521,20 @@ def run_comparison(
     result_battery: Optional[Dict[str, Any]] = None
     confusion: Dict[str, np.ndarray] = {}
     streamed: Dict[str, Dict[str, List[float]]] = {}
+    image_counts: Dict[str, List[np.ndarray]] = {}
     for name, method_loaders in loaders.items():
         per_seed = []
         for j in range(len(method_loaders)):
             done = evaluated[(name, j)]
             per_seed.append(done.counts)
+            if done.images is not None:
+                image_counts.setdefault(name, []).append(done.images)
             if result_battery is None:
                 result_battery = done.entries
             for metric, value in done.flat.items():
                 streamed.setdefault(metric, {}).setdefault(name, []).append(value)
         confusion[name] = np.stack(per_seed)
-    return build_result(
+    result = build_result(
         confusion,
         task,
         spec.settings(),
@@ -521,6 +543,7 @@ def run_comparison(
         battery=battery if result_battery is None else result_battery,
         metric_values=streamed,
     )
+    return attach_per_image(result, image_counts, seeds, spec.class_names, ignore_index)
 
 
 def _check_batches(seen: int, places: List[str], first: List[Tuple[str, int]]) -> None:

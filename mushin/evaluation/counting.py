@@ -434,8 +434,11 @@ class ConfusionSink:
         predict_fn: Optional[PredictFn],
         counts: Any,
         streams: Optional[Streams] = None,
+        per_image: Any = None,
     ):
         self.task = task
+        # a PerImageState (mushin.metrics.per_image), counted alongside the confusion matrix
+        self.per_image = per_image
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.streams = streams
@@ -455,6 +458,10 @@ class ConfusionSink:
             self.predict = task.predict_fn
 
     def prepare(self, rank: int, world_size: int) -> None:
+        if self.per_image is not None:
+            raise NotImplementedError(
+                "per_image=True under torch.distributed is not supported yet; run one process"
+            )
         check_streams_mergeable(self.streams, rank, world_size)
 
     def step(self, model: Any, x: Any, y: Any, index: int) -> Tuple[Callable[[], None], Tuple[Any, ...]]:
@@ -466,7 +473,12 @@ class ConfusionSink:
 
     def _accumulate(self, preds: Any, probs: Any, y: Any, index: int) -> None:
         try:
-            labels = _count_batch(self.cpu_counts, preds, y, self.task, self.labels_needed)
+            if self.per_image is None:
+                labels = _count_batch(self.cpu_counts, preds, y, self.task, self.labels_needed)
+            else:  # one pass over CPU logits counts both (see PerImageState.count_batch)
+                labels = self.per_image.count_batch(
+                    self.cpu_counts, preds, y, self.task.class_dim, self.labels_needed
+                )
             if labels is None:
                 pass  # logits counted by the fused kernel; no stream takes class indices
             elif labels.device.type == "cpu" and y.device.type == "cpu":
@@ -475,6 +487,8 @@ class ConfusionSink:
                 if self.device_counts is None:
                     self.device_counts = DeviceConfusionMatrix(self.num_classes, self.ignore_index, labels.device)
                 self.device_counts.update(labels, y)
+            if self.per_image is not None and labels is not None:
+                self.per_image.update(labels, None, y)
             if self.streams:
                 update_streams(
                     self.streams, preds if labels is None else labels, probs, y, index, self.task, self.num_classes

@@ -17,6 +17,7 @@ from .. import stats
 from ..stats.table import _caller_stacklevel as caller_stacklevel
 from ..result import check_class_names
 from ..metrics.tasks import Task, get_task, resolve_battery
+from ..metrics.per_image import DEFAULT_MAX_BYTES, check_per_image
 
 __all__ = ["EvalSpec", "MAX_CLASSES", "select_metrics"]
 
@@ -166,6 +167,8 @@ class EvalSpec:
     one_pass : bool
         ``True`` (default): one pass over the data feeds every model;
         ``False``: one pass per model.
+    per_image : bool or {"int64", "int32"}
+    per_image_max_bytes : int
 
     Examples
     --------
@@ -192,6 +195,8 @@ class EvalSpec:
     metrics: Any = None
     prob_metrics: Optional[Sequence[str]] = None
     one_pass: bool = True
+    per_image: Any = False
+    per_image_max_bytes: int = DEFAULT_MAX_BYTES
     battery: dict = field(init=False, repr=False, compare=False)
     battery_prob_metrics: Tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -212,6 +217,7 @@ class EvalSpec:
             num_classes=self.num_classes, ignore_index=self.ignore_index,
         )
         check_device(self.device)
+        check_per_image(self.per_image, self.per_image_max_bytes, self.num_classes)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(
                 f"progress must be True, False or None (auto: on for a terminal), got {self.progress!r}"

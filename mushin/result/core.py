@@ -15,6 +15,7 @@ import xarray as xr
 from .. import stats
 from ..metrics.tasks import Task, battery_directions, get_task, metric_kind
 from . import files, loading, plots, ranking_plots, tables
+from .bootstrap import bootstrap as _bootstrap
 from .facts import comparisons_from_data, na_reason, pair_note, scalar_metrics, undeclared_direction_message
 from .per_class import PerClass, _per_class_comparisons, check_class_names, per_class_dataset, split_per_class
 
@@ -64,6 +65,11 @@ class BenchmarkResult:
     >>> r.sel(method="b", metric="pixel_acc").values.tolist()
     [0.55, 0.55, 0.5]
     """
+
+    #: Per-image TP/FP/FN counts (:class:`~mushin.result.per_image.PerImageResult`)
+    #: when evaluated with ``compare(..., per_image=True)``, else None.
+    per_image: Any = None
+    bootstrap = _bootstrap
 
     def __init__(
         self,

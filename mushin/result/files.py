@@ -13,6 +13,8 @@ bit for bit (floats are written with Python's shortest round-trip ``repr``).
       per_class.csv    method, seed, class, metric, value (per-class metrics)
       confusion.csv    method, seed, target, prediction, count
       comparisons.csv  the result.comparisons table, column for column
+      per_image.npy    only with per-image counts (compare(..., per_image=True)):
+                       int64 (method, seed, image, class, [tp, fp, fn])
 
 Cells of the (method, seed) grid that a method does not have are written
 too: an empty ``value`` (NaN) and ``count`` -1, as in memory.  Seed and
@@ -65,6 +67,7 @@ from pandas.api import types as pandas_types  # dtype kinds of the comparisons c
 
 from ..metrics.tasks import get_task, metric_kind
 from .facts import PER_CLASS_PREFIX
+from .per_image import save_per_image
 
 __all__ = ["save_result", "to_dataframe", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -409,6 +412,9 @@ def save_result(result: Any, path: Any) -> Path:
                 for row in comparisons.itertuples(index=False, name=None)
             ),
         )
+        if getattr(result, "per_image", None) is not None:
+            manifest["per_image"] = save_per_image(result.per_image, work)
+            manifest_text = json.dumps(manifest, indent=2, default=_json_value, allow_nan=False)
         # the manifest last: a folder without it is never taken for a result
         (work / MANIFEST).write_text(manifest_text + "\n", encoding="utf-8")
         _move_into_place(work, target)

@@ -45,6 +45,7 @@ from .files import (
     _parse_float,
 )
 from .per_class import per_class_scores
+from .per_image import load_per_image
 
 __all__ = ["load_result"]
 
@@ -395,6 +396,11 @@ def load_result(path: Any, result_type: Any) -> Any:
         data, comparisons, manifest["settings"], confusion=confusion, per_class=class_data
     )
     _check_comparisons(file, [line for line, _ in rows], result, manifest.get("derived_comparisons", True))
+    if "per_image" in manifest:
+        result.per_image = load_per_image(
+            folder, manifest["per_image"], counts, seeds, classes, methods,
+            manifest["settings"].get("ignore_index"), _damaged,
+        )
     return result
 
 

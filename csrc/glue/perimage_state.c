@@ -1,0 +1,1093 @@
+/*
+ * perimage_state.c -- PerImageCounts (per-image, per-class TP/FP/FN of a
+ * segmentation evaluation, fed by DLPack) and the bootstrap functions over
+ * such counts (bootstrap_counts, bootstrap_indices).  Arguments are read
+ * and checked with the GIL held; kernels/perimage.c runs without it, into
+ * scratch that is appended only when the whole batch was valid.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mushin_kernels.h"
+#include "perimage.h"
+#include "dlpack_consumer.h"
+#include "module_state.h"
+
+int mushin_perimage_add(PyObject *module);
+
+typedef struct {
+    PyObject_HEAD
+    int64_t num_classes;
+    int has_ignore;
+    int64_t ignore_index;
+    int wide;                 /* 1: int64 counts, 0: int32 */
+    int64_t max_bytes;        /* the memory budget of the counts */
+    int64_t num_images;
+    int64_t capacity;         /* images the buffer holds */
+    void *data;               /* [image][class][3], int64 or int32 */
+    PyThread_type_lock lock;  /* guards num_images, capacity, data */
+} PerImageObject;
+
+#define PI_ROW(self) ((self)->num_classes * 3)
+#define PI_ITEM(self) ((int64_t)((self)->wide ? sizeof(int64_t) : sizeof(int32_t)))
+
+static PyObject *
+perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"num_classes", "ignore_index", "dtype", "max_bytes", NULL};
+    long long num_classes, ignore_value = 0, max_bytes = 1LL << 30;
+    PyObject *ignore = Py_None;
+    const char *dtype = "int64";
+    PerImageObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OsL:PerImageCounts", kwlist, &num_classes,
+                                     &ignore, &dtype, &max_bytes)) {
+        return NULL;
+    }
+    if (num_classes < 1 || num_classes > (1LL << 16)) {
+        PyErr_Format(PyExc_ValueError,
+                     "PerImageCounts: num_classes must be between 1 and 65536, got %lld",
+                     num_classes);
+        return NULL;
+    }
+    if (ignore != Py_None) {
+        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
+            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
+                         Py_TYPE(ignore)->tp_name);
+            return NULL;
+        }
+        ignore_value = PyLong_AsLongLong(ignore);
+        if (ignore_value == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (strcmp(dtype, "int64") != 0 && strcmp(dtype, "int32") != 0) {
+        PyErr_Format(PyExc_ValueError, "PerImageCounts: dtype must be 'int64' or 'int32', got '%s'",
+                     dtype);
+        return NULL;
+    }
+    if (max_bytes < 0) {
+        PyErr_Format(PyExc_ValueError, "PerImageCounts: max_bytes must be >= 0, got %lld",
+                     max_bytes);
+        return NULL;
+    }
+    self = (PerImageObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->num_classes = num_classes;
+    self->has_ignore = ignore != Py_None;
+    self->ignore_index = ignore_value;
+    self->wide = strcmp(dtype, "int64") == 0;
+    self->max_bytes = max_bytes;
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void
+perimage_dealloc(PerImageObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    free(self->data);
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* Refuse (ValueError) a total of `images` images past the memory budget. */
+static int
+check_budget(PerImageObject *self, int64_t images, const char *what)
+{
+    const double need = (double)images * (double)PI_ROW(self) * (double)PI_ITEM(self);
+    char message[640];
+    if (need <= (double)self->max_bytes) {
+        return 0;
+    }
+    /* PyErr_Format has no %f */
+    PyOS_snprintf(message, sizeof(message),
+                  "%s: per-image counts of %lld images x %lld classes x 3 (TP, FP, FN) as %s "
+                  "would take %.0f bytes (%.1f MiB), past the budget max_bytes=%lld (%.1f MiB); nothing was "
+                  "added.  Raise the budget (compare(..., per_image_max_bytes=...) or "
+                  "PerImageCounts(max_bytes=...))%s",
+                  what, (long long)images, (long long)self->num_classes,
+                  self->wide ? "int64" : "int32", need, need / 1048576.0, (long long)self->max_bytes,
+                  (double)self->max_bytes / 1048576.0,
+                  self->wide ? ", or keep them as int32 (per_image='int32', half the memory)" : "");
+    PyErr_SetString(PyExc_ValueError, message);
+    return -1;
+}
+
+/* Append n images of int64 counts (already checked); call with the lock held. */
+static int
+append_rows(PerImageObject *self, const int64_t *rows, int64_t n)
+{
+    const int64_t row = PI_ROW(self), need = self->num_images + n;
+    int64_t k;
+    if (need > self->capacity) {
+        int64_t cap = self->capacity < 16 ? 16 : self->capacity;
+        void *grown;
+        while (cap < need) {
+            cap *= 2;
+        }
+        grown = realloc(self->data, (size_t)(cap * row * PI_ITEM(self)));
+        if (grown == NULL) {
+            return MUSHIN_ENOMEM;
+        }
+        self->data = grown;
+        self->capacity = cap;
+    }
+    if (self->wide) {
+        memcpy((int64_t *)self->data + self->num_images * row, rows,
+               (size_t)(n * row) * sizeof(int64_t));
+    }
+    else {
+        int32_t *dst = (int32_t *)self->data + self->num_images * row;
+        for (k = 0; k < n * row; k++) {
+            dst[k] = (int32_t)rows[k];
+        }
+    }
+    self->num_images = need;
+    return MUSHIN_OK;
+}
+
+static PyObject *
+bad_value_error(PerImageObject *self, const mushin_bad_values *bad)
+{
+    char ign[96] = "";
+    char preds_msg[320] = "", target_msg[320] = "";
+    if (self->has_ignore) {
+        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
+                      bad->target_bad == 1 ? "that is" : "that are", (long long)self->ignore_index);
+    }
+    if (bad->target_bad) {
+        PyOS_snprintf(target_msg, sizeof(target_msg),
+                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at flat index %lld)",
+                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
+                      (long long)self->num_classes, ign, (long long)bad->target_first,
+                      (long long)bad->target_first_pos);
+    }
+    if (bad->preds_bad) {
+        PyOS_snprintf(preds_msg, sizeof(preds_msg),
+                      "preds holds %lld value%s outside [0, %lld) (first: %lld at flat index %lld)%s",
+                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
+                      (long long)self->num_classes, (long long)bad->preds_first,
+                      (long long)bad->preds_first_pos,
+                      self->has_ignore ? "; a prediction may equal ignore_index only where the "
+                                         "target is ignored" : "");
+    }
+    PyErr_Format(PyExc_ValueError, "%s%s%s; the per-image counts were not changed", target_msg,
+                 (bad->target_bad && bad->preds_bad) ? "; " : "", preds_msg);
+    return NULL;
+}
+
+PyDoc_STRVAR(perimage_update_doc,
+"update(preds, target, /)\n--\n\n"
+"Count one batch of class-index predictions against labels, one image per\n"
+"entry of dimension 0, appended after the images already counted.\n\n"
+"Both arguments are DLPack producers in CPU memory with the same shape\n"
+"(N, ...) and any integer dtype.  The rules of ConfusionMatrix.update hold\n"
+"(ignore_index, bad values); a bad batch, or one past the memory budget,\n"
+"raises ValueError and adds nothing.  The counting runs without the GIL.");
+
+static PyObject *
+perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    dl_view pv, tv;
+    mushin_index_view pview, tview;
+    mushin_bad_values bad;
+    char pdt[32], tdt[32], pshape[256], tshape[256];
+    int64_t n_img, pixels = 1, *scratch = NULL, current;
+    int status = MUSHIN_OK, i;
+    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd", nargs);
+        return NULL;
+    }
+    if (st == NULL || mushin_dlpack_acquire(st, args[0], "preds", &pv) < 0) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(st, args[1], "target", &tv) < 0) {
+        mushin_dlpack_release(&pv);
+        return NULL;
+    }
+    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
+    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "PerImageCounts.update reads host memory, but preds is on %s and target "
+                     "is on %s; move both to the CPU",
+                     mushin_dlpack_device_name(pv.t->device.device_type),
+                     mushin_dlpack_device_name(tv.t->device.device_type));
+        goto error;
+    }
+    if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "class indices must have an integer dtype (int8, int16, int32, int64, uint8, "
+                     "uint16, uint32 or bool), got preds %s and target %s", pdt, tdt);
+        goto error;
+    }
+    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
+    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    if (pv.t->ndim != tv.t->ndim || pv.t->ndim < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "preds shape %s does not match target shape %s (per-image counts need "
+                     "(N, ...) with one image per entry of dim 0)", pshape, tshape);
+        goto error;
+    }
+    for (i = 0; i < pv.t->ndim; i++) {
+        if (pv.t->shape[i] != tv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
+                         pshape, tshape);
+            goto error;
+        }
+        if (i > 0) {
+            pixels *= pv.t->shape[i];
+        }
+    }
+    n_img = pv.t->shape[0];
+    if (!self->wide && pixels > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "update(): images of %lld pixels could overflow int32 counts; build "
+                     "PerImageCounts with dtype='int64'", (long long)pixels);
+        goto error;
+    }
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    current = self->num_images;
+    PyThread_release_lock(self->lock);
+    if (check_budget(self, current + n_img, "update()") < 0) {
+        goto error;
+    }
+    scratch = (int64_t *)malloc((size_t)(n_img > 0 ? n_img * PI_ROW(self) : 1) * sizeof(int64_t));
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    pview.data = (const char *)pv.t->data + pv.t->byte_offset;
+    pview.strides = pv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_perimage_count(scratch, self->num_classes, self->has_ignore,
+                                   self->ignore_index, pv.t->ndim, pv.t->shape, pview, tview, &bad);
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = append_rows(self, scratch, n_img);
+        PyThread_release_lock(self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    free(scratch);
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "per-image kernel failed with status %d", status);
+        goto error;
+    }
+    mushin_dlpack_release(&pv);
+    mushin_dlpack_release(&tv);
+    Py_RETURN_NONE;
+error:
+    mushin_dlpack_release(&pv);
+    mushin_dlpack_release(&tv);
+    return NULL;
+}
+
+PyDoc_STRVAR(perimage_update_logits_doc,
+"update_logits(logits, target, /, class_dim=1)\n--\n\n"
+"Count the argmax of ``logits`` over ``class_dim`` per image (dimension 0),\n"
+"as ConfusionMatrix.update_logits does for the whole batch, in one pass and\n"
+"without the GIL; returns that batch's (C, C) int64 confusion matrix, so\n"
+"the caller can merge it into a ConfusionMatrix instead of reading the\n"
+"logits twice.  ``class_dim`` must not be 0; at most 4096 classes.  A bad\n"
+"label (or the memory budget) raises ValueError and adds nothing.");
+
+static PyObject *
+perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"", "", "class_dim", NULL};
+    PyObject *logits_obj, *target_obj, *batch = NULL;
+    int class_dim = 1, status = MUSHIN_OK, i, k;
+    dl_view lv, tv;
+    mushin_float_view lview;
+    mushin_index_view tview;
+    mushin_bad_values bad;
+    char ldt[32], tdt[32], lshape[256], tshape[256];
+    int64_t n_img, pixels = 1, current, *scratch = NULL;
+    npy_intp dims[2];
+    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
+                                     &target_obj, &class_dim)) {
+        return NULL;
+    }
+    if (st == NULL || mushin_dlpack_acquire(st, logits_obj, "logits", &lv) < 0) {
+        return NULL;
+    }
+    if (mushin_dlpack_acquire(st, target_obj, "target", &tv) < 0) {
+        mushin_dlpack_release(&lv);
+        return NULL;
+    }
+    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
+    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
+    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "PerImageCounts.update_logits reads host memory, but logits is on %s and "
+                     "target is on %s; move both to the CPU",
+                     mushin_dlpack_device_name(lv.t->device.device_type),
+                     mushin_dlpack_device_name(tv.t->device.device_type));
+        goto error;
+    }
+    if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s", ldt);
+        goto error;
+    }
+    if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "target must hold integer class indices (int8, int16, int32, int64, uint8, "
+                     "uint16, uint32 or bool), got %s", tdt);
+        goto error;
+    }
+    if (lv.t->ndim < 2 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=%d is out of range for logits of shape %s (per-image logits are "
+                     "(N, C, ...) with images in dim 0)", class_dim, lshape);
+        goto error;
+    }
+    if (class_dim < 0) {
+        class_dim += lv.t->ndim;
+    }
+    if (class_dim == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "class_dim=0 is the image dimension of per-image counts; logits of shape %s "
+                     "need their classes in another dim", lshape);
+        goto error;
+    }
+    if (lv.t->shape[class_dim] != self->num_classes) {
+        PyErr_Format(PyExc_ValueError, "logits of shape %s have %lld classes in dim %d, but "
+                     "num_classes=%lld", lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     (long long)self->num_classes);
+        goto error;
+    }
+    if (self->num_classes > MUSHIN_PI_MAX_FUSED_CLASSES) {
+        PyErr_Format(PyExc_ValueError, "update_logits keeps a per-image matrix and takes at most "
+                     "%d classes; pass the argmax to update()", MUSHIN_PI_MAX_FUSED_CLASSES);
+        goto error;
+    }
+    if (tv.t->ndim != lv.t->ndim - 1) {
+        PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s without "
+                     "dim %d", tshape, lshape, class_dim);
+        goto error;
+    }
+    for (i = 0, k = 0; i < lv.t->ndim; i++) {
+        if (i == class_dim) {
+            continue;
+        }
+        if (tv.t->shape[k] != lv.t->shape[i]) {
+            PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s "
+                         "without dim %d", tshape, lshape, class_dim);
+            goto error;
+        }
+        if (k > 0) {
+            pixels *= tv.t->shape[k];
+        }
+        k++;
+    }
+    n_img = lv.t->shape[0];
+    if (!self->wide && pixels > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "update_logits(): images of %lld pixels could overflow "
+                     "int32 counts; build PerImageCounts with dtype='int64'", (long long)pixels);
+        goto error;
+    }
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    current = self->num_images;
+    PyThread_release_lock(self->lock);
+    if (check_budget(self, current + n_img, "update_logits()") < 0) {
+        goto error;
+    }
+    dims[0] = dims[1] = (npy_intp)self->num_classes;
+    batch = PyArray_ZEROS(2, dims, NPY_INT64, 0);
+    scratch = (int64_t *)malloc((size_t)(n_img > 0 ? n_img * PI_ROW(self) : 1) * sizeof(int64_t));
+    if (batch == NULL || scratch == NULL) {
+        if (batch != NULL) {
+            PyErr_NoMemory();
+        }
+        goto error;
+    }
+    lview.data = (const char *)lv.t->data + lv.t->byte_offset;
+    lview.strides = lv.strides;
+    tview.data = (const char *)tv.t->data + tv.t->byte_offset;
+    tview.strides = tv.strides;
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_perimage_count_logits(scratch, (int64_t *)PyArray_DATA((PyArrayObject *)batch),
+                                          self->num_classes, self->has_ignore, self->ignore_index,
+                                          lv.t->ndim, lv.t->shape, class_dim, lview, tview, &bad);
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = append_rows(self, scratch, n_img);
+        PyThread_release_lock(self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    free(scratch);
+    scratch = NULL;
+    if (status == MUSHIN_EBADVALUE) {
+        bad_value_error(self, &bad);
+        goto error;
+    }
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "per-image logits kernel failed with status %d", status);
+        goto error;
+    }
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    return batch;
+error:
+    free(scratch);
+    Py_XDECREF(batch);
+    mushin_dlpack_release(&lv);
+    mushin_dlpack_release(&tv);
+    return NULL;
+}
+
+/* The counts as a new (N, C, 3) array of the state's dtype; call with the lock held. */
+static PyObject *
+counts_array(PerImageObject *self)
+{
+    npy_intp dims[3] = {(npy_intp)self->num_images, (npy_intp)self->num_classes, 3};
+    PyObject *out = PyArray_SimpleNew(3, dims, self->wide ? NPY_INT64 : NPY_INT32);
+    if (out != NULL && self->num_images > 0) {
+        memcpy(PyArray_DATA((PyArrayObject *)out), self->data,
+               (size_t)(self->num_images * PI_ROW(self) * PI_ITEM(self)));
+    }
+    return out;
+}
+
+/* merge()/load_state_dict()'s counts: a checked C-contiguous int64 (n, C, 3) array. */
+static PyArrayObject *
+checked_counts(PerImageObject *self, PyObject *obj, const char *what)
+{
+    PyArrayObject *given, *out;
+    const int64_t *v;
+    npy_intp k, n;
+    if (obj == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: the state dict has no 'counts'", what);
+        return NULL;
+    }
+    given = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (given == NULL) {
+        return NULL;
+    }
+    if (!PyArray_ISINTEGER(given)) {
+        PyErr_Format(PyExc_TypeError, "%s: counts must be an array of integers, got dtype %S",
+                     what, (PyObject *)PyArray_DESCR(given));
+        Py_DECREF(given);
+        return NULL;
+    }
+    if (PyArray_NDIM(given) != 3 || PyArray_DIM(given, 1) != self->num_classes ||
+        PyArray_DIM(given, 2) != 3) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: counts must have shape (images, %lld, 3) (TP, FP, FN per class), got "
+                     "%d dimension(s)%s", what, (long long)self->num_classes,
+                     PyArray_NDIM(given),
+                     PyArray_NDIM(given) == 3 ? " of another shape" : "");
+        Py_DECREF(given);
+        return NULL;
+    }
+    if (PyArray_ISUNSIGNED(given) && PyArray_ITEMSIZE(given) >= 8) {
+        /* uint64 past INT64_MAX would wrap when cast: check before */
+        PyObject *big = PyArray_SIZE(given) > 0 ? PyArray_Max(given, NPY_RAVEL_AXIS, NULL) : NULL;
+        PyObject *big_int = big != NULL ? PyNumber_Long(big) : NULL;
+        int too_big = big_int != NULL &&
+                      PyLong_AsUnsignedLongLong(big_int) > (unsigned long long)INT64_MAX;
+        Py_XDECREF(big);
+        Py_XDECREF(big_int);
+        if (PyErr_Occurred() || too_big) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s: counts hold a value past int64; nothing was changed",
+                         what);
+            Py_DECREF(given);
+            return NULL;
+        }
+    }
+    out = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, NPY_INT64, 3, 3,
+                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
+                                           NPY_ARRAY_FORCECAST);
+    Py_DECREF(given);
+    if (out == NULL) {
+        return NULL;
+    }
+    v = (const int64_t *)PyArray_DATA(out);
+    n = PyArray_SIZE(out);
+    for (k = 0; k < n; k++) {
+        if (v[k] < 0 || (!self->wide && v[k] > INT32_MAX)) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: counts[%lld, %lld, %lld] = %lld is %s; nothing was changed", what,
+                         (long long)(k / PI_ROW(self)), (long long)(k / 3 % self->num_classes),
+                         (long long)(k % 3), (long long)v[k],
+                         v[k] < 0 ? "negative" : "past int32 (this state keeps int32 counts)");
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The counts of a PerImageCounts, or the 'counts' of a state dict (checked). */
+static PyArrayObject *
+incoming_counts(PerImageObject *self, PyObject *arg, const char *what)
+{
+    PyObject *obj;
+    if (Py_TYPE(arg) == Py_TYPE(self)) {
+        PerImageObject *other = (PerImageObject *)arg;
+        PyObject *arr;
+        if (other->num_classes != self->num_classes) {
+            PyErr_Format(PyExc_ValueError, "%s: the other PerImageCounts has %lld classes, this "
+                         "one %lld", what, (long long)other->num_classes,
+                         (long long)self->num_classes);
+            return NULL;
+        }
+        if (other == self) {
+            arr = counts_array(other);
+        }
+        else {
+            PyThread_acquire_lock(other->lock, WAIT_LOCK);
+            arr = counts_array(other);
+            PyThread_release_lock(other->lock);
+        }
+        if (arr == NULL) {
+            return NULL;
+        }
+        obj = arr;
+        {
+            PyArrayObject *out = checked_counts(self, obj, what);
+            Py_DECREF(arr);
+            return out;
+        }
+    }
+    if (!PyDict_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s takes a PerImageCounts or its state_dict(), got %.200s",
+                     what, Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    obj = PyDict_GetItemString(arg, "num_classes");
+    if (obj != NULL) {
+        long long c = PyLong_AsLongLong(obj);
+        if (c == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (c != self->num_classes) {
+            PyErr_Format(PyExc_ValueError, "%s: the state dict has num_classes=%lld, this state %lld",
+                         what, c, (long long)self->num_classes);
+            return NULL;
+        }
+    }
+    return checked_counts(self, PyDict_GetItemString(arg, "counts"), what);
+}
+
+static PyObject *
+perimage_merge(PerImageObject *self, PyObject *arg)
+{
+    PyArrayObject *arr = incoming_counts(self, arg, "merge()");
+    int64_t n;
+    int status;
+    if (arr == NULL) {
+        return NULL;
+    }
+    n = (int64_t)PyArray_DIM(arr, 0);
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    if (check_budget(self, self->num_images + n, "merge()") < 0) {
+        PyThread_release_lock(self->lock);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
+    PyThread_release_lock(self->lock);
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+perimage_load_state_dict(PerImageObject *self, PyObject *arg)
+{
+    PyArrayObject *arr;
+    int64_t n, old_images;
+    int status;
+    if (!PyDict_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "load_state_dict() takes a dict (a state_dict()), got %.200s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    arr = incoming_counts(self, arg, "load_state_dict()");
+    if (arr == NULL) {
+        return NULL;
+    }
+    n = (int64_t)PyArray_DIM(arr, 0);
+    if (check_budget(self, n, "load_state_dict()") < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    old_images = self->num_images;
+    self->num_images = 0;
+    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
+    if (status != MUSHIN_OK) {
+        self->num_images = old_images;
+    }
+    PyThread_release_lock(self->lock);
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+perimage_state_dict(PerImageObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *arr, *d;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    arr = counts_array(self);
+    PyThread_release_lock(self->lock);
+    if (arr == NULL) {
+        return NULL;
+    }
+    d = Py_BuildValue("{s:L,s:N}", "num_classes", (long long)self->num_classes, "counts", arr);
+    return d;
+}
+
+static PyObject *
+perimage_reset(PerImageObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    self->num_images = 0;
+    PyThread_release_lock(self->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+perimage_get_counts(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    PyObject *arr;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    arr = counts_array(self);
+    PyThread_release_lock(self->lock);
+    return arr;
+}
+
+static PyObject *
+perimage_get_num_images(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_images);
+}
+
+static PyObject *
+perimage_get_num_classes(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_classes);
+}
+
+static PyObject *
+perimage_get_ignore_index(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    if (!self->has_ignore) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLongLong(self->ignore_index);
+}
+
+static PyObject *
+perimage_get_dtype(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString(self->wide ? "int64" : "int32");
+}
+
+static PyObject *
+perimage_get_max_bytes(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->max_bytes);
+}
+
+static PyObject *
+perimage_get_nbytes(PerImageObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->num_images * PI_ROW(self) * PI_ITEM(self));
+}
+
+static PyMethodDef perimage_methods[] = {
+    {"update", (PyCFunction)(void (*)(void))perimage_update, METH_FASTCALL, perimage_update_doc},
+    {"update_logits", (PyCFunction)(void (*)(void))perimage_update_logits,
+     METH_VARARGS | METH_KEYWORDS, perimage_update_logits_doc},
+    {"merge", (PyCFunction)perimage_merge, METH_O,
+     "merge(other, /)\n--\n\nAppend the images of another PerImageCounts (or of its\n"
+     "state_dict()) after these: merging ranks in rank order keeps one order."},
+    {"state_dict", (PyCFunction)perimage_state_dict, METH_NOARGS,
+     "state_dict()\n--\n\n{'num_classes': C, 'counts': (N, C, 3) array of TP, FP, FN}."},
+    {"load_state_dict", (PyCFunction)perimage_load_state_dict, METH_O,
+     "load_state_dict(d, /)\n--\n\nReplace the counts by a checked state_dict()."},
+    {"reset", (PyCFunction)perimage_reset, METH_NOARGS, "reset()\n--\n\nForget every image."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef perimage_getset[] = {
+    {"counts", (getter)perimage_get_counts, NULL, "(N, C, 3) copy: TP, FP, FN per image and class", NULL},
+    {"num_images", (getter)perimage_get_num_images, NULL, "images counted", NULL},
+    {"num_classes", (getter)perimage_get_num_classes, NULL, "classes", NULL},
+    {"ignore_index", (getter)perimage_get_ignore_index, NULL, "the ignored label, or None", NULL},
+    {"dtype", (getter)perimage_get_dtype, NULL, "'int64' or 'int32'", NULL},
+    {"max_bytes", (getter)perimage_get_max_bytes, NULL, "the memory budget of the counts", NULL},
+    {"nbytes", (getter)perimage_get_nbytes, NULL, "bytes the counts take", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(perimage_doc,
+"PerImageCounts(num_classes, ignore_index=None, dtype='int64', max_bytes=2**30)\n--\n\n"
+"Per-image, per-class true positives, false positives and false negatives\n"
+"of a segmentation evaluation: N images x C classes x 3 counts, image i\n"
+"being the i-th entry of dimension 0 over the batches in order.  Summed\n"
+"over images they are the diagonal, column and row sums of the confusion\n"
+"matrix, so every segmentation metric can be recomputed on any subset or\n"
+"resample of images.  Refuses (ValueError) to grow past ``max_bytes``.");
+
+static PyType_Slot perimage_slots[] = {
+    {Py_tp_new, perimage_new},
+    {Py_tp_dealloc, perimage_dealloc},
+    {Py_tp_methods, perimage_methods},
+    {Py_tp_getset, perimage_getset},
+    {Py_tp_doc, (void *)perimage_doc},
+    {0, NULL},
+};
+
+static PyType_Spec perimage_spec = {
+    "mushin._core.PerImageCounts", sizeof(PerImageObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE, perimage_slots,
+};
+
+/* --------------------------------------------------------- bootstrap -- */
+
+static const char *const metric_names[] = {"miou", "dice", "pixel_acc", "precision", "recall"};
+
+static int
+parse_metric(const char *name, mushin_count_metric *out)
+{
+    int i;
+    for (i = 0; i < 5; i++) {
+        if (strcmp(name, metric_names[i]) == 0) {
+            *out = (mushin_count_metric)i;
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "metric '%s' cannot be recomputed from per-image counts; use one of 'miou', "
+                 "'dice', 'pixel_acc', 'precision', 'recall'", name);
+    return -1;
+}
+
+/* seeds_per_method as a new int64 array of positive counts. */
+static PyArrayObject *
+seed_counts(PyObject *obj)
+{
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT64, 1, 1,
+                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    npy_intp k;
+    if (arr == NULL) {
+        return NULL;
+    }
+    if (PyArray_DIM(arr, 0) < 1) {
+        PyErr_SetString(PyExc_ValueError, "seeds_per_method must name at least one method");
+        Py_DECREF(arr);
+        return NULL;
+    }
+    for (k = 0; k < PyArray_DIM(arr, 0); k++) {
+        const int64_t s = ((const int64_t *)PyArray_DATA(arr))[k];
+        if (s < 1 || s > (1 << 20)) {
+            PyErr_Format(PyExc_ValueError,
+                         "seeds_per_method[%lld] = %lld; every method needs 1 to 2**20 seeds",
+                         (long long)k, (long long)s);
+            Py_DECREF(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static int
+parse_seed(PyObject *obj, uint64_t *out)
+{
+    unsigned long long v;
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "seed must be an int in [0, 2**64), got %.200s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsUnsignedLongLong(obj);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "seed must be an int in [0, 2**64), got %R", obj);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+PyDoc_STRVAR(bootstrap_counts_doc,
+"bootstrap_counts(counts, seeds_per_method, metric, n, resample_images, resample_seeds, seed, "
+"excluded_class=-1, num_threads=1)\n--\n\n"
+"The two-level bootstrap of a dataset-level metric over per-image counts.\n\n"
+"``counts``: (models, images, classes, 3) integers (TP, FP, FN), the\n"
+"seeds of method 0 first; ``seeds_per_method``: how many models each\n"
+"method has.  Resample b draws (stream b of generator ``seed``) images with\n"
+"replacement, shared by every model, then seeds with replacement within\n"
+"each method (see bootstrap_indices); each model's metric is computed\n"
+"from its counts summed over the drawn images, and a method's value is the\n"
+"mean over its drawn seeds.  Returns an (n, methods) float64 array; the\n"
+"same for any num_threads.  Runs without the GIL.");
+
+static PyObject *
+py_bootstrap_counts(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"counts", "seeds_per_method", "metric", "n", "resample_images",
+                             "resample_seeds", "seed", "excluded_class", "num_threads", NULL};
+    PyObject *counts_obj, *spm_obj, *seed_obj, *out = NULL;
+    PyArrayObject *counts = NULL, *spm = NULL;
+    const char *metric_name;
+    long long n, excluded = -1, models = 0;
+    int resample_images, resample_seeds, num_threads = 1, status, k;
+    mushin_count_metric metric;
+    uint64_t seed;
+    npy_intp dims[2];
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOsLppO|Li:bootstrap_counts", kwlist,
+                                     &counts_obj, &spm_obj, &metric_name, &n, &resample_images,
+                                     &resample_seeds, &seed_obj, &excluded, &num_threads)) {
+        return NULL;
+    }
+    if (parse_metric(metric_name, &metric) < 0 || parse_seed(seed_obj, &seed) < 0) {
+        return NULL;
+    }
+    if (n < 1 || n > (1LL << 31)) {
+        PyErr_Format(PyExc_ValueError, "n must be between 1 and 2**31 resamples, got %lld", n);
+        return NULL;
+    }
+    if (num_threads < 1 || num_threads > MUSHIN_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and %d, got %d",
+                     MUSHIN_MAX_THREADS, num_threads);
+        return NULL;
+    }
+    spm = seed_counts(spm_obj);
+    if (spm == NULL) {
+        return NULL;
+    }
+    {
+        PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(counts_obj);
+        if (given == NULL) {
+            goto error;
+        }
+        if (!PyArray_ISINTEGER(given) || PyArray_NDIM(given) != 4 || PyArray_DIM(given, 3) != 3) {
+            PyErr_SetString(PyExc_ValueError,
+                            "counts must be an integer array of shape (models, images, classes, 3)");
+            Py_DECREF(given);
+            goto error;
+        }
+        counts = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, NPY_INT64, 4, 4,
+                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
+                                                  NPY_ARRAY_FORCECAST);
+        Py_DECREF(given);
+        if (counts == NULL) {
+            goto error;
+        }
+    }
+    for (k = 0; k < PyArray_DIM(spm, 0); k++) {
+        models += ((const int64_t *)PyArray_DATA(spm))[k];
+    }
+    if (PyArray_DIM(counts, 0) != models) {
+        PyErr_Format(PyExc_ValueError,
+                     "counts holds %lld models but seeds_per_method adds up to %lld",
+                     (long long)PyArray_DIM(counts, 0), models);
+        goto error;
+    }
+    if (PyArray_DIM(counts, 1) < 1 || PyArray_DIM(counts, 2) < 1) {
+        PyErr_SetString(PyExc_ValueError, "counts must hold at least one image and one class");
+        goto error;
+    }
+    dims[0] = (npy_intp)n;
+    dims[1] = PyArray_DIM(spm, 0);
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    if (out == NULL) {
+        goto error;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_bootstrap_counts((const int64_t *)PyArray_DATA(counts), (int64_t)dims[1],
+                                     (const int64_t *)PyArray_DATA(spm),
+                                     (int64_t)PyArray_DIM(counts, 1), (int64_t)PyArray_DIM(counts, 2),
+                                     metric, (int64_t)excluded, resample_images, resample_seeds,
+                                     seed, (int64_t)n, num_threads,
+                                     (double *)PyArray_DATA((PyArrayObject *)out));
+    Py_END_ALLOW_THREADS
+    if (status == MUSHIN_EINVAL) {
+        PyErr_SetString(PyExc_ValueError, "counts must be non-negative (TP, FP, FN per image and class)");
+        goto error;
+    }
+    if (status == MUSHIN_EOVERFLOW) {
+        PyErr_SetString(PyExc_ValueError,
+                        "counts too large: a resample's sums could overflow int64");
+        goto error;
+    }
+    if (status == MUSHIN_ENOMEM) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (status != MUSHIN_OK) {
+        PyErr_Format(PyExc_SystemError, "bootstrap kernel failed with status %d", status);
+        goto error;
+    }
+    Py_DECREF(counts);
+    Py_DECREF(spm);
+    return out;
+error:
+    Py_XDECREF(out);
+    Py_XDECREF(counts);
+    Py_XDECREF(spm);
+    return NULL;
+}
+
+PyDoc_STRVAR(bootstrap_indices_doc,
+"bootstrap_indices(seed, resample, num_images, seeds_per_method, resample_images, "
+"resample_seeds)\n--\n\n"
+"The indices bootstrap_counts draws for resample ``resample``: (images,\n"
+"seeds), images an int64 array of num_images image indices (None without\n"
+"resample_images) and seeds a list with one int64 array of seed indices\n"
+"per method (None without resample_seeds).");
+
+static PyObject *
+py_bootstrap_indices(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"seed", "resample", "num_images", "seeds_per_method",
+                             "resample_images", "resample_seeds", NULL};
+    PyObject *seed_obj, *spm_obj, *images = NULL, *seeds_list = NULL, *result;
+    PyArrayObject *spm;
+    long long resample, num_images;
+    int resample_images, resample_seeds;
+    uint64_t seed;
+    int64_t total = 0, *seed_buf = NULL, at = 0;
+    npy_intp k, dims[1];
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLLOpp:bootstrap_indices", kwlist, &seed_obj,
+                                     &resample, &num_images, &spm_obj, &resample_images,
+                                     &resample_seeds)) {
+        return NULL;
+    }
+    if (parse_seed(seed_obj, &seed) < 0) {
+        return NULL;
+    }
+    if (resample < 0 || num_images < 1 || num_images > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "bootstrap_indices needs resample >= 0 and 1 <= num_images < 2**31, got "
+                     "resample=%lld, num_images=%lld", resample, num_images);
+        return NULL;
+    }
+    spm = seed_counts(spm_obj);
+    if (spm == NULL) {
+        return NULL;
+    }
+    for (k = 0; k < PyArray_DIM(spm, 0); k++) {
+        total += ((const int64_t *)PyArray_DATA(spm))[k];
+    }
+    dims[0] = (npy_intp)num_images;
+    images = PyArray_SimpleNew(1, dims, NPY_INT64);
+    seed_buf = (int64_t *)malloc((size_t)total * sizeof(int64_t));
+    if (images == NULL || seed_buf == NULL) {
+        Py_XDECREF(images);
+        free(seed_buf);
+        Py_DECREF(spm);
+        return PyErr_NoMemory();
+    }
+    mushin_bootstrap_draw(seed, (uint64_t)resample, (int64_t)num_images, PyArray_DIM(spm, 0),
+                          (const int64_t *)PyArray_DATA(spm), resample_images, resample_seeds,
+                          (int64_t *)PyArray_DATA((PyArrayObject *)images), seed_buf);
+    if (!resample_images) {
+        Py_SETREF(images, Py_NewRef(Py_None));
+    }
+    if (resample_seeds) {
+        seeds_list = PyList_New(PyArray_DIM(spm, 0));
+        for (k = 0; seeds_list != NULL && k < PyArray_DIM(spm, 0); k++) {
+            npy_intp d[1] = {(npy_intp)((const int64_t *)PyArray_DATA(spm))[k]};
+            PyObject *a = PyArray_SimpleNew(1, d, NPY_INT64);
+            if (a == NULL) {
+                Py_CLEAR(seeds_list);
+                break;
+            }
+            memcpy(PyArray_DATA((PyArrayObject *)a), seed_buf + at, (size_t)d[0] * sizeof(int64_t));
+            at += d[0];
+            PyList_SET_ITEM(seeds_list, k, a);
+        }
+    }
+    else {
+        seeds_list = Py_NewRef(Py_None);
+    }
+    free(seed_buf);
+    Py_DECREF(spm);
+    if (seeds_list == NULL) {
+        Py_DECREF(images);
+        return NULL;
+    }
+    result = PyTuple_Pack(2, images, seeds_list);
+    Py_DECREF(images);
+    Py_DECREF(seeds_list);
+    return result;
+}
+
+static PyMethodDef perimage_functions[] = {
+    {"bootstrap_counts", (PyCFunction)(void (*)(void))py_bootstrap_counts,
+     METH_VARARGS | METH_KEYWORDS, bootstrap_counts_doc},
+    {"bootstrap_indices", (PyCFunction)(void (*)(void))py_bootstrap_indices,
+     METH_VARARGS | METH_KEYWORDS, bootstrap_indices_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+mushin_perimage_add(PyObject *module)
+{
+    PyObject *type;
+    if (PyArray_ImportNumPyAPI() < 0) {
+        return -1;
+    }
+    type = PyType_FromModuleAndSpec(module, &perimage_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    Py_DECREF(type);
+    return PyModule_AddFunctions(module, perimage_functions);
+}
