@@ -196,7 +196,7 @@ def main() -> None:
         methods, data = build_methods(), loader(folder, args.images, args.batch)
 
         def ours(one_pass):
-            return compare(methods, data, num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX,
+            return compare(methods, data, task="segmentation", test="welch", num_classes=NUM_CLASSES, ignore_index=IGNORE_INDEX,
                            progress=False, one_pass=one_pass)
 
         with warnings.catch_warnings():
