@@ -66,6 +66,7 @@ def _small_result():
 def test_demo_writes_plots_results_and_a_markdown_report(tmp_path, monkeypatch):
     result = _small_result()
     monkeypatch.setattr(cli, "_demos", lambda quick: [("toy", "A toy comparison", "Made by hand.", lambda: result)])
+    monkeypatch.setattr(cli, "_uncertainty_section", lambda out: [])  # tested on its own below
     report = cli.run_demo(tmp_path / "out", quick=True)
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
@@ -80,6 +81,21 @@ def test_demo_writes_plots_results_and_a_markdown_report(tmp_path, monkeypatch):
         assert f"]({name})" in text
     assert "| method | class | iou | reference iou | difference | p (FDR) |" in text
     BenchmarkResult.load(out / "toy-result")  # a loadable result
+
+
+def test_the_uncertainty_section_writes_its_plots_and_the_seed_plan(tmp_path):
+    from mushin.demos import uncertainty
+
+    lines = cli._uncertainty_section(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["uncertainty_cd.png", "uncertainty_gap.png"]
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = "\n".join(lines)
+    assert "](uncertainty_gap.png)" in text and "](uncertainty_cd.png)" in text
+    # the plan it reports is the planner's, for the pilot it describes
+    pilot = uncertainty.two_methods(seeds=3, per_image=False)
+    need = uncertainty.seed_plan(pilot).iloc[0]
+    assert f"`seeds_needed` asks for {need.seeds_needed} per method" in text
 
 
 def test_cli_without_a_command_prints_help(capsys):
@@ -102,5 +118,6 @@ def test_python_m_mushin_demo_quick(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"report.md", "shapes_metrics.png", "shapes_per_class.png", "shapes_seeds.png"} <= names
+    assert {"report.md", "shapes_metrics.png", "shapes_per_class.png", "shapes_seeds.png",
+            "uncertainty_gap.png", "uncertainty_cd.png"} <= names
     assert "Striped shapes" in (tmp_path / "demo" / "report.md").read_text()
