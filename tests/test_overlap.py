@@ -353,8 +353,12 @@ def test_at_most_the_batch_in_flight_outlives_its_forward_pass():
         return preds, None
 
     evaluate_model(nn.Conv2d(3, 5, 1), _segmentation_batches(12, ignore=None), SEG, num_classes=5, predict_fn=predict)
-    # when batch k's forward pass starts, only batch k - 1 (in flight) is referenced
-    assert alive[0] == 0 and max(alive[1:]) == 1
+    # when batch k's forward pass starts, at most batch k - 1 (in flight) is
+    # referenced.  Batches this small are accumulated inline and the pipeline
+    # drops each batch's predictions as soon as they are counted, so run on its
+    # own every count is 0; under pytest a captured frame can keep the previous
+    # batch alive a little longer, which is still within the bound.
+    assert alive[0] == 0 and max(alive[1:]) <= 1
 
 
 def test_a_source_that_refills_one_buffer_turns_overlap_off():
