@@ -214,7 +214,7 @@ def _one_pass_run(n_models, n_batches=200):
 
     def run(sampler):
         # compare() itself: one pass over the batches feeds every model
-        compare({"a": models}, _SampledBatches(n_batches, sampler), num_classes=21, progress=False)
+        compare({"a": models}, _SampledBatches(n_batches, sampler), task="segmentation", test="welch", num_classes=21, progress=False)
 
     return run
 
