@@ -137,6 +137,9 @@ append_rows(PerImageObject *self, const int64_t *rows, int64_t n)
 {
     const int64_t row = PI_ROW(self), need = self->num_images + n;
     int64_t k;
+    if (n == 0) {
+        return MUSHIN_OK; /* nothing to copy; data may still be NULL (memcpy must not see it) */
+    }
     if (need > self->capacity) {
         int64_t cap = self->capacity < 16 ? 16 : self->capacity;
         void *grown;
