@@ -125,46 +125,82 @@ def test_directory_checkpoints_are_copied_whole(tmp_path):
     np.testing.assert_array_equal(result.data["miou"].values[0], result.data["miou"].values[1])
 
 
+class _LoadWatch:
+    """A load_fn that records, at each load, how many loaded models are still alive."""
+
+    def __init__(self):
+        self.alive: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+        self.most_alive = []
+
+    def __call__(self, path):
+        self.most_alive.append(len(self.alive))
+        model = h.load(path)
+        self.alive.add(model)
+        return model
+
+
+class _CountedPasses(list):
+    """Data that counts the passes taken over it."""
+
+    passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
+
+
 def test_evaluation_holds_one_model_at_a_time(tmp_path, monkeypatch):
     # a group budget below one checkpoint: every model is evaluated alone
     monkeypatch.setattr(importlib.import_module("mushin.evaluation.compare"), "DEFAULT_GROUP_BYTES", 1)
-    alive: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
-    most_alive = []
-
-    def load(path):
-        most_alive.append(len(alive))
-        model = h.load(path)
-        alive.add(model)
-        return model
-
+    load = _LoadWatch()
     study = make_study(seg_methods(tmp_path, tmp_path / "log"), tmp_path / "study", load_fn=load)
     study.run()
-    assert len(most_alive) == 6
-    assert max(most_alive) == 0  # the previous model is gone before the next one loads
+    assert len(load.most_alive) == 6
+    assert max(load.most_alive) == 0  # the previous model is gone before the next one loads
 
 
 def test_evaluation_loads_a_group_that_fits_the_budget_and_reads_the_data_once(tmp_path):
-    alive: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
-    most_alive = []
-
-    def load(path):
-        most_alive.append(len(alive))
-        model = h.load(path)
-        alive.add(model)
-        return model
-
+    load = _LoadWatch()
     study = make_study(seg_methods(tmp_path, tmp_path / "log"), tmp_path / "study", load_fn=load)
-    iterations = []
-
-    class Counted(list):
-        def __iter__(self):
-            iterations.append(1)
-            return super().__iter__()
-
-    study._data = Counted(study._data)
+    study._data = _CountedPasses(study._data)
     study.run()
-    assert most_alive == [0, 1, 2, 3, 4, 5]  # six small checkpoints: one group
-    assert len(iterations) == 1
+    assert load.most_alive == [0, 1, 2, 3, 4, 5]  # six small checkpoints: one group
+    assert study._data.passes == 1
+
+
+@pytest.mark.parametrize("from_checkpoints", [False, True], ids=["Study", "from_checkpoints"])
+def test_group_bytes_makes_smaller_groups_with_the_same_result(tmp_path, from_checkpoints):
+    methods = seg_methods(tmp_path, tmp_path / "log")
+    load, data = _LoadWatch(), _CountedPasses(h.val_loader())
+    trained = make_study(methods, tmp_path / "study", load_fn=load, data=data)
+    default = trained.run()
+    assert load.most_alive == [0, 1, 2, 3, 4, 5] and data.passes == 1  # the default budget: one group
+    sizes = [os.path.getsize(p) for paths in trained.checkpoints.values() for p in paths]
+    assert 3 * min(sizes) > 2 * max(sizes)  # so a budget of two checkpoints' bytes holds exactly two
+    for group_bytes, most_alive, passes in [(2 * max(sizes), [0, 1, 0, 1, 0, 1], 3), (1, [0] * 6, 6)]:
+        load, data = _LoadWatch(), _CountedPasses(h.val_loader())
+        if from_checkpoints:
+            study = Study.from_checkpoints(
+                trained.checkpoints, load, data, task="segmentation", test="welch", num_classes=h.NUM_CLASSES,
+                ignore_index=h.IGNORE_INDEX, seeds=[0, 1, 2], group_bytes=group_bytes,
+            )
+        else:  # the same working_dir: the runs are done, only evaluation repeats
+            study = make_study(methods, tmp_path / "study", load_fn=load, data=data, group_bytes=group_bytes)
+        result = study.run()
+        assert load.most_alive == most_alive, group_bytes
+        assert data.passes == passes, group_bytes
+        assert_same_result(result, default)
+    assert sum(calls(tmp_path / "log").values()) == 6  # each (method, seed) trained once
+
+
+@pytest.mark.parametrize("group_bytes, error", [(0, ValueError), (-5, ValueError), (2.5, TypeError),
+                                                (True, TypeError), ("4GB", TypeError)])
+def test_group_bytes_must_be_a_positive_int(tmp_path, group_bytes, error):
+    match = r"group_bytes must be a positive int \(parameter bytes per group\) or None, got "
+    with pytest.raises(error, match=match):
+        make_study({"a": h.return_none}, tmp_path / "study", group_bytes=group_bytes)
+    with pytest.raises(error, match=match):
+        Study.from_checkpoints({"a": [__file__]}, h.load, h.val_loader(), num_classes=3, group_bytes=group_bytes)
 
 
 def test_evaluation_options_reach_compare(tmp_path):

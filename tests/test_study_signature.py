@@ -40,8 +40,8 @@ UPSTREAM_FROM_CHECKPOINTS = [
     ("prob_metrics", K, None),
 ]
 # mushin's own additions, after upstream's parameters and keyword-only
-OURS_STUDY = ["device", "class_names", "spec", "on_change", "rerun", "executor", "progress"]
-OURS_FROM_CHECKPOINTS = ["seeds", "device", "class_names", "spec", "progress"]
+OURS_STUDY = ["device", "class_names", "spec", "on_change", "rerun", "executor", "progress", "group_bytes"]
+OURS_FROM_CHECKPOINTS = ["seeds", "device", "class_names", "spec", "progress", "group_bytes"]
 
 
 def _described(fn):

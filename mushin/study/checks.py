@@ -107,6 +107,14 @@ def _check_executor(executor: Any) -> Any:
     return executor
 
 
+def _check_group_bytes(group_bytes: Any) -> Optional[int]:
+    if group_bytes is not None and (isinstance(group_bytes, bool) or not isinstance(group_bytes, (int, np.integer))):
+        raise TypeError(f"group_bytes must be a positive int (parameter bytes per group) or None, got {group_bytes!r}")
+    if group_bytes is not None and group_bytes <= 0:
+        raise ValueError(f"group_bytes must be a positive int (parameter bytes per group) or None, got {group_bytes!r}")
+    return None if group_bytes is None else int(group_bytes)
+
+
 def _check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")

@@ -40,6 +40,7 @@ from .checks import (
     _check_executor,
     _check_methods,
     _check_progress,
+    _check_group_bytes,
     _check_seeds,
     evaluation_spec,
 )
@@ -129,6 +130,12 @@ class Study(StudyRuns):
     progress : bool, optional
         Progress bars over training runs and evaluation batches.  Default:
         shown only when stderr is a terminal.
+    group_bytes : int, optional
+        The most parameter bytes (a checkpoint's size on disk stands for
+        them) loaded at once for evaluation: checkpoints load in groups of
+        at most this many, never empty, and each group takes one pass over
+        ``data``.  Default ``DEFAULT_GROUP_BYTES`` of
+        ``mushin.evaluation.compare`` (4 GiB).  Results do not depend on it.
 
     Examples
     --------
@@ -179,6 +186,7 @@ class Study(StudyRuns):
         rerun: None | str | Sequence[str] = None,
         executor: Any = None,
         progress: Optional[bool] = None,
+        group_bytes: Optional[int] = None,
     ):
         self._methods: Optional[Dict[str, TrainFn]] = _check_methods(methods)
         self._seeds: Optional[List[int]] = _check_seeds(seeds)
@@ -208,6 +216,7 @@ class Study(StudyRuns):
         self._rerun = self._check_rerun(rerun)
         self._executor = _check_executor(executor)
         self._progress = _check_progress(progress)
+        self._group_bytes = _check_group_bytes(group_bytes)
         self._fingerprints = {name: train_fn_fingerprint(fn) for name, fn in self._methods.items()}
         self._code_dirs = {name: source_dir(fn) for name, fn in self._methods.items()} if self._capture_env else {}
         self._manifest: Optional[Dict[str, Any]] = None
@@ -234,6 +243,7 @@ class Study(StudyRuns):
         class_names: Optional[Sequence[str]] = None,
         spec: Optional[EvalSpec] = None,
         progress: Optional[bool] = None,
+        group_bytes: Optional[int] = None,
     ) -> Study:
         """A study over checkpoints that already exist: nothing is trained.
 
@@ -288,6 +298,7 @@ class Study(StudyRuns):
         study._rerun = set()
         study._executor = None
         study._progress = _check_progress(progress)
+        study._group_bytes = _check_group_bytes(group_bytes)
         study._fingerprints = {}
         study._code_dirs = {}
         study._manifest = None
@@ -470,7 +481,7 @@ class Study(StudyRuns):
                 continue
             part = Study.from_checkpoints(
                 {name: [path for _, path in done]}, self._load_fn, self._data, spec=self._spec,
-                seeds=[seed for seed, _ in done], progress=self._progress,
+                seeds=[seed for seed, _ in done], progress=self._progress, group_bytes=self._group_bytes,
             )
             parts.append(part.run().data)
         if parts:
@@ -542,9 +553,10 @@ class Study(StudyRuns):
             total = None
         with self._bar(total=total, desc="mushin: evaluating", unit="batch") as bar:
             try:
-                # checkpoints load lazily, in groups of at most DEFAULT_GROUP_BYTES of
-                # parameters, and each group takes one pass over the data
-                return run_comparison(loaders, self._data, spec, seeds=seeds, progress=bar)
+                # checkpoints load lazily, in groups of at most group_bytes (default
+                # DEFAULT_GROUP_BYTES) of parameters, and each group takes one pass over the data
+                return run_comparison(loaders, self._data, spec, seeds=seeds, progress=bar,
+                                      group_bytes=self._group_bytes)
             except Exception as exc:
                 # the model the error came from (models of a group are loaded together)
                 where = getattr(exc, "_mushin_where", None) or self._evaluating
