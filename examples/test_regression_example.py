@@ -16,7 +16,7 @@ your own checkpoints instead, e.g.::
         return compare(
             {"baseline": [load(p) for p in BASELINE_CHECKPOINTS],
              "candidate": [load(p) for p in CANDIDATE_CHECKPOINTS]},
-            data=val_loader, task="segmentation", num_classes=21, ignore_index=255,
+            data=val_loader, task="segmentation", num_classes=21, ignore_index=255, test="welch",
         )
 
 Run:  pytest examples/test_regression_example.py
