@@ -55,8 +55,13 @@ test: build ckernels portability
 # a short fuzz run of every harness and the whole default suite under
 # ASan + UBSan.
 # The scale-out engines (Ray, submitit) are only needed by the slow tests.
+# tests/test_html_browser.py needs Chromium: installed first where make runs
+# as root on Debian (CI), as `portability` installs clang; elsewhere it skips.
 test-slow: build
 	$(PY) -m pip install --quiet -e '.[test,plot,scale]'
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	    command -v google-chrome >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || true
 	$(PY) -m pytest -q -m slow
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(MAKE) sanitize

@@ -21,6 +21,10 @@ from torch import nn
 
 from mushin import BenchmarkResult, compare
 
+NO_CHROMIUM = (
+    "needs a Chromium binary (chromium, chromium-browser or google-chrome on PATH); `make test-slow` "
+    "installs it when run as root on Debian, elsewhere: apt-get install chromium"
+)
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 WIDTH = 800
@@ -105,7 +109,7 @@ def _page(table: str, theme: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium binary (Debian: apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 @pytest.mark.parametrize("theme", sorted(THEMES))
 def test_no_cell_wraps_at_800px_with_six_metrics(six_metric_result, tmp_path, theme):
     table = six_metric_result._repr_html_()
@@ -124,7 +128,7 @@ def test_no_cell_wraps_at_800px_with_six_metrics(six_metric_result, tmp_path, th
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium binary (Debian: apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_colours_follow_the_theme(six_metric_result, tmp_path):
     measured = _measure(_page(six_metric_result._repr_html_(), "dark"), tmp_path, "dark")
     # every element inherits the page's text colour (dimmed by opacity at most) ...
