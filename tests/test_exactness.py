@@ -19,8 +19,7 @@ from mushin import _core
 from mushin._core import CalibrationBins, ConfusionMatrix
 
 import reference as ref
-
-ISA_LEVELS = [level for level in (0, 1, 2) if level <= _core.isa_level()]
+from isa_levels import ISA_LEVELS, ISA_NAMES
 FRAC_BITS = 149  # a float32 in [0, 1] is an integer number of 2**-149 units
 
 
@@ -217,7 +216,6 @@ def test_the_mushin_isa_switch_caps_the_path_in_use():
     # make test reruns this file under each MUSHIN_ISA below the CPU's best;
     # the run is only worth something if the switch really took effect
     wanted = os.environ.get("MUSHIN_ISA")
-    names = ["baseline", "avx2", "avx512"]
     if wanted is None:
         pytest.skip("MUSHIN_ISA is not set in this run")
-    assert names[_core.isa_level()] == wanted
+    assert ISA_NAMES[_core.isa_level()] == wanted

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import reference as ref
 import reference_logits as ref_logits
+from isa_levels import ISA_LEVELS, isa_capped
 from mushin import ConfusionMatrix, _core
 
 FLOAT_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
@@ -28,17 +29,6 @@ INF = float("inf")
 
 # below, at and above 8, 16, 32 and 64 lanes' worth of classes
 CLASS_COUNTS = [1, 2, 3, 7, 8, 9, 15, 16, 17, 21, 31, 32, 33, 63, 64, 65, 150]
-
-ISA_LEVELS = [level for level in (0, 1, 2) if level <= _core.isa_level()]
-ISA_NAMES = ["baseline", "avx2", "avx512"]
-
-
-@pytest.fixture(params=ISA_LEVELS, ids=[ISA_NAMES[level] for level in ISA_LEVELS])
-def isa(request):
-    assert _core.set_isa_cap(request.param) == request.param
-    yield request.param
-    _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
-
 
 def _counts(logits, target, num_classes, ignore_index=None, class_dim=-1, num_threads=None):
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index, num_threads=num_threads)
@@ -168,9 +158,6 @@ def test_threads_count_channels_last_like_one_thread(threads):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_generated_channels_last_batches(num_classes, pixels, dtype, kind, isa_level, seed):
-    _core.set_isa_cap(isa_level)
-    try:
+    with isa_capped(isa_level):
         g = torch.Generator().manual_seed(seed)
         _check(_values(kind, (2, pixels, num_classes), g).to(dtype), class_dim=-1, ignore_index=0, seed=seed)
-    finally:
-        _core.set_isa_cap(ISA_LEVELS[-1])

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 import reference as ref
 import reference_logits as ref_logits
-from mushin import ConfusionMatrix, _core
+from isa_levels import ISA_LEVELS, isa_capped
+from mushin import ConfusionMatrix
 from test_dlpack import KDL_CUDA, KDL_FLOAT, CtypesProducer
 
 KDL_BFLOAT = 4
@@ -32,19 +33,6 @@ INF = float("inf")
 # A batch spanning more than one internal block of 512 pixels with rows that
 # are not a multiple of the 16-pixel vector step, so tails are exercised.
 SHAPE = (2, 6, 23, 41)
-
-
-# Instruction-set levels of the C loops this CPU runs (0 baseline, 1 AVX2,
-# 2 AVX-512); the tests that take the `isa` fixture run at each of them.
-ISA_LEVELS = [level for level in (0, 1, 2) if level <= _core.isa_level()]
-ISA_NAMES = ["baseline", "avx2", "avx512"]
-
-
-@pytest.fixture(params=ISA_LEVELS, ids=[ISA_NAMES[level] for level in ISA_LEVELS])
-def isa(request):
-    assert _core.set_isa_cap(request.param) == request.param
-    yield request.param
-    _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 # ---------------------------------------------------- oracles, layouts --
@@ -458,11 +446,8 @@ def fused_cases(draw):
 @given(fused_cases())
 def test_fused_equals_torch_argmax_and_twin_on_generated_batches(case):
     num_classes, shape, dtype, layout, values, ignore_index, seed, isa_level = case
-    _core.set_isa_cap(isa_level)
-    try:
+    with isa_capped(isa_level):
         _check_generated_case(num_classes, shape, dtype, layout, values, ignore_index, seed)
-    finally:
-        _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _check_generated_case(num_classes, shape, dtype, layout, values, ignore_index, seed):

@@ -21,19 +21,12 @@ import mushin
 import mushin.threads
 import reference as ref
 import reference_logits as ref_logits
-from mushin import ConfusionMatrix, _core
+from isa_levels import ISA_LEVELS, isa_capped
+from mushin import ConfusionMatrix
 from mushin._core import confusion_thread_count
 
 MIN_WORK = 1 << 18  # MUSHIN_MIN_WORK_PER_THREAD
 THREADS = [1, 2, 3, 8]
-ISA_LEVELS = [level for level in (0, 1, 2) if level <= _core.isa_level()]
-
-
-@pytest.fixture(params=ISA_LEVELS, ids=[["baseline", "avx2", "avx512"][level] for level in ISA_LEVELS])
-def isa(request):
-    assert _core.set_isa_cap(request.param) == request.param
-    yield request.param
-    _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _index_batch(n, num_classes, ignore_index=255, seed=0):
@@ -234,11 +227,8 @@ def test_bad_labels_in_threaded_update_logits_are_reported_as_the_serial_pass_do
 def test_threaded_equals_serial_on_generated_batches(
     num_classes, pixels, fused, channels_last, dtype, ignore_index, num_threads, seed, isa_level
 ):
-    _core.set_isa_cap(isa_level)
-    try:
+    with isa_capped(isa_level):
         _check_threaded_case(num_classes, pixels, fused, channels_last, dtype, ignore_index, num_threads, seed)
-    finally:
-        _core.set_isa_cap(ISA_LEVELS[-1])  # back to the level this run started at
 
 
 def _check_threaded_case(num_classes, pixels, fused, channels_last, dtype, ignore_index, num_threads, seed):
