@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -17,38 +16,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassJaccardIndex,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 
 from mushin import _core, compare
 from mushin.metrics.per_image import PerImageState
 from mushin.result.per_image import PerImageResult
 from mushin.stats.bootstrap import COUNT_METRICS, count_metric
+from torchmetrics_oracles import torchmetrics_battery
 
 
 def _torchmetrics_image(preds, target, num_classes, ignore_index):
     """The five battery metrics of one image by torchmetrics."""
-    kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
-    oracles = {
-        "miou": MulticlassJaccardIndex(average="macro", **kwargs),
-        "dice": MulticlassF1Score(average="macro", **kwargs),
-        "pixel_acc": MulticlassAccuracy(average="micro", **kwargs),
-        "precision": MulticlassPrecision(average="macro", **kwargs),
-        "recall": MulticlassRecall(average="macro", **kwargs),
-    }
-    p, t = torch.as_tensor(np.asarray(preds, np.int64)), torch.as_tensor(np.asarray(target, np.int64))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = {}
-        for name, oracle in oracles.items():
-            oracle.update(p, t)
-            out[name] = float(oracle.compute())
-    return out
+    return torchmetrics_battery([(preds, target)], num_classes, ignore_index)
 
 
 @st.composite

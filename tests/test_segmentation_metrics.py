@@ -7,7 +7,6 @@ battery functions of ``mushin.metrics.tasks``; some cases run end to end through
 tensors.  It computes in float32, hence the 1e-6 absolute tolerance.
 """
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -15,44 +14,15 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassJaccardIndex,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 
 import reference as ref
 from mushin import ConfusionMatrix, compare
 from mushin.metrics.tasks import get_task
+from torchmetrics_oracles import torchmetrics_battery
 
 ATOL = 1e-6
 BATTERY = get_task("segmentation").battery
 METRICS = ["miou", "dice", "pixel_acc", "precision", "recall"]
-
-
-def torchmetrics_battery(batches, num_classes, ignore_index):
-    """The five torchmetrics metrics of SPEC.md, fed every batch."""
-    kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
-    oracles = {
-        "miou": MulticlassJaccardIndex(average="macro", **kwargs),
-        "dice": MulticlassF1Score(average="macro", **kwargs),
-        "pixel_acc": MulticlassAccuracy(average="micro", **kwargs),
-        "precision": MulticlassPrecision(average="macro", **kwargs),
-        "recall": MulticlassRecall(average="macro", **kwargs),
-    }
-    for preds, target in batches:
-        if np.size(target) == 0:
-            continue  # torchmetrics cannot reshape an empty batch; it holds no pixels
-        p = torch.as_tensor(np.ascontiguousarray(preds, dtype=np.int64))
-        t = torch.as_tensor(np.ascontiguousarray(target, dtype=np.int64))
-        for oracle in oracles.values():
-            oracle.update(p, t)
-    with warnings.catch_warnings():
-        # torchmetrics warns when a compute() sees no samples at all
-        warnings.simplefilter("ignore")
-        return {name: float(oracle.compute()) for name, oracle in oracles.items()}
 
 
 def mushin_battery(counts, ignore_index):
