@@ -7,17 +7,18 @@ reference; tests bind their arguments with functools.partial.
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import os
 import signal
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from torch_threads import one_torch_thread
 
 NUM_CLASSES = 21
 IGNORE_INDEX = 255
@@ -69,17 +70,6 @@ def val_loader() -> DataLoader:
     return DataLoader(synthetic_masks(12, seed=99), batch_size=4)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    # Same arithmetic in every process, whatever its thread settings.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _log_call(log: Optional[str], name: str, seed: int) -> None:
     if log is not None:
         with open(log, "a", encoding="utf-8") as handle:
@@ -92,7 +82,7 @@ def _log_call(log: Optional[str], name: str, seed: int) -> None:
 def train(name: str, seed: int, *, out_dir: str, log: Optional[str] = None, steps: int = 8) -> str:
     """Train ARCHITECTURES[name] with ``seed`` and return the saved checkpoint's path."""
     _log_call(log, name, seed)
-    with _one_thread():
+    with one_torch_thread():  # the same arithmetic in every process
         torch.manual_seed(seed)
         model = ARCHITECTURES[name]()
         data = synthetic_masks(8, seed=1000 + seed)

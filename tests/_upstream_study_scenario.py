@@ -8,28 +8,19 @@ and printed the answers recorded in the test.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import torch
 from torch import nn
+
+# identical arithmetic in both venvs, whatever their thread settings
+from torch_threads import one_torch_thread as one_thread
 
 N_FEATURES = 6
 N_CLASSES = 3
 SEG_CLASSES = 4
 SEG_VOID = 255
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    # identical arithmetic in both venvs, whatever their thread settings
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _teacher(x: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassCalibrationError
 
 import mushin
+import torch_threads
 from mushin import BenchmarkResult, Task, compare, get_task, list_tasks, register_task
 from mushin.metrics.tasks import StreamingMetric, calibration_bins, macro_f1, metric_kind, miou, roc_scores
 
@@ -18,10 +19,8 @@ NUM_CLASSES = 4
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads.one_torch_thread():
+        yield
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.functional.classification.calibration_error import _ce_compute
 
+import torch_threads
 from mushin import compare
 
 N_DATASETS = 24
@@ -134,10 +135,8 @@ def _oracle(table: torch.Tensor, batches, num_classes: int, ignore_index):
 def one_torch_thread():
     # tiny tensors: an intra-op thread pool only adds wake-up latency, which
     # dominates on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads.one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import reference as ref
 from mushin import BenchmarkResult, compare
 from mushin.evaluation.compare import DeviceConfusionMatrix
 from mushin.metrics.tasks import get_task
+from torch_threads import one_torch_thread
 
 C = 4
 
@@ -90,10 +91,8 @@ def _quiet_compare(*args, **kwargs):
 def _single_torch_thread():
     # the tensors here are tiny: handing them to a second thread costs more
     # than the work, and on a busy machine far more
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 # ------------------------------------------------------------ streaming --
