@@ -13,6 +13,7 @@ import mushin
 import torch_threads
 from mushin import BenchmarkResult, Task, compare, get_task, list_tasks, register_task
 from mushin.metrics.tasks import StreamingMetric, calibration_bins, macro_f1, metric_kind, miou, roc_scores
+from synthetic_batches import classification_batches
 
 NUM_CLASSES = 4
 
@@ -25,8 +26,7 @@ def one_torch_thread():
 
 @pytest.fixture
 def data():
-    g = torch.Generator().manual_seed(0)
-    return [(torch.randn(16, 6, generator=g), torch.randint(0, NUM_CLASSES, (16,), generator=g)) for _ in range(4)]
+    return classification_batches(4, 16, 6, NUM_CLASSES, seed=0)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from mushin.evaluation.pipeline import _merge_ranks
 from mushin.metrics.tasks import StreamingMetric, get_task, miou
 
 import reference as ref
+from synthetic_batches import classification_batches, regression_batches
 
 pytestmark = pytest.mark.filterwarnings("ignore:method .* scored .* on every seed:UserWarning")
 
@@ -66,11 +67,7 @@ def _segmentation_batches(n_batches=7, seed=0):
 
 
 def _classification_batches(n_batches=5, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(9, 6, generator=g), torch.randint(0, CLS_CLASSES, (9,), generator=g))
-        for _ in range(n_batches)
-    ]
+    return classification_batches(n_batches, 9, 6, CLS_CLASSES, seed)
 
 
 def _classification_dataset():
@@ -88,12 +85,7 @@ def _regression_methods():
 
 
 def _regression_batches(n_batches=5, seed=3):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n_batches):
-        x = torch.randn(8, 4, generator=g)
-        out.append((x, x @ torch.tensor([1.0, -1.0, 0.5, 2.0]) + 0.1 * torch.randn(8, generator=g)))
-    return out
+    return regression_batches(n_batches, 8, [1.0, -1.0, 0.5, 2.0], 0.1, seed)
 
 
 def _retrieval_batches(n_batches=5, seed=4):

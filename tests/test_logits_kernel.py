@@ -21,6 +21,7 @@ import reference as ref
 import reference_logits as ref_logits
 from isa_levels import ISA_LEVELS, isa_capped
 from mushin import ConfusionMatrix
+from synthetic_batches import classification_batches
 from test_dlpack import KDL_CUDA, KDL_FLOAT, CtypesProducer
 
 KDL_BFLOAT = 4
@@ -580,8 +581,7 @@ def test_compare_takes_logits_from_a_user_predict_fn(counting_matrix, dtype):
 
 def test_compare_classification_counts_logits_while_probabilities_feed_auroc_and_ece(counting_matrix):
     C = 4
-    g = torch.Generator().manual_seed(1)
-    data = [(torch.randn(16, 6, generator=g), torch.randint(0, C, (16,), generator=g)) for _ in range(3)]
+    data = classification_batches(3, 16, 6, C, seed=1)
     methods = {"a": [torch.nn.Linear(6, C) for _ in range(2)], "b": [torch.nn.Linear(6, C) for _ in range(2)]}
     fused = _compare(methods, data, task="classification", num_classes=C)
     assert set(counting_matrix) == {"update_logits"}

@@ -19,6 +19,7 @@ from torch import nn
 
 from mushin import compare
 from mushin.evaluation import EvalSpec
+from synthetic_batches import classification_batches, regression_batches
 
 pytestmark = pytest.mark.filterwarnings("ignore:method .* scored .* on every seed:UserWarning")
 
@@ -52,17 +53,11 @@ def _segmentation(n_batches=5, num_classes=6, seed=0):
 
 
 def _classification(n_batches=6, num_classes=5, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(16, 8, generator=g), torch.randint(0, num_classes, (16,), generator=g)) for _ in range(n_batches)]
+    return classification_batches(n_batches, 16, 8, num_classes, seed)
 
 
 def _regression(n_batches=5, seed=2):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n_batches):
-        x = torch.randn(12, 4, generator=g)
-        out.append((x, x @ torch.tensor([1.0, -2.0, 0.5, 1.5]) + 0.3 * torch.randn(12, generator=g)))
-    return out
+    return regression_batches(n_batches, 12, [1.0, -2.0, 0.5, 1.5], 0.3, seed)
 
 
 def _methods(kind, n_seeds=3):

@@ -21,6 +21,7 @@ from mushin.evaluation.compare import evaluate_model, make_streams, stream_value
 from mushin.metrics.tasks import get_task, resolve_battery
 
 import reference as ref
+from synthetic_batches import classification_batches
 
 compare_module = importlib.import_module("mushin.evaluation.compare")  # the package exports compare() under that name
 pipeline_module = importlib.import_module("mushin.evaluation.pipeline")  # the overlap worker lives there
@@ -50,11 +51,7 @@ def _segmentation_batches(n_batches, num_classes=5, ignore=255, seed=0):
 
 
 def _classification_batches(n_batches, num_classes=4, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        (torch.randn(8, 6, generator=g), torch.randint(0, num_classes, (8,), generator=g))
-        for _ in range(n_batches)
-    ]
+    return classification_batches(n_batches, 8, 6, num_classes, seed)
 
 
 class BatchLog:

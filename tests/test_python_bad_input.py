@@ -21,6 +21,7 @@ from torch import nn
 
 from mushin import BenchmarkResult, Study, compare
 from mushin.metrics.tasks import get_task
+from synthetic_batches import classification_batches
 
 C = 3
 
@@ -160,8 +161,7 @@ def test_metrics_names_select_battery_entries(methods, data):
 
 
 def test_metrics_names_keep_probabilities_for_probability_metrics():
-    g = torch.Generator().manual_seed(3)
-    data = [(torch.randn(16, 6, generator=g), torch.randint(0, C, (16,), generator=g)) for _ in range(2)]
+    data = classification_batches(2, 16, 6, C, seed=3)
     torch.manual_seed(1)
     models = {"a": [nn.Linear(6, C) for _ in range(2)]}
     full = _quiet(compare, models, data, task="classification", num_classes=C)

@@ -22,6 +22,7 @@ import _study_helpers as h
 from _study_helpers import assert_same_result, calls, make_study, seg_methods
 from mushin import Study
 from mushin.evaluation import EvalSpec
+from synthetic_batches import classification_batches
 
 REQUIRED = "<required>"
 P, K = "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"
@@ -102,8 +103,7 @@ def test_defaults_are_upstreams_classification_and_wilcoxon(tmp_path):
             torch.manual_seed(seed + (0 if name == "a" else 10))
             paths[name].append(str(tmp_path / f"{name}-{seed}.pt"))
             torch.save(torch.nn.Linear(width, 3), paths[name][-1])
-    g = torch.Generator().manual_seed(0)
-    data = [(torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(2)]
+    data = classification_batches(2, 8, 4, 3, seed=0)
     with pytest.warns(UserWarning, match="wilcoxon"):  # 3 seeds: the underpowered warning
         result = Study.from_checkpoints(paths, h.load, data, num_classes=3).run()
     assert result.settings["task"] == "classification"
