@@ -161,15 +161,23 @@ def test_python_blocks_run_as_written(page, page_runs):
     assert proc.returncode == 0, f"a python block of {page.name} failed:\n{proc.stderr[-6000:]}"
 
 
+def _findings(page: Path, pattern: re.Pattern, is_wrong) -> list:
+    """``page:line: match`` for each match of ``pattern`` outside code fences that ``is_wrong``."""
+    return [
+        f"{page.name}:{number}: {found}"
+        for number, line in _outside_fences(page)
+        for found in pattern.findall(line)
+        if is_wrong(found)
+    ]
+
+
 def _broken_links(page: Path) -> list:
-    broken = []
-    for number, line in _outside_fences(page):
-        for target in LINK.findall(line):
-            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-                continue  # a URL (https:, mailto:) or an anchor on the same page
-            if not (page.parent / target.split("#", 1)[0]).exists():
-                broken.append(f"{page.name}:{number}: {target}")
-    return broken
+    def broken(target: str) -> bool:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            return False  # a URL (https:, mailto:) or an anchor on the same page
+        return not (page.parent / target.split("#", 1)[0]).exists()
+
+    return _findings(page, LINK, broken)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
@@ -186,14 +194,12 @@ PLACEHOLDER = re.compile(r"[<>*{}]|\.\.\.")
 
 
 def _stale_paths(page: Path, root: Path = ROOT) -> list:
-    stale = []
-    for number, line in _outside_fences(page):
-        for path in REPO_PATH.findall(line):
-            if PLACEHOLDER.search(path):
-                continue  # a pattern such as `tests/bad_inputs/cases_*.py`
-            if not (root / path.rstrip("/")).exists():
-                stale.append(f"{page.name}:{number}: {path}")
-    return stale
+    def stale(path: str) -> bool:
+        if PLACEHOLDER.search(path):
+            return False  # a pattern such as `tests/bad_inputs/cases_*.py`
+        return not (root / path.rstrip("/")).exists()
+
+    return _findings(page, REPO_PATH, stale)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
@@ -209,29 +215,27 @@ DOTTED = re.compile(r"`(mushin(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 FOREIGN_NAMES = {"upstream-notes.md"}
 
 
-def _unresolved_names(page: Path) -> list:
+def _resolves(name: str) -> bool:
+    """Whether a dotted name is a module, or an attribute path from the longest importable one."""
     import importlib
 
-    missing = []
-    for number, line in _outside_fences(page):
-        for name in DOTTED.findall(line):
-            parts = name.split(".")
-            for i in range(len(parts), 0, -1):
-                try:
-                    obj = importlib.import_module(".".join(parts[:i]))
-                except ImportError:
-                    continue
-                rest = parts[i:]
-                break
-            else:
-                missing.append(f"{page.name}:{number}: {name}")
-                continue
-            try:
-                for attr in rest:
-                    obj = getattr(obj, attr)
-            except AttributeError:
-                missing.append(f"{page.name}:{number}: {name}")
-    return missing
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def _unresolved_names(page: Path) -> list:
+    return _findings(page, DOTTED, lambda name: not _resolves(name))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.name not in FOREIGN_NAMES], ids=_page_id)
