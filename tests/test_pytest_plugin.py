@@ -63,6 +63,27 @@ def _run(pytester, counts, *args, task="segmentation"):
     return pytester.runpytest(*_plugin_args(), *args)
 
 
+def _failed_output(run) -> str:
+    """The output of a run whose one test failed."""
+    run.assert_outcomes(failed=1)
+    return run.stdout.str()
+
+
+def _edit_stored_baseline(pytester, edit, *, checksum: bool) -> None:
+    """Store GOOD's baseline (its first run fails, saying so), then change the file with ``edit``.
+
+    With ``checksum`` the edited file is made consistent again, as another
+    mushin version would have written it; without, it is a hand edit.
+    """
+    _run(pytester, GOOD).assert_outcomes(failed=1)
+    path = pytester.path / BASELINE
+    stored = json.loads(path.read_text())
+    edit(stored)
+    if checksum:
+        stored["checksum"] = pytest_plugin._checksum(stored)
+    path.write_text(json.dumps(stored))
+
+
 def _miou(counts) -> np.ndarray:
     """Mean IoU per seed, tp / (tp + fp + fn) averaged over the classes (independent of mushin)."""
     c = np.asarray(counts, dtype=float)
@@ -78,9 +99,7 @@ def _no_internals(output: str) -> None:
 
 
 def test_first_run_stores_the_baseline_and_says_so(pytester):
-    run = _run(pytester, GOOD)
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    output = _failed_output(_run(pytester, GOOD))
     assert "no stored baseline for test_unet_keeps_miou" in output
     assert "Commit that file and run again" in output
     _no_internals(output)
@@ -96,9 +115,7 @@ def test_first_run_stores_the_baseline_and_says_so(pytester):
 def test_second_run_passes_an_equal_model_and_fails_a_worse_one(pytester):
     _run(pytester, GOOD).assert_outcomes(failed=1)  # stores
     _run(pytester, GOOD).assert_outcomes(passed=1)
-    run = _run(pytester, WORSE)
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    output = _failed_output(_run(pytester, WORSE))
     assert "'unet' is not shown to be no worse than 'baseline' on 'miou'" in output
     assert f"baseline: {BASELINE}" in output
     _no_internals(output)
@@ -142,14 +159,11 @@ def test_gate(mushin_baseline):
 
 
 def test_a_hand_edited_baseline_is_refused(pytester):
-    _run(pytester, GOOD).assert_outcomes(failed=1)
-    path = pytester.path / BASELINE
-    stored = json.loads(path.read_text())
-    stored["confusion"][0][0] = [99, 1]  # a better-looking baseline, slipped in by hand
-    path.write_text(json.dumps(stored))
-    run = _run(pytester, GOOD)
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    def slip_in(stored):
+        stored["confusion"][0][0] = [99, 1]  # a better-looking baseline, slipped in by hand
+
+    _edit_stored_baseline(pytester, slip_in, checksum=False)
+    output = _failed_output(_run(pytester, GOOD))
     assert "was changed after mushin stored it" in output and "--mushin-update-baselines" in output
     _no_internals(output)
 
@@ -157,43 +171,31 @@ def test_a_hand_edited_baseline_is_refused(pytester):
 def test_a_stale_baseline_names_what_changed(pytester):
     _run(pytester, GOOD).assert_outcomes(failed=1)
     three = [[[50, 5, 5], [4, 50, 6], [3, 3, 54]]] * 2 + [[[52, 4, 4], [5, 49, 6], [4, 2, 54]]] * 2
-    run = _run(pytester, three)
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    output = _failed_output(_run(pytester, three))
     assert "stale baseline" in output and "classes: stored [0, 1], now [0, 1, 2]" in output
     _no_internals(output)
-    run = _run(pytester, GOOD, task="classification")
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    output = _failed_output(_run(pytester, GOOD, task="classification"))
     assert "task: stored 'segmentation', now 'classification'" in output
     assert "metric battery: stored" in output
 
 
 def test_a_baseline_from_an_incompatible_version_is_refused(pytester):
-    _run(pytester, GOOD).assert_outcomes(failed=1)
-    path = pytester.path / BASELINE
-    stored = json.loads(path.read_text())
-    stored.update(format_version=pytest_plugin.FORMAT_VERSION + 1, mushin_version="9.0.0")
-    stored["checksum"] = pytest_plugin._checksum(stored)
-    path.write_text(json.dumps(stored))
-    run = _run(pytester, GOOD)
-    run.assert_outcomes(failed=1)
-    output = run.stdout.str()
+    def from_the_future(stored):
+        stored.update(format_version=pytest_plugin.FORMAT_VERSION + 1, mushin_version="9.0.0")
+
+    _edit_stored_baseline(pytester, from_the_future, checksum=True)
+    output = _failed_output(_run(pytester, GOOD))
     assert "stored by mushin 9.0.0 in baseline format 2" in output and "incompatible version" in output
     _no_internals(output)
 
 
 def test_changed_metric_definitions_make_a_baseline_stale(pytester):
     # an internally consistent file whose stored scores are not what this mushin derives
-    _run(pytester, GOOD).assert_outcomes(failed=1)
-    path = pytester.path / BASELINE
-    stored = json.loads(path.read_text())
-    stored["scores"]["miou"][0] += 0.01
-    stored["checksum"] = pytest_plugin._checksum(stored)
-    path.write_text(json.dumps(stored))
-    run = _run(pytester, GOOD)
-    run.assert_outcomes(failed=1)
-    assert "derives 'miou' from the stored confusion matrices as" in run.stdout.str()
+    def shift_score(stored):
+        stored["scores"]["miou"][0] += 0.01
+
+    _edit_stored_baseline(pytester, shift_score, checksum=True)
+    assert "derives 'miou' from the stored confusion matrices as" in _failed_output(_run(pytester, GOOD))
 
 
 def test_a_metric_without_confusion_matrices_cannot_be_gated(pytester):
