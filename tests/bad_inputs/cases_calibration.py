@@ -1,5 +1,7 @@
 """Bad input to CalibrationBins (ECE state): construction, update and merge."""
 
+from bad_input_case import case
+
 _BINS = (
     "bins = _core.CalibrationBins(3, n_bins=4)\n"
     "bins.update(np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32), np.array([0, 2]))\n"
@@ -12,8 +14,7 @@ _ZEROS = "np.zeros(5, np.int64)"
 
 
 def _merge(id, counts, conf, acc, error, match):
-    return {"id": f"calibration_merge_{id}", "setup": _BINS, "call": f"bins.merge({counts}, {conf}, {acc})",
-            "error": error, "match": match, "state": _STATE}
+    return case(f"calibration_merge_{id}", _BINS, f"bins.merge({counts}, {conf}, {acc})", error, match, _STATE)
 
 
 CASES = [
@@ -32,23 +33,21 @@ CASES = [
     _merge("wrong_limbs", "np.zeros(5, np.int64)", "np.zeros((5, 3), np.uint64)", _ZEROS, "ValueError", r"confidence_fixed \(5, 4\)"),
     _merge("two_dim_counts", "np.zeros((5, 1), np.int64)", _OK_FIXED, _ZEROS, "ValueError", r"counts must have 1 dimension"),
     _merge("object_counts", "np.array(['a'] * 5)", _OK_FIXED, _ZEROS, "TypeError", r"counts must be an array of integers"),
-    {"id": "calibration_update_probability_above_one", "setup": _BINS,
-     "call": "bins.update(np.array([[1.5, 0.0, 0.0]], np.float32), np.array([0]))",
-     "error": "ValueError", "match": r"1\.5", "state": _STATE},
-    {"id": "calibration_update_nan_probability", "setup": _BINS,
-     "call": "bins.update(np.array([[np.nan, 0.0, 0.0]], np.float32), np.array([0]))",
-     "error": "ValueError", "match": r"nan|NaN", "state": _STATE},
-    {"id": "calibration_update_label_out_of_range", "setup": _BINS,
-     "call": "bins.update(np.array([[0.5, 0.25, 0.25]], np.float32), np.array([3]))",
-     "error": "ValueError", "match": r"3", "state": _STATE},
-    {"id": "calibration_update_wrong_class_count", "setup": _BINS,
-     "call": "bins.update(np.array([[0.5, 0.5]], np.float32), np.array([0]))",
-     "error": "ValueError", "match": r"3", "state": _STATE},
-    {"id": "calibration_boundaries_not_rising", "setup": "",
-     "call": "_core.CalibrationBins(2, boundaries=np.array([0, 0.6, 0.5, 1], np.float32))",
-     "error": "ValueError", "match": r"boundaries must rise strictly"},
-    {"id": "calibration_bool_n_bins", "setup": "",
-     "call": "_core.CalibrationBins(2, n_bins=True)", "error": "TypeError", "match": r"n_bins must be an int"},
-    {"id": "calibration_zero_n_bins", "setup": "",
-     "call": "_core.CalibrationBins(2, n_bins=0)", "error": "ValueError", "match": r"n_bins must be between 1"},
+    case("calibration_update_probability_above_one", _BINS,
+         "bins.update(np.array([[1.5, 0.0, 0.0]], np.float32), np.array([0]))", "ValueError", r"1\.5",
+         _STATE),
+    case("calibration_update_nan_probability", _BINS,
+         "bins.update(np.array([[np.nan, 0.0, 0.0]], np.float32), np.array([0]))", "ValueError", r"nan|NaN",
+         _STATE),
+    case("calibration_update_label_out_of_range", _BINS,
+         "bins.update(np.array([[0.5, 0.25, 0.25]], np.float32), np.array([3]))", "ValueError", r"3", _STATE),
+    case("calibration_update_wrong_class_count", _BINS,
+         "bins.update(np.array([[0.5, 0.5]], np.float32), np.array([0]))", "ValueError", r"3", _STATE),
+    case("calibration_boundaries_not_rising", "",
+         "_core.CalibrationBins(2, boundaries=np.array([0, 0.6, 0.5, 1], np.float32))", "ValueError",
+         r"boundaries must rise strictly"),
+    case("calibration_bool_n_bins", "", "_core.CalibrationBins(2, n_bins=True)", "TypeError",
+         r"n_bins must be an int"),
+    case("calibration_zero_n_bins", "", "_core.CalibrationBins(2, n_bins=0)", "ValueError",
+         r"n_bins must be between 1"),
 ]

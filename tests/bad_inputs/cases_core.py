@@ -10,6 +10,8 @@ leave the counts as they were.
 import sys
 from pathlib import Path
 
+from bad_input_case import case
+
 # the catalogue execs this file without __file__; the code object knows its path
 _HERE = Path(sys._getframe().f_code.co_filename).resolve().parent
 _PRODUCER = (_HERE.parent / "_raw_dlpack.py").read_text()
@@ -20,8 +22,7 @@ _CM_STATE = "cm.counts.tolist()"
 
 
 def _merge(id, counts, error, match, setup=""):
-    return {"id": f"core_merge_{id}", "setup": _CM + setup, "call": f"cm.merge({counts})",
-            "error": error, "match": match, "state": _CM_STATE}
+    return case(f"core_merge_{id}", _CM + setup, f"cm.merge({counts})", error, match, _CM_STATE)
 
 
 MERGE = [
@@ -48,14 +49,15 @@ MERGE = [
     _merge("total_overflow_after_merge", "np.array([[0, 0, 0], [0, 0, 0], [0, 0, 2**62]])", "ValueError",
            r"total of the merged counts would overflow int64",
            setup="cm.merge(np.array([[2**62, 0, 0], [0, 0, 0], [0, 0, 0]]))\n"),
-    {"id": "core_update_after_near_max_merge", "setup": _CM + "cm.merge(np.array([[2**63 - 10, 0, 0], [0, 0, 0], [0, 0, 0]]))\n",
-     "call": "cm.update(np.zeros(8, np.int64), np.zeros(8, np.int64))", "error": "ValueError",
-     "match": r"update\(\): adding this batch could carry the int64 counts past 2\*\*63 - 1; nothing was added",
-     "state": _CM_STATE},
-    {"id": "core_update_logits_after_near_max_merge", "setup": _CM + "cm.merge(np.array([[2**63 - 10, 0, 0], [0, 0, 0], [0, 0, 0]]))\n",
-     "call": "cm.update_logits(np.zeros((8, 3), np.float32), np.zeros(8, np.int64))", "error": "ValueError",
-     "match": r"update_logits\(\): adding this batch could carry the int64 counts",
-     "state": _CM_STATE},
+    case("core_update_after_near_max_merge",
+         _CM + "cm.merge(np.array([[2**63 - 10, 0, 0], [0, 0, 0], [0, 0, 0]]))\n",
+         "cm.update(np.zeros(8, np.int64), np.zeros(8, np.int64))", "ValueError",
+         r"update\(\): adding this batch could carry the int64 counts past 2\*\*63 - 1; nothing was added",
+         _CM_STATE),
+    case("core_update_logits_after_near_max_merge",
+         _CM + "cm.merge(np.array([[2**63 - 10, 0, 0], [0, 0, 0], [0, 0, 0]]))\n",
+         "cm.update_logits(np.zeros((8, 3), np.float32), np.zeros(8, np.int64))", "ValueError",
+         r"update_logits\(\): adding this batch could carry the int64 counts", _CM_STATE),
     _merge("wrong_square", "np.zeros((2, 2), np.int64)", "ValueError", r"counts \(num_classes x num_classes\) needs a \(3, 3\) array, got \(2, 2\)"),
     _merge("flat", "np.zeros(9, np.int64)", "ValueError", r"needs a \(3, 3\) array, got \(9,\)"),
     _merge("three_dims", "np.zeros((3, 3, 1), np.int64)", "ValueError", r"needs a \(3, 3\) array, got \(3, 3, 1\)"),
@@ -66,8 +68,7 @@ MERGE = [
 
 
 def _ctor(id, args, error, match):
-    return {"id": f"core_confusion_{id}", "setup": "", "call": f"_core.ConfusionMatrix({args})",
-            "error": error, "match": match}
+    return case(f"core_confusion_{id}", "", f"_core.ConfusionMatrix({args})", error, match)
 
 
 CONSTRUCTOR = [
@@ -93,8 +94,7 @@ _DL = _CM + _PRODUCER
 
 
 def _dl(id, producer, call, match, error="BufferError"):
-    return {"id": f"core_dlpack_{id}", "setup": _DL + f"p = RawProducer({producer})\n", "call": call,
-            "error": error, "match": match, "state": _CM_STATE}
+    return case(f"core_dlpack_{id}", _DL + f"p = RawProducer({producer})\n", call, error, match, _CM_STATE)
 
 
 _UPDATE = "cm.update(p, np.zeros(4, np.int64))"
@@ -117,21 +117,21 @@ DLPACK = [
     _dl("negative_stride_below_zero", "[4], data=8, strides=[-1]", _UPDATE, r"^preds: .*reach outside the address space"),
     _dl("fractional_bits", "[4], bits=4", _UPDATE, r"^preds: .*4-bit elements; only whole bytes"),
     _dl("byte_offset_huge", "[4], byte_offset=2**64 - 8", _UPDATE, r"^preds: .*byte_offset 18446744073709551608"),
-    {"id": "core_dlpack_calibration_null_shape", "setup": _PRODUCER + "bins = _core.CalibrationBins(3)\n"
-     "p = RawProducer(None, ndim=2, code=2, bits=32)\n",
-     "call": "bins.update(p, np.zeros(4, np.int64))", "error": "BufferError", "match": r"NULL shape pointer",
-     "state": "bins.counts.tolist()"},
-    {"id": "core_dlpack_roc_null_shape_target", "setup": _PRODUCER + "roc = _core.RocScores(3)\n"
-     "p = RawProducer(None, ndim=1)\n",
-     "call": "roc.update(np.full((4, 3), 1 / 3, np.float32), p)", "error": "BufferError",
-     "match": r"NULL shape pointer", "state": "roc.num_samples"},
+    case("core_dlpack_calibration_null_shape",
+         _PRODUCER + "bins = _core.CalibrationBins(3)\n" "p = RawProducer(None, ndim=2, code=2, bits=32)\n",
+         "bins.update(p, np.zeros(4, np.int64))", "BufferError", r"NULL shape pointer",
+         "bins.counts.tolist()"),
+    case("core_dlpack_roc_null_shape_target",
+         _PRODUCER + "roc = _core.RocScores(3)\n" "p = RawProducer(None, ndim=1)\n",
+         "roc.update(np.full((4, 3), 1 / 3, np.float32), p)", "BufferError", r"NULL shape pointer",
+         "roc.num_samples"),
 ]
 
 # ------------------------------------------------- exact distributions --
 
 
 def _cap(id, call, match):
-    return {"id": f"core_exact_{id}", "setup": "", "call": call, "error": "ValueError", "match": match}
+    return case(f"core_exact_{id}", "", call, "ValueError", match)
 
 
 CAPS = [
@@ -149,12 +149,12 @@ CAPS = [
 # ------------------------------------------------------------- numerics --
 
 NUMERICS = [
-    {"id": "core_stats_betainc_string", "setup": "", "call": "_core.betainc('1e20', 1e20, 0.5)",
-     "error": "TypeError", "match": r"betainc\(\): a must be a real number, got str"},
-    {"id": "core_stats_t_sf_none_df", "setup": "", "call": "_core.t_sf(2.0, None)",
-     "error": "TypeError", "match": r"t_sf\(\): df must be a real number, got NoneType"},
-    {"id": "core_stats_t_ppf_complex_q", "setup": "", "call": "_core.t_ppf(0.5j, 3.0)",
-     "error": "TypeError", "match": r"t_ppf\(\): q must be a real number, got complex"},
+    case("core_stats_betainc_string", "", "_core.betainc('1e20', 1e20, 0.5)", "TypeError",
+         r"betainc\(\): a must be a real number, got str"),
+    case("core_stats_t_sf_none_df", "", "_core.t_sf(2.0, None)", "TypeError",
+         r"t_sf\(\): df must be a real number, got NoneType"),
+    case("core_stats_t_ppf_complex_q", "", "_core.t_ppf(0.5j, 3.0)", "TypeError",
+         r"t_ppf\(\): q must be a real number, got complex"),
 ]
 
 # ------------------------------------------------------------ MUSHIN_ISA --
@@ -168,11 +168,10 @@ _ISA = (
 
 
 def _isa(id, value):
-    return {"id": f"core_isa_{id}", "setup": _ISA + f"os.environ['MUSHIN_ISA'] = {value!r}\n",
-            "call": "spec.loader.exec_module(importlib.util.module_from_spec(spec))",
-            "error": "ImportError",
-            "match": rf"MUSHIN_ISA={value} is not an instruction-set level; use baseline, avx2 or avx512",
-            "state": "(_core.isa_level(), _core.isa_name())"}
+    return case(f"core_isa_{id}", _ISA + f"os.environ['MUSHIN_ISA'] = {value!r}\n",
+                "spec.loader.exec_module(importlib.util.module_from_spec(spec))", "ImportError",
+                rf"MUSHIN_ISA={value} is not an instruction-set level; use baseline, avx2 or avx512",
+                "(_core.isa_level(), _core.isa_name())")
 
 
 ISA = [_isa("upper_case", "AVX2"), _isa("dash", "avx-512"), _isa("sse", "sse4"), _isa("number", "2")]

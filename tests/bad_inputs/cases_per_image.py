@@ -1,6 +1,8 @@
 """Bad input to PerImageCounts and the bootstrap functions: each must raise, name what is wrong,
 leave the counts as they were, and never crash the interpreter."""
 
+from bad_input_case import case
+
 _STATE_SETUP = (
     "s = _core.PerImageCounts(3, 255, 'int64', 72 * 4)\n"
     "s.update(np.zeros((2, 2, 2), np.int64), np.ones((2, 2, 2), np.int64))\n"
@@ -10,11 +12,11 @@ _COUNTS = "c = np.ones((3, 4, 2, 3), np.int64)\n"
 
 
 def _state(id, call, error, match):
-    return {"id": f"per_image_{id}", "setup": _STATE_SETUP, "call": call, "error": error, "match": match, "state": _STATE}
+    return case(f"per_image_{id}", _STATE_SETUP, call, error, match, _STATE)
 
 
 def _boot(id, call, error, match):
-    return {"id": f"bootstrap_{id}", "setup": _COUNTS, "call": call, "error": error, "match": match}
+    return case(f"bootstrap_{id}", _COUNTS, call, error, match)
 
 
 CASES = [
@@ -45,10 +47,10 @@ CASES = [
            r"target holds 1 value outside \[0, 3\)"),
     _state("logits_int", "s.update_logits(np.zeros((1, 3, 2), np.int64), np.zeros((1, 2), np.int64))", "TypeError",
            r"logits must have dtype float16"),
-    {"id": "per_image_bad_dtype", "setup": "", "call": "_core.PerImageCounts(3, None, 'int16')", "error": "ValueError",
-     "match": r"dtype must be 'int64' or 'int32', got 'int16'"},
-    {"id": "per_image_bad_classes", "setup": "", "call": "_core.PerImageCounts(0)", "error": "ValueError",
-     "match": r"num_classes must be between 1 and 65536"},
+    case("per_image_bad_dtype", "", "_core.PerImageCounts(3, None, 'int16')", "ValueError",
+         r"dtype must be 'int64' or 'int32', got 'int16'"),
+    case("per_image_bad_classes", "", "_core.PerImageCounts(0)", "ValueError",
+         r"num_classes must be between 1 and 65536"),
     _boot("negative", "c[0, 0, 0, 0] = -1\n_core.bootstrap_counts(c, [3], 'miou', 10, True, True, 0)", "ValueError",
           r"non-negative"),
     _boot("seed_count_mismatch", "_core.bootstrap_counts(c, [2], 'miou', 10, True, True, 0)", "ValueError",

@@ -5,6 +5,8 @@ manifest and run; the file and line) and leave models, data and files as
 they were.
 """
 
+from bad_input_case import case
+
 # ----------------------------------------------------------------- compare --
 
 _CMP = (
@@ -38,8 +40,7 @@ _CLS_STATE = "([float(p.sum()) for m in methods['a'] for p in m.parameters()], d
 
 
 def _compare(id, call, error, match, setup=_CMP, state=_CMP_STATE, extra=""):
-    return {"id": f"python_compare_{id}", "setup": setup + extra, "call": call, "error": error,
-            "match": match, "state": state}
+    return case(f"python_compare_{id}", setup + extra, call, error, match, state)
 
 
 _A0 = r"method 'a', seed 0 \(methods\['a'\]\[0\]\)"
@@ -208,8 +209,7 @@ _STUDY_STATE = "(tree_digest(tmp), list(calls))"
 
 
 def _study(id, call, error, match, extra=""):
-    return {"id": f"python_study_{id}", "setup": _STUDY + extra, "call": call, "error": error, "match": match,
-            "state": _STUDY_STATE}
+    return case(f"python_study_{id}", _STUDY + extra, call, error, match, _STUDY_STATE)
 
 
 def _init(id, kwargs, error, match, methods="{'a': train, 'b': train}"):
@@ -358,13 +358,11 @@ _TAIL = r".*edited or damaged; restore the folder from a backup, or save the res
 
 
 def _load(id, edit, error, match, call="BenchmarkResult.load(path)"):
-    return {"id": f"python_load_{id}", "setup": _RESULT + edit, "call": call, "error": error, "match": match,
-            "state": _RESULT_STATE}
+    return case(f"python_load_{id}", _RESULT + edit, call, error, match, _RESULT_STATE)
 
 
 def _save(id, setup, call, error, match):
-    return {"id": f"python_save_{id}", "setup": _RESULT + setup, "call": call, "error": error, "match": match,
-            "state": _RESULT_STATE}
+    return case(f"python_save_{id}", _RESULT + setup, call, error, match, _RESULT_STATE)
 
 
 CASES += [

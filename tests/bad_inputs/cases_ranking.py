@@ -1,6 +1,8 @@
 """Bad input to the aggregates, rankings and seed planner (mushin.stats) and
 to their C functions: each names the argument and the position at fault."""
 
+from bad_input_case import case
+
 _SETUP = (
     "from mushin import stats\n"
     "import pandas as pd\n"
@@ -11,8 +13,7 @@ _STATE = "(repr(good), table.to_json())"
 
 
 def _case(id, call, error, match):
-    return {"id": f"ranking_{id}", "setup": _SETUP, "call": call, "error": error, "match": match,
-            "state": _STATE}
+    return case(f"ranking_{id}", _SETUP, call, error, match, _STATE)
 
 
 CASES = [

@@ -3,6 +3,8 @@
 Each case leaves the state's state_dict() unchanged.
 """
 
+from bad_input_case import case
+
 _SNAP = "{k: np.asarray(v).tolist() for k, v in s.state_dict().items()}"
 
 _MOMENTS = "s = _core.RegressionMoments(); s.update(np.array([0.5, 1.5]), np.array([1.0, 2.0]))"
@@ -12,7 +14,7 @@ _GROUPS = ("s = _core.RetrievalGroups(); "
 
 
 def _case(id, setup, call, error, match):
-    return {"id": id, "setup": setup, "call": call, "error": error, "match": match, "state": _SNAP}
+    return case(id, setup, call, error, match, _SNAP)
 
 
 CASES = [
@@ -108,12 +110,12 @@ CASES = [
 
 # constructor errors: no state to keep
 CASES += [
-    {"id": "retrieval_top_k_zero", "setup": "", "call": "_core.RetrievalGroups(top_k=0)",
-     "error": "ValueError", "match": r"`top_k` must be a positive int or None, got 0"},
-    {"id": "retrieval_top_k_float", "setup": "", "call": "_core.RetrievalGroups(top_k=2.5)",
-     "error": "TypeError", "match": r"`top_k` must be a positive int or None, got 2\.5"},
-    {"id": "retrieval_top_k_bool", "setup": "", "call": "_core.RetrievalGroups(top_k=True)",
-     "error": "TypeError", "match": r"`top_k` must be a positive int or None, got True"},
-    {"id": "regression_moments_takes_no_args", "setup": "", "call": "_core.RegressionMoments(3)",
-     "error": "TypeError", "match": r"RegressionMoments\(\) takes no arguments|at most 0"},
+    case("retrieval_top_k_zero", "", "_core.RetrievalGroups(top_k=0)", "ValueError",
+         r"`top_k` must be a positive int or None, got 0"),
+    case("retrieval_top_k_float", "", "_core.RetrievalGroups(top_k=2.5)", "TypeError",
+         r"`top_k` must be a positive int or None, got 2\.5"),
+    case("retrieval_top_k_bool", "", "_core.RetrievalGroups(top_k=True)", "TypeError",
+         r"`top_k` must be a positive int or None, got True"),
+    case("regression_moments_takes_no_args", "", "_core.RegressionMoments(3)", "TypeError",
+         r"RegressionMoments\(\) takes no arguments|at most 0"),
 ]

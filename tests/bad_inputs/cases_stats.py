@@ -1,6 +1,8 @@
 """Bad input to the statistics: mushin.stats, the gates in mushin.testing,
 BenchmarkResult's methods and metric directions."""
 
+from bad_input_case import case
+
 _STATS = "from mushin import stats\n"
 
 _RESULT = (
@@ -24,11 +26,11 @@ _TASKS = "from mushin.metrics.tasks import Task, StreamingMetric, calibration_bi
 
 
 def _stats(id, call, error, match):
-    return {"id": f"stats_{id}", "setup": _STATS, "call": call, "error": error, "match": match}
+    return case(f"stats_{id}", _STATS, call, error, match)
 
 
 def _result(id, call, error, match):
-    return {"id": f"stats_{id}", "setup": _RESULT, "call": call, "error": error, "match": match, "state": _STATE}
+    return case(f"stats_{id}", _RESULT, call, error, match, _STATE)
 
 
 CASES = [
@@ -98,16 +100,15 @@ CASES = [
     _result("result_from_confusion_empty", "BenchmarkResult.from_confusion({})", "ValueError", r"confusion is empty"),
     _result("result_from_confusion_class_names", "BenchmarkResult.from_confusion(conf, class_names=['sky', 'road', 'car'])", "ValueError", r"got 3 class_names for num_classes=2"),
     # --------------------------------------------------------- directions
-    {"id": "stats_direction_streaming_text", "setup": _TASKS,
-     "call": "StreamingMetric(calibration_bins, 'ECE', higher_is_better='lower')",
-     "error": "TypeError", "match": r"StreamingMetric: higher_is_better must be True, False or None, got 'lower'"},
-    {"id": "stats_direction_function_attribute_int", "setup": _TASKS + "def brier(counts, ignore_index=None):\n    return 0.0\nbrier.higher_is_better = 0\n",
-     "call": "Task({'brier': brier}, get_task('segmentation').predict_fn, name='bad-direction')",
-     "error": "TypeError", "match": r"metric 'brier': higher_is_better must be True, False or None, got 0"},
-    {"id": "stats_direction_with_direction_none", "setup": _TASKS,
-     "call": "with_direction(accuracy, None)",
-     "error": "TypeError", "match": r"higher_is_better must be True or False, got None", "state": "accuracy.higher_is_better"},
-    {"id": "stats_direction_with_direction_not_a_metric", "setup": _TASKS,
-     "call": "with_direction(42, True)",
-     "error": "TypeError", "match": r"is a int; a battery entry must be a function"},
+    case("stats_direction_streaming_text", _TASKS,
+         "StreamingMetric(calibration_bins, 'ECE', higher_is_better='lower')", "TypeError",
+         r"StreamingMetric: higher_is_better must be True, False or None, got 'lower'"),
+    case("stats_direction_function_attribute_int",
+         _TASKS + "def brier(counts, ignore_index=None):\n    return 0.0\nbrier.higher_is_better = 0\n",
+         "Task({'brier': brier}, get_task('segmentation').predict_fn, name='bad-direction')", "TypeError",
+         r"metric 'brier': higher_is_better must be True, False or None, got 0"),
+    case("stats_direction_with_direction_none", _TASKS, "with_direction(accuracy, None)", "TypeError",
+         r"higher_is_better must be True or False, got None", "accuracy.higher_is_better"),
+    case("stats_direction_with_direction_not_a_metric", _TASKS, "with_direction(42, True)", "TypeError",
+         r"is a int; a battery entry must be a function"),
 ]
