@@ -569,6 +569,9 @@ class _SlowRows:
 
     fields: tuple = ()
 
+    def __init__(self):
+        self.reset()
+
     def reset(self):
         self.rows = tuple(np.zeros(0) for _ in self.fields)
 
@@ -603,19 +606,21 @@ def _finite_floats(name, x) -> np.ndarray:
     return a
 
 
+def _finite_pairs(preds, target):
+    """preds and target as float64 vectors: finite, of one shape."""
+    p, t = _finite_floats("preds", preds), _finite_floats("target", target)
+    if p.shape != t.shape:
+        raise ValueError("shapes")
+    return p, t
+
+
 class SlowRegressionMoments(_SlowRows):
     """reference_regression.moments_state_dict / moments_metrics of every pair."""
 
     fields = ("preds", "target")
 
-    def __init__(self):
-        self.reset()
-
     def update(self, preds, target):
-        p, t = _finite_floats("preds", preds), _finite_floats("target", target)
-        if p.shape != t.shape:
-            raise ValueError("shapes")
-        self._append(p, t)
+        self._append(*_finite_pairs(preds, target))
 
     def _export(self):
         return ref_regression.moments_state_dict(*self.rows)
@@ -629,14 +634,9 @@ class SlowRankedPairs(_SlowRows):
 
     fields = ("preds", "target")
 
-    def __init__(self):
-        self.reset()
-
     def update(self, preds, target):
-        p, t = _finite_floats("preds", preds), _finite_floats("target", target)
+        p, t = _finite_pairs(preds, target)
         big = np.finfo(np.float32).max
-        if p.shape != t.shape:
-            raise ValueError("shapes")
         if np.any(np.abs(p) > big) or np.any(np.abs(t) > big):
             raise ValueError("beyond float32")
         self._append(p.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64))
@@ -656,7 +656,7 @@ class SlowRetrievalGroups(_SlowRows):
 
     def __init__(self, top_k=None, graded=False):
         self.top_k, self.graded = top_k, graded
-        self.reset()
+        super().__init__()
 
     def update(self, preds, target, indexes):
         q = _as_numpy(indexes)
