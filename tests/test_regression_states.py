@@ -5,10 +5,7 @@ tests/reference_regression.py, and bit-identical for any split and merge
 order."""
 from __future__ import annotations
 
-import importlib
 import math
-import os
-import random
 import warnings
 
 import numpy as np
@@ -19,24 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import reference_regression as ref
-
-
-def _states():
-    """mushin._core once the lead wires the types in; before that a
-    throwaway build named by MUSHIN_STATES_MODULE (see docs/upstream-notes.md)."""
-    from mushin import _core
-
-    if hasattr(_core, "RegressionMoments"):
-        return _core
-    name = os.environ.get("MUSHIN_STATES_MODULE")
-    if name:
-        return importlib.import_module(name)
-    pytest.skip("RegressionMoments is not wired into mushin._core yet")
-
-
-@pytest.fixture(scope="module")
-def core():
-    return _states()
+from mushin import _core as core
 
 
 METRICS = ("mse", "mae", "rmse", "r2", "pearson")
@@ -103,7 +83,7 @@ def _near_pearson_bound(p, t):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pairs())
-def test_moments_match_torchmetrics(core, data):
+def test_moments_match_torchmetrics(data):
     p, t = data
     assume(not _near_pearson_bound(p, t))
     # torchmetrics' R2Score decides "tss is zero" with atol 1e-4 on a
@@ -119,7 +99,7 @@ def test_moments_match_torchmetrics(core, data):
 
 @settings(max_examples=150, deadline=None)
 @given(pairs(min_size=0))
-def test_moments_match_exact_twin(core, data):
+def test_moments_match_exact_twin(data):
     p, t = data
     m = _moments(core, p, t, batches=2)
     got, want = m.compute(), ref.moments_metrics(p, t)
@@ -133,7 +113,7 @@ def test_moments_match_exact_twin(core, data):
 
 @settings(max_examples=60, deadline=None)
 @given(pairs(min_size=0, max_size=80), st.randoms(use_true_random=False))
-def test_any_split_and_merge_order_is_bit_identical(core, data, rnd):
+def test_any_split_and_merge_order_is_bit_identical(data, rnd):
     p, t = data
     whole = _moments(core, p, t).state_dict()
     cuts = sorted(rnd.sample(range(len(p) + 1), min(4, len(p) + 1)))
@@ -153,7 +133,7 @@ def test_any_split_and_merge_order_is_bit_identical(core, data, rnd):
     assert [np.float64(a[k]).tobytes() for k in METRICS] == [np.float64(b[k]).tobytes() for k in METRICS]
 
 
-def test_sums_are_exact_where_floats_cancel(core):
+def test_sums_are_exact_where_floats_cancel():
     # 1e16 + 1 - 1e16 is 0 in doubles; the exact sums keep the 1
     p = np.array([1e16, 1.0, -1e16, 3.0])
     t = np.zeros(4)
@@ -165,7 +145,7 @@ def test_sums_are_exact_where_floats_cancel(core):
     assert ref.exact_sums(p, t)["sum_p"] == 4 << ref.VALUE_UNIT
 
 
-def test_tiny_and_huge_values_are_exact(core):
+def test_tiny_and_huge_values_are_exact():
     p = np.array([5e-324, 1e300, -1e300, 2.5e-310])
     t = np.array([-5e-324, 1e-300, 1e300, 0.0])
     m = _moments(core, p, t)
@@ -175,7 +155,7 @@ def test_tiny_and_huge_values_are_exact(core):
         assert _close(got[name], want[name], 1e-15)
 
 
-def test_r2_with_constant_target_follows_r2score(core):
+def test_r2_with_constant_target_follows_r2score():
     # tss = 0: R2Score gives 0 when the residuals are not ~0, 1 when they are
     t = np.full(5, 2.0)
     assert _moments(core, np.arange(5.0), t).compute()["r2"] == 0.0
@@ -183,7 +163,7 @@ def test_r2_with_constant_target_follows_r2score(core):
     assert _torchmetrics_values(np.arange(5.0), t)["r2"] == 0.0
 
 
-def test_pearson_with_a_constant_side_is_nan(core):
+def test_pearson_with_a_constant_side_is_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = _torchmetrics_values(np.arange(6.0), np.full(6, 3.0))["pearson"]
@@ -191,7 +171,7 @@ def test_pearson_with_a_constant_side_is_nan(core):
     assert math.isnan(_moments(core, np.arange(6.0), np.full(6, 3.0)).compute()["pearson"])
 
 
-def test_pearson_uses_float32_bound_like_pearsoncorrcoef(core):
+def test_pearson_uses_float32_bound_like_pearsoncorrcoef():
     # one outlier among 10 000 zeros: the normalised variance is ~1e-4,
     # below sqrt(float32 eps) = 3.45e-4, so PearsonCorrCoef (float32 states
     # whatever the input dtype) gives NaN, and so does the state
@@ -204,7 +184,7 @@ def test_pearson_uses_float32_bound_like_pearsoncorrcoef(core):
     assert math.isnan(_moments(core, x, y).compute()["pearson"])
 
 
-def test_fewer_than_two_pairs(core):
+def test_fewer_than_two_pairs():
     m = core.RegressionMoments()
     got = m.compute()
     assert all(math.isnan(got[k]) for k in METRICS)  # torchmetrics divides 0 by 0
@@ -215,7 +195,7 @@ def test_fewer_than_two_pairs(core):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_dtypes_and_column_shape(core, dtype):
+def test_dtypes_and_column_shape(dtype):
     rng = np.random.default_rng(1)
     p = rng.normal(size=(40, 1)).astype(dtype)
     t = rng.normal(size=(40, 1)).astype(dtype)
@@ -225,7 +205,7 @@ def test_dtypes_and_column_shape(core, dtype):
         assert _close(got[name], want[name], 1e-13)
 
 
-def test_torch_tensors_are_accepted(core):
+def test_torch_tensors_are_accepted():
     p = torch.linspace(-1, 1, 11)
     t = p**2
     got = _moments(core, p, t).compute()
@@ -233,7 +213,7 @@ def test_torch_tensors_are_accepted(core):
     assert all(_close(got[k], want[k], 1e-13) for k in METRICS)
 
 
-def test_reset_and_load_state_dict_round_trip(core):
+def test_reset_and_load_state_dict_round_trip():
     rng = np.random.default_rng(2)
     p, t = rng.normal(size=30), rng.normal(size=30)
     m = _moments(core, p, t)
@@ -264,7 +244,7 @@ def _unchanged(m):
         (np.float64(1.0), np.float64(2.0), ValueError, r"shape \(\)"),
     ],
 )
-def test_bad_batches_raise_and_leave_state(core, preds, target, error, match):
+def test_bad_batches_raise_and_leave_state(preds, target, error, match):
     for cls in (core.RegressionMoments, core.RankedPairs):
         m = cls()
         m.update(np.array([0.5, 1.5]), np.array([1.0, 1.0]))
@@ -286,7 +266,7 @@ def test_bad_batches_raise_and_leave_state(core, preds, target, error, match):
         (lambda d: d.__setitem__("sums", d["sums"].astype(np.float64)), r"'sums' has dtype"),
     ],
 )
-def test_corrupt_state_dict_is_refused(core, corrupt, match):
+def test_corrupt_state_dict_is_refused(corrupt, match):
     m = _moments(core, np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 3.0]))
     before = _unchanged(m)
     d = m.state_dict()
@@ -298,7 +278,7 @@ def test_corrupt_state_dict_is_refused(core, corrupt, match):
     assert _unchanged(m) == before
 
 
-def test_merge_refuses_other_types(core):
+def test_merge_refuses_other_types():
     m = core.RegressionMoments()
     with pytest.raises(TypeError, match="expected a .*RegressionMoments or its state_dict"):
         m.merge(core.RankedPairs())
@@ -308,7 +288,7 @@ def test_merge_refuses_other_types(core):
 
 @settings(max_examples=120, deadline=None)
 @given(pairs(min_size=2, max_size=60), st.booleans())
-def test_spearman_matches_torchmetrics_and_twin(core, data, with_ties):
+def test_spearman_matches_torchmetrics_and_twin(data, with_ties):
     p, t = data
     if with_ties:
         p, t = np.round(p / 300), np.round(t / 300)  # few distinct values
@@ -327,7 +307,7 @@ def test_spearman_matches_torchmetrics_and_twin(core, data, with_ties):
 
 @settings(max_examples=40, deadline=None)
 @given(pairs(min_size=0, max_size=50), st.randoms(use_true_random=False))
-def test_spearman_independent_of_order(core, data, rnd):
+def test_spearman_independent_of_order(data, rnd):
     p, t = data
     whole = core.RankedPairs()
     whole.update(p, t)
@@ -342,14 +322,14 @@ def test_spearman_independent_of_order(core, data, rnd):
     assert np.float64(x).tobytes() == np.float64(y).tobytes()
 
 
-def test_spearman_constant_side_is_zero_like_torchmetrics(core):
+def test_spearman_constant_side_is_zero_like_torchmetrics():
     r = core.RankedPairs()
     r.update(np.full(5, 1.0), np.arange(5.0))
     assert r.compute()["spearman"] == 0.0
     assert float(torchmetrics.functional.spearman_corrcoef(torch.full((5,), 1.0), torch.arange(5.0))) == 0.0
 
 
-def test_ranked_pairs_state_round_trip(core):
+def test_ranked_pairs_state_round_trip():
     r = core.RankedPairs()
     r.update(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
     d = r.state_dict()
@@ -365,7 +345,7 @@ def test_ranked_pairs_state_round_trip(core):
 
 # -------------------------------------------------- threads, references --
 
-def test_concurrent_updates_equal_serial_bit_for_bit(core):
+def test_concurrent_updates_equal_serial_bit_for_bit():
     # the kernel runs without the GIL under the state's own lock; exact sums
     # make the result independent of the order threads got the lock in
     import threading
@@ -397,7 +377,7 @@ def test_concurrent_updates_equal_serial_bit_for_bit(core):
     assert pairs_shared.compute() == pairs_serial.compute()
 
 
-def test_inputs_are_not_kept_or_modified(core):
+def test_inputs_are_not_kept_or_modified():
     import sys
 
     p, t = np.linspace(0, 1, 9), np.linspace(1, 0, 9)

@@ -4,9 +4,7 @@ RetrievalRecall to 1e-6, against the twin in tests/reference_retrieval.py,
 and independent of batch split and merge order."""
 from __future__ import annotations
 
-import importlib
 import math
-import os
 import warnings
 
 import numpy as np
@@ -17,26 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference_retrieval as ref
+from mushin import _core as core
 
 NAMES = ref.NAMES
-
-
-def _states():
-    """mushin._core once the lead wires the types in; before that a
-    throwaway build named by MUSHIN_STATES_MODULE."""
-    from mushin import _core
-
-    if hasattr(_core, "RetrievalGroups"):
-        return _core
-    name = os.environ.get("MUSHIN_STATES_MODULE")
-    if name:
-        return importlib.import_module(name)
-    pytest.skip("RetrievalGroups is not wired into mushin._core yet")
-
-
-@pytest.fixture(scope="module")
-def core():
-    return _states()
 
 
 @st.composite
@@ -82,7 +63,7 @@ def _groups(core, p, t, q, batches=1, **kw):
 
 @settings(max_examples=200, deadline=None)
 @given(triples(), st.sampled_from([None, 1, 2, 3, 10]))
-def test_matches_torchmetrics_without_ties(core, data, top_k):
+def test_matches_torchmetrics_without_ties(data, top_k):
     p, t, q = data
     got = _groups(core, p, t, q, batches=3, top_k=top_k).compute()
     want = _torchmetrics_values(p, t, q, top_k)
@@ -92,7 +73,7 @@ def test_matches_torchmetrics_without_ties(core, data, top_k):
 
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(triples(), triples(ties=True)), st.sampled_from([None, 1, 3]))
-def test_matches_twin_with_ties(core, data, top_k):
+def test_matches_twin_with_ties(data, top_k):
     p, t, q = data
     got = _groups(core, p, t, q, batches=2, top_k=top_k).compute()
     want = ref.retrieval_metrics(p, t, q, top_k)
@@ -102,7 +83,7 @@ def test_matches_twin_with_ties(core, data, top_k):
 
 @settings(max_examples=100, deadline=None)
 @given(triples(ties=True), st.randoms(use_true_random=False))
-def test_result_independent_of_split_and_merge_order(core, data, rnd):
+def test_result_independent_of_split_and_merge_order(data, rnd):
     p, t, q = data
     whole = _groups(core, p, t, q).compute()
     perm = list(range(len(p)))
@@ -120,7 +101,7 @@ def test_result_independent_of_split_and_merge_order(core, data, rnd):
     assert [np.float64(got[k]).tobytes() for k in NAMES] == [np.float64(whole[k]).tobytes() for k in NAMES]
 
 
-def test_ties_rank_non_relevant_first(core):
+def test_ties_rank_non_relevant_first():
     # torchmetrics leaves the order of tied scores to torch.topk; the state
     # ranks the non-relevant item first, so the relevant one is at rank 2
     g = core.RetrievalGroups()
@@ -133,7 +114,7 @@ def test_ties_rank_non_relevant_first(core):
         np.array([0.5, 0.5]), np.array([1, 0]), np.array([0, 0]))["ndcg"], abs=1e-6)
 
 
-def test_empty_query_scores_zero_and_counts(core):
+def test_empty_query_scores_zero_and_counts():
     g = core.RetrievalGroups()
     g.update(np.array([0.9, 0.1, 0.8, 0.3]), np.array([1, 0, 0, 0]), np.array([0, 0, 7, 7]))
     got = g.compute()
@@ -143,7 +124,7 @@ def test_empty_query_scores_zero_and_counts(core):
     assert got["mrr"] == 0.5  # (1 + 0) / 2 queries
 
 
-def test_non_positive_scores_are_not_retrieved(core):
+def test_non_positive_scores_are_not_retrieved():
     # torchmetrics 1.9 masks the target where preds <= 0 for map, mrr,
     # precision and recall (not ndcg)
     p, t, q = np.array([-0.5, -0.2, 0.0]), np.array([1, 1, 0]), np.zeros(3, dtype=np.int64)
@@ -153,7 +134,7 @@ def test_non_positive_scores_are_not_retrieved(core):
     assert got["recall"] == 0.0 and got["ndcg"] > 0
 
 
-def test_scores_are_rounded_to_float32(core):
+def test_scores_are_rounded_to_float32():
     # 1 + 1e-12 and 1 tie once cast to float32, as in torchmetrics
     g = core.RetrievalGroups()
     g.update(np.array([1.0 + 1e-12, 1.0]), np.array([0, 1]), np.array([3, 3]))
@@ -161,7 +142,7 @@ def test_scores_are_rounded_to_float32(core):
     assert g.compute()["ndcg"] == pytest.approx(0.5 * (1 + 1 / math.log2(3)), abs=1e-15)
 
 
-def test_graded_relevance_gives_ndcg_only(core):
+def test_graded_relevance_gives_ndcg_only():
     p, t, q = np.array([0.3, 0.2, 0.1]), np.array([0.0, 3.0, 1.5]), np.zeros(3, dtype=np.int64)
     g = core.RetrievalGroups(graded=True)
     g.update(p, t, q)
@@ -172,7 +153,7 @@ def test_graded_relevance_gives_ndcg_only(core):
     assert got["ndcg"] == pytest.approx(float(m.compute()), abs=1e-6)
 
 
-def test_input_kinds(core):
+def test_input_kinds():
     p = torch.tensor([0.3, 0.9, 0.1], dtype=torch.float16)
     t = torch.tensor([True, False, True])
     q = torch.tensor([0, 0, 1], dtype=torch.int32)
@@ -185,7 +166,7 @@ def test_input_kinds(core):
     assert g.n == 4
 
 
-def test_state_round_trip_and_reset(core):
+def test_state_round_trip_and_reset():
     g = _groups(core, np.array([0.3, 0.9, 0.1]), np.array([1, 0, 1]), np.array([0, 0, 1]), top_k=2)
     d = g.state_dict()
     assert sorted(d) == ["graded", "indexes", "preds", "target"]
@@ -219,7 +200,7 @@ def _snapshot(g):
         (0.5, 1, 0, ValueError, r"scalars"),
     ],
 )
-def test_bad_batches_raise_and_leave_state(core, p, t, q, error, match):
+def test_bad_batches_raise_and_leave_state(p, t, q, error, match):
     g = core.RetrievalGroups()
     g.update(np.array([0.4, 0.6]), np.array([0, 1]), np.array([5, 5]))
     before = _snapshot(g)
@@ -229,12 +210,12 @@ def test_bad_batches_raise_and_leave_state(core, p, t, q, error, match):
 
 
 @pytest.mark.parametrize("top_k, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)])
-def test_bad_top_k(core, top_k, error):
+def test_bad_top_k(top_k, error):
     with pytest.raises(error, match="`top_k` must be a positive int or None"):
         core.RetrievalGroups(top_k=top_k)
 
 
-def test_corrupt_state_dict_is_refused(core):
+def test_corrupt_state_dict_is_refused():
     g = _groups(core, np.array([0.3, 0.9]), np.array([1, 0]), np.array([0, 0]))
     before = _snapshot(g)
     d = g.state_dict()
@@ -248,7 +229,7 @@ def test_corrupt_state_dict_is_refused(core):
     assert _snapshot(g) == before
 
 
-def test_inputs_are_not_kept_or_modified(core):
+def test_inputs_are_not_kept_or_modified():
     import sys
 
     p, t, q = np.linspace(-1, 1, 8), np.array([1, 0] * 4), np.arange(8) // 3

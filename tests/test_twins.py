@@ -15,9 +15,7 @@ Tolerances are the ones the existing oracle tests use for each routine
 """
 from __future__ import annotations
 
-import importlib
 import math
-import os
 from typing import Callable
 
 import numpy as np
@@ -756,37 +754,20 @@ def _merge_args(type_name, draw, other_c, other_slow):
     return (other_c.state_dict(),), (other_slow.state_dict(),)
 
 
-def _state_type(type_name):
-    """The type from mushin._core; for a type not registered there yet, from
-    the throwaway build MUSHIN_STATES_MODULE names (docs/upstream-notes.md),
-    as tests/test_regression_states.py does; else None."""
-    if hasattr(_core, type_name):
-        return getattr(_core, type_name)
-    module = os.environ.get("MUSHIN_STATES_MODULE")
-    return getattr(importlib.import_module(module), type_name, None) if module else None
-
-
-def _state_case(type_name):
-    return pytest.param(
-        type_name,
-        marks=pytest.mark.skipif(_state_type(type_name) is None, reason=f"{type_name} is not in mushin._core yet"),
-    )
-
-
-@pytest.mark.parametrize("type_name", [_state_case(n) for n in sorted(STATE_CASES)])
+@pytest.mark.parametrize("type_name", sorted(STATE_CASES))
 def test_state_methods_agree_with_twin(type_name):
     check_state(type_name, 40)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("type_name", [_state_case(n) for n in sorted(STATE_CASES)])
+@pytest.mark.parametrize("type_name", sorted(STATE_CASES))
 def test_state_methods_agree_with_twin_on_many_histories(type_name):
     check_state(type_name, 40 * SLOW_FACTOR, derandomize=False)
 
 
 def check_state(type_name, examples, derandomize=True):
     ctor_maker, updaters, observables = STATE_CASES[type_name]
-    c_type, slow_type = _state_type(type_name), twins.SLOW_TYPES[type_name]
+    c_type, slow_type = getattr(_core, type_name), twins.SLOW_TYPES[type_name]
     methods = sorted(m.split(".", 1)[1] for m in TWINS if m.startswith(type_name + "."))
     called: set[str] = set()
 
