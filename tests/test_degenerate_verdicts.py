@@ -26,6 +26,7 @@ import mushin.stats as stats  # noqa: E402
 from mushin import BenchmarkResult  # noqa: E402
 from mushin.metrics.tasks import Task, get_task, with_direction  # noqa: E402
 from mushin.testing import GateFailed, assert_better, assert_not_worse  # noqa: E402
+from stat_oracles import accuracy, scipy_test  # noqa: E402
 
 TESTS = ["welch", "ttest_ind", "ttest_rel", "wilcoxon", "mannwhitney"]
 N = 1000  # pixels per confusion matrix: scores are exact multiples of 1/N
@@ -37,23 +38,8 @@ OTHER = [0.41, 0.45, 0.48]
 pytestmark = pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")  # scipy on constants
 
 
-def _scipy(test, a, b):
-    return {
-        "welch": lambda: ss.ttest_ind(a, b, equal_var=False),
-        "ttest_ind": lambda: ss.ttest_ind(a, b),
-        "ttest_rel": lambda: ss.ttest_rel(a, b),
-        "wilcoxon": lambda: ss.wilcoxon(a, b),
-        "mannwhitney": lambda: ss.mannwhitneyu(a, b),
-    }[test]()
-
-
-def _accuracy(counts, ignore_index=None):
-    counts = np.asarray(counts, dtype=float)
-    return float(np.trace(counts) / counts.sum())
-
-
 TASK = Task(
-    {"acc": with_direction(_accuracy, True), "acc2": with_direction(_accuracy, True)},
+    {"acc": with_direction(accuracy, True), "acc2": with_direction(accuracy, True)},
     get_task("segmentation").predict_fn,
     name="degenerate-test",
 )
@@ -77,7 +63,7 @@ def test_constant_baseline_against_a_varying_method_matches_scipy(test):
         table = stats.compare_scores({"other": OTHER, "baseline": BASELINE}, test=test, correction="none")
     assert not [w for w in caught if "not tested" in str(w.message)]
     row = table.iloc[0]
-    expected = _scipy(test, OTHER, BASELINE)
+    expected = scipy_test(test, OTHER, BASELINE)
     assert row.note == ""
     assert row.p_value == pytest.approx(expected.pvalue, rel=1e-8)
     assert row.statistic == pytest.approx(expected.statistic, rel=1e-8)
@@ -89,7 +75,7 @@ def test_constant_baseline_in_a_result_matches_scipy_for_every_test(test):
     result = _result({"baseline": BASELINE, "other": OTHER}, test=test)
     a, b = result.scores("acc", "baseline"), result.scores("acc", "other")
     assert a.tolist() == BASELINE and np.allclose(b, OTHER, atol=0)
-    expected = _scipy(test, a, b)
+    expected = scipy_test(test, a, b)
     comp = result.comparisons
     assert (comp["note"] == "").all()
     assert comp["p_value"].to_numpy() == pytest.approx([expected.pvalue] * 2, rel=1e-8)
@@ -138,7 +124,7 @@ def test_both_constant_and_different_is_untested_with_its_reason(test):
     assert untested["mean_diff"].to_numpy() == pytest.approx([-0.3, -0.5, -0.2])
     # the tested pairs match scipy, and the correction family leaves the n/a ones out
     tested = table[table["note"] == ""]
-    raw = [_scipy(test, scores[r.method_a], scores[r.method_b]).pvalue for r in tested.itertuples()]
+    raw = [scipy_test(test, scores[r.method_a], scores[r.method_b]).pvalue for r in tested.itertuples()]
     assert tested["p_value"].to_numpy() == pytest.approx(raw, rel=1e-8)
     assert tested["p_corrected"].to_numpy() == pytest.approx(stats.correct(raw, "holm"), rel=1e-12)
     # one warning for the metric, naming every untested pair and the reason

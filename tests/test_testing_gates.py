@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mushin import BenchmarkResult
 from mushin.metrics.tasks import Task, get_task, with_direction
 from mushin.testing import GateFailed, GateResult, assert_better, assert_not_worse
+from stat_oracles import accuracy
 
 # building results with constant or single-seed methods warns (tested elsewhere)
 pytestmark = [
@@ -20,11 +21,6 @@ pytestmark = [
 ]
 
 N = 10_000  # pixels per confusion matrix: scores are multiples of 1e-4
-
-
-def accuracy(counts, ignore_index=None):
-    counts = np.asarray(counts, dtype=float)
-    return float(np.trace(counts) / counts.sum())
 
 
 # the same score under two declared directions: "acc" higher-is-better, "ece" lower
