@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mushin import BenchmarkResult, compare
+from torch_threads import one_torch_thread
 
 GUIDE_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seeds", "000_db5ca15630dd1122.txt")
 
@@ -93,10 +94,8 @@ GUIDE_COMPARE_PREDICT_FN = textwrap.dedent(
 def _single_torch_thread():
     # the tensors here are tiny: handing them to a second thread costs more
     # than the work, and on a busy machine far more
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 # ----------------------------------------------------------- stand-ins --

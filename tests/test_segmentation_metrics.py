@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 import reference as ref
 from mushin import ConfusionMatrix, compare
 from mushin.metrics.tasks import get_task
+from torch_threads import one_torch_thread
 from torchmetrics_oracles import torchmetrics_battery
 
 ATOL = 1e-6
@@ -42,10 +43,8 @@ def assert_battery_close(got, want, context=""):
 def _single_torch_thread():
     # the tensors here are tiny: handing them to a second thread costs more
     # than the work, and on a busy machine far more
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 # --------------------------------------------------------- case generator --
