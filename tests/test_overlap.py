@@ -300,12 +300,14 @@ def test_stream_errors_keep_their_batch_and_metric_in_the_message():
 
 
 def _threads_after(fn):
+    """(threads before, threads after, the class of what ``fn`` raised, or None)."""
     before = threading.active_count()
+    raised = None
     try:
         fn()
-    except (ValueError, RuntimeError, KeyboardInterrupt):
-        pass
-    return before, threading.active_count()
+    except (ValueError, RuntimeError, KeyboardInterrupt) as exc:
+        raised = type(exc)
+    return before, threading.active_count(), raised
 
 
 def test_no_thread_is_left_behind_after_success_or_any_failure():
@@ -328,13 +330,17 @@ def test_no_thread_is_left_behind_after_success_or_any_failure():
         return model(x).argmax(1), None
 
     runs = [
-        lambda: evaluate_model(model, good, SEG, num_classes=5),
-        lambda: evaluate_model(model, bad_labels, SEG, num_classes=5),
-        lambda: (calls.clear(), evaluate_model(model, good, SEG, num_classes=5, predict_fn=forward_fails)),
-        lambda: (calls.clear(), evaluate_model(model, good, SEG, num_classes=5, predict_fn=interrupted)),
+        (lambda: evaluate_model(model, good, SEG, num_classes=5), None),
+        (lambda: evaluate_model(model, bad_labels, SEG, num_classes=5), ValueError),
+        (lambda: (calls.clear(), evaluate_model(model, good, SEG, num_classes=5, predict_fn=forward_fails)),
+         RuntimeError),
+        (lambda: (calls.clear(), evaluate_model(model, good, SEG, num_classes=5, predict_fn=interrupted)),
+         KeyboardInterrupt),
     ]
-    for run in runs:
-        before, after = _threads_after(run)
+    for run, expected in runs:
+        before, after, raised = _threads_after(run)
+        # each failure path is really taken
+        assert raised is None if expected is None else raised is not None and issubclass(raised, expected)
         assert after == before
     assert not [t for t in threading.enumerate() if t.name.startswith("mushin-accumulate")]
 
