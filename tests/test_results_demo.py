@@ -21,10 +21,9 @@ import mushin.result.per_class  # noqa: E402
 import mushin.result.plots  # noqa: E402
 import mushin.result.tables  # noqa: E402
 import mushin.testing  # noqa: E402
-from mushin import BenchmarkResult, stats  # noqa: E402
+from mushin import BenchmarkResult  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-needs_fdr = pytest.mark.skipif("fdr_bh" not in stats.CORRECTIONS, reason="fdr_bh has not landed in mushin.stats")
 
 
 @pytest.mark.parametrize(
@@ -42,8 +41,6 @@ def test_docstring_examples_run(module):
 
 @pytest.mark.parametrize("name", ["per_class_scores", "BenchmarkResult.per_class_comparisons"])
 def test_result_docstring_examples_run(name):
-    if name.endswith("per_class_comparisons") and "fdr_bh" not in stats.CORRECTIONS:
-        pytest.skip("fdr_bh has not landed in mushin.stats")
     obj = mushin.result
     for part in name.split("."):
         obj = getattr(obj, part)
@@ -62,7 +59,6 @@ def _small_result():
     return BenchmarkResult.from_confusion(conf)
 
 
-@needs_fdr
 def test_demo_writes_plots_results_and_a_markdown_report(tmp_path, monkeypatch):
     result = _small_result()
     monkeypatch.setattr(cli, "_demos", lambda quick: [("toy", "A toy comparison", "Made by hand.", lambda: result)])

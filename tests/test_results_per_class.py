@@ -21,7 +21,7 @@ from torchmetrics.classification import (
 )
 
 import mushin
-from mushin import BenchmarkResult, ConfusionMatrix, stats
+from mushin import BenchmarkResult, ConfusionMatrix
 from mushin.result import per_class_scores
 
 ORACLES = {
@@ -178,10 +178,6 @@ def test_from_confusion_accepts_class_names():
 
 # ---------------------------------------------------- per-class comparisons --
 
-needs_fdr = pytest.mark.skipif(
-    "fdr_bh" not in stats.CORRECTIONS, reason="the fdr_bh correction has not landed in mushin.stats"
-)
-
 
 def _three_method_result(rng, num_classes=5, seeds=4):
     conf = {}
@@ -195,7 +191,7 @@ def _three_method_result(rng, num_classes=5, seeds=4):
     return BenchmarkResult.from_confusion(conf, class_names=[f"c{k}" for k in range(num_classes)])
 
 
-@pytest.mark.parametrize("correction", ["holm", "none", pytest.param("fdr_bh", marks=needs_fdr)])
+@pytest.mark.parametrize("correction", ["holm", "none", "fdr_bh"])
 def test_per_class_comparisons_match_scipy(rng, correction):
     r = _three_method_result(rng)
     table = r.per_class_comparisons("dice", correction=correction)
@@ -229,7 +225,6 @@ def test_per_class_comparisons_match_scipy(rng, correction):
         assert list(rows["significant"]) == list(expected < 0.05)
 
 
-@needs_fdr
 def test_per_class_comparisons_default_to_fdr():
     conf = {"a": [[[9, 1], [1, 9]], [[8, 2], [1, 9]], [[9, 1], [2, 8]]],
             "b": [[[5, 5], [4, 6]], [[6, 4], [5, 5]], [[5, 5], [5, 5]]]}
