@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torchmetrics.classification import MulticlassJaccardIndex
 
-from mushin import BenchmarkResult, _core, compare
+from isa_levels import ISA_LEVELS, isa_capped
+from mushin import BenchmarkResult, compare
 from mushin.stats.bootstrap import COUNT_METRICS, bootstrap_counts, bootstrap_indices
 
 
@@ -263,14 +264,10 @@ def test_every_instruction_set_level_gives_the_same_resamples():
     rng = np.random.default_rng(9)
     small = {"a": rng.integers(0, 300, (3, 200, 5, 3)), "b": rng.integers(0, 300, (2, 200, 5, 3))}
     big = {m: c * 2**25 for m, c in small.items()}  # int64 sums
-    level = _core.isa_level()
     runs = []
-    try:
-        for cap in (0, 1, 2):
-            _core.set_isa_cap(cap)
+    for level in ISA_LEVELS:
+        with isa_capped(level):
             runs.append([bootstrap_counts(c, "dice", n=300, seed=4).resamples["score"].values for c in (small, big)])
-    finally:
-        _core.set_isa_cap(level)
     for other in runs[1:]:
         for got, want in zip(other, runs[0]):
             assert np.array_equal(got, want)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from isa_levels import ISA_LEVELS, isa_capped
 from mushin import _core, compare
 from mushin.metrics.per_image import PerImageState
 from mushin.result.per_image import PerImageResult
@@ -262,19 +263,15 @@ def test_every_instruction_set_level_counts_the_same():
     cases = [(rng.integers(0, 21, (3, 40, 50)), rng.integers(0, 21, (3, 40, 50)))]
     cases.append(tuple(a.astype(np.uint8) for a in cases[0]))
     cases[0][1][0, :3, :3] = 255
-    level = _core.isa_level()
     runs = []
-    try:
-        for cap in (0, 1, 2):
-            _core.set_isa_cap(cap)
+    for level in ISA_LEVELS:
+        with isa_capped(level):
             out = []
             for p, t in cases:
                 s = _core.PerImageCounts(21, 255)
                 s.update(p, t)
                 out.append(s.counts)
             runs.append(out)
-    finally:
-        _core.set_isa_cap(level)
     for other in runs[1:]:
         for got, want in zip(other, runs[0]):
             np.testing.assert_array_equal(got, want)
