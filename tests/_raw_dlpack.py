@@ -8,50 +8,53 @@ data pointer; ``ndim`` may disagree with ``len(shape)``.  The capsule has no
 destructor: the consumer must call the deleter, exactly once
 (``deleter_calls``).  Self-contained (only ctypes and NumPy), so the
 bad-input catalogue can run this file's source in a fresh namespace.
+
+The DLPack structs here (dlpack.h's layout) are also the ones
+tests/test_dlpack.py builds its well-formed producer on.
 """
 import ctypes
 
 import numpy as np
 
 
-class _RawDevice(ctypes.Structure):
+class DLDevice(ctypes.Structure):
     _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
 
 
-class _RawDType(ctypes.Structure):
+class DLDataType(ctypes.Structure):
     _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
 
 
-class _RawTensor(ctypes.Structure):
+class DLTensor(ctypes.Structure):
     _fields_ = [
         ("data", ctypes.c_void_p),
-        ("device", _RawDevice),
+        ("device", DLDevice),
         ("ndim", ctypes.c_int32),
-        ("dtype", _RawDType),
+        ("dtype", DLDataType),
         ("shape", ctypes.POINTER(ctypes.c_int64)),
         ("strides", ctypes.POINTER(ctypes.c_int64)),
         ("byte_offset", ctypes.c_uint64),
     ]
 
 
-_RAW_DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-class _RawManaged(ctypes.Structure):
-    _fields_ = [("dl_tensor", _RawTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", _RAW_DELETER)]
+class DLManagedTensor(ctypes.Structure):
+    _fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p), ("deleter", DELETER)]
 
 
-class _RawVersion(ctypes.Structure):
+class DLPackVersion(ctypes.Structure):
     _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32)]
 
 
-class _RawManagedVersioned(ctypes.Structure):
+class DLManagedTensorVersioned(ctypes.Structure):
     _fields_ = [
-        ("version", _RawVersion),
+        ("version", DLPackVersion),
         ("manager_ctx", ctypes.c_void_p),
-        ("deleter", _RAW_DELETER),
+        ("deleter", DELETER),
         ("flags", ctypes.c_uint64),
-        ("dl_tensor", _RawTensor),
+        ("dl_tensor", DLTensor),
     ]
 
 
@@ -72,7 +75,7 @@ class RawProducer:
         self.code, self.bits, self.byte_offset = code, bits, byte_offset
         self.versioned = versioned
         self.deleter_calls = 0
-        self._deleter = _RAW_DELETER(self._on_delete)
+        self._deleter = DELETER(self._on_delete)
         self._keep = []
 
     def _on_delete(self, _managed):
@@ -80,14 +83,14 @@ class RawProducer:
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         versioned = self.versioned and max_version is not None
-        managed = _RawManagedVersioned() if versioned else _RawManaged()
+        managed = DLManagedTensorVersioned() if versioned else DLManagedTensor()
         if versioned:
-            managed.version = _RawVersion(1, 0)
+            managed.version = DLPackVersion(1, 0)
         t = managed.dl_tensor
         t.data = self.data
-        t.device = _RawDevice(1, 0)
+        t.device = DLDevice(1, 0)
         t.ndim = self.ndim
-        t.dtype = _RawDType(self.code, self.bits, 1)
+        t.dtype = DLDataType(self.code, self.bits, 1)
         null = ctypes.POINTER(ctypes.c_int64)()
         as_ptr = lambda arr: null if arr is None else ctypes.cast(arr, ctypes.POINTER(ctypes.c_int64))
         t.shape = as_ptr(self.shape)
