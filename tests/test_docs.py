@@ -171,13 +171,15 @@ def _findings(page: Path, pattern: re.Pattern, is_wrong) -> list:
     ]
 
 
-def _broken_links(page: Path) -> list:
-    def broken(target: str) -> bool:
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-            return False  # a URL (https:, mailto:) or an anchor on the same page
-        return not (page.parent / target.split("#", 1)[0]).exists()
+# a URL (https:, mailto:) or an anchor on the same page: not a file to check
+URL_OR_ANCHOR = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|#)")
 
-    return _findings(page, LINK, broken)
+
+def _broken_links(page: Path) -> list:
+    def missing(target: str) -> bool:
+        return not URL_OR_ANCHOR.match(target) and not (page.parent / target.split("#", 1)[0]).exists()
+
+    return _findings(page, LINK, missing)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
@@ -190,16 +192,14 @@ def test_relative_links_resolve(page):
 # span that names a file or folder of this repository must name one that
 # exists, so a moved file cannot leave a page pointing at its old place.
 REPO_PATH = re.compile(r"`((?:csrc|mushin|tests|examples|benchmarks|docs)/[^`\s]*)`")
+# a pattern such as `tests/bad_inputs/cases_*.py`: not a path to check
 PLACEHOLDER = re.compile(r"[<>*{}]|\.\.\.")
 
 
 def _stale_paths(page: Path, root: Path = ROOT) -> list:
-    def stale(path: str) -> bool:
-        if PLACEHOLDER.search(path):
-            return False  # a pattern such as `tests/bad_inputs/cases_*.py`
-        return not (root / path.rstrip("/")).exists()
-
-    return _findings(page, REPO_PATH, stale)
+    return _findings(
+        page, REPO_PATH, lambda path: not PLACEHOLDER.search(path) and not (root / path.rstrip("/")).exists()
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
