@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .distributed import RankShard, rank_shard
-from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values
+from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values, naming_metric
 from ..metrics.tasks import StreamingMetric, Task, metric_direction, metric_kind
 
 __all__ = ["ModelRun", "ModelStates", "StatesSink", "evaluate_states", "make_states", "model_of", "run_pass"]
@@ -175,12 +175,8 @@ class ModelStates:
             update_fn(view, preds, probs, target)
             return
         for name, state in self.distinct.items():
-            try:
+            with naming_metric(name):
                 state.update(preds, probs, target)
-            except (TypeError, ValueError, RuntimeError) as exc:
-                if type(exc) not in (TypeError, ValueError, RuntimeError):
-                    raise
-                raise type(exc)(f"metric {name!r}: {exc}") from exc
 
     def values(self) -> Dict[str, Any]:
         """``{metric: float or {key: float}}``, every state computed once."""

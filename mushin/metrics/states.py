@@ -38,10 +38,11 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Protocol, Union, runtime_checkable
 
@@ -90,6 +91,23 @@ def is_torchmetrics_metric(obj: Any) -> bool:
     """
     torchmetrics = sys.modules.get("torchmetrics")
     return torchmetrics is not None and isinstance(obj, torchmetrics.Metric)
+
+
+@contextlib.contextmanager
+def naming_metric(name: str, batch: Optional[int] = None) -> Iterator[None]:
+    """Put ``metric 'name': `` (``batch i, metric 'name': `` given ``batch``) in
+    front of a TypeError, ValueError or RuntimeError raised inside.
+
+    Only those exact types are re-raised under their own type: a subclass may
+    need constructor arguments of its own, so it passes through unchanged.
+    """
+    try:
+        yield
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if type(exc) not in (TypeError, ValueError, RuntimeError):
+            raise
+        where = "" if batch is None else f"batch {batch}, "
+        raise type(exc)(f"{where}metric {name!r}: {exc}") from exc
 
 
 def _as_float(value: Any, where: str) -> float:
