@@ -18,6 +18,7 @@
 
 #include "mushin_kernels.h"
 #include "module_state.h"
+#include "stats_common.h"
 
 
 /* O& converter: any 1-d sequence of numbers -> contiguous float64 array. */
@@ -85,62 +86,23 @@ PyDoc_STRVAR(holm_doc,
 "holm(pvalues, /)\n--\n\n"
 "Holm step-down adjusted p-values; NaN entries are left out of the family.");
 
+/* Which correction apply_correction runs. */
+enum { CORRECTION_HOLM, CORRECTION_BONFERRONI, CORRECTION_FDR_BH };
+
+static PyObject *apply_correction(PyObject *arg, int kind, const char *prefix);
+
 static PyObject *
 py_holm(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    PyArrayObject *p = NULL;
-    PyObject *out = NULL;
-    int64_t *order = NULL;
-    npy_intp n;
-    int status;
-    if (!as_float_vector(arg, &p)) {
-        return NULL;
-    }
-    n = PyArray_SIZE(p);
-    out = PyArray_SimpleNew(1, &n, NPY_DOUBLE);
-    order = (int64_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    if (out == NULL || order == NULL) {
-        if (order == NULL) PyErr_NoMemory();
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    status = mushin_holm((const double *)PyArray_DATA(p), n,
-                         (double *)PyArray_DATA((PyArrayObject *)out), order);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        PyErr_SetString(PyExc_ValueError, "p-values must lie in [0, 1] or be NaN");
-        goto error;
-    }
-    free(order);
-    Py_DECREF(p);
-    return out;
-error:
-    free(order);
-    Py_XDECREF(p);
-    Py_XDECREF(out);
-    return NULL;
+    return apply_correction(arg, CORRECTION_HOLM, "");
 }
 
-/* A real-number argument of the scalar helpers, refused with a message that
- * names the function and the argument (PyArg_ParseTuple's "d" names
- * neither in 3.11). */
+/* A real-number argument of the scalar helpers; a failed conversion is
+ * reported as the same TypeError. */
 static int
 parse_real(PyObject *obj, const char *func, const char *name, double *out)
 {
-    if (PyComplex_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj) ||
-                                  PyNumber_Check(obj))) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *out = PyFloat_AsDouble(obj);
-    if (*out == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    return 0;
+    return stats_real_arg(obj, func, name, out, 1);
 }
 
 #define SCALAR2(pyname, cfunc, fname, name1)                                        \
@@ -198,16 +160,15 @@ static const char *const pvalue_method_names[] = {
 static int
 as_test_kind(PyObject *obj, void *out)
 {
-    int i;
+    int kind;
     if (!PyUnicode_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "test must be a str, got %.200s", Py_TYPE(obj)->tp_name);
         return 0;
     }
-    for (i = 0; i < MUSHIN_NUM_TESTS; i++) {
-        if (PyUnicode_CompareWithASCIIString(obj, test_names[i]) == 0) {
-            *(int *)out = i;
-            return 1;
-        }
+    kind = stats_name_index(obj, test_names, MUSHIN_NUM_TESTS);
+    if (kind >= 0) {
+        *(int *)out = kind;
+        return 1;
     }
     PyErr_Format(PyExc_ValueError,
                  "unknown test %R; valid tests: 'mannwhitney', 'ttest_ind', 'ttest_rel', "
@@ -220,19 +181,18 @@ static int
 reject_non_finite(PyArrayObject *x, const char *name)
 {
     const double *v = (const double *)PyArray_DATA(x);
-    npy_intp i, n = PyArray_SIZE(x);
-    for (i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            PyObject *value = PyFloat_FromDouble(v[i]);
-            if (value != NULL) {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] is %R; scores must be finite numbers",
-                             name, (Py_ssize_t)i, value);
-                Py_DECREF(value);
-            }
-            return -1;
-        }
+    const Py_ssize_t i = stats_first_non_finite(v, PyArray_SIZE(x));
+    PyObject *value;
+    if (i < 0) {
+        return 0;
     }
-    return 0;
+    value = PyFloat_FromDouble(v[i]);
+    if (value != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s[%zd] is %R; scores must be finite numbers", name, i,
+                     value);
+        Py_DECREF(value);
+    }
+    return -1;
 }
 
 PyDoc_STRVAR(two_sample_test_doc,
@@ -300,9 +260,10 @@ error:
     return result;
 }
 
-/* Shared body of the corrections: p -> adjusted p of the same length. */
+/* Shared body of the corrections: p -> adjusted p of the same length.  A
+ * p-value outside [0, 1] is refused with `prefix` before the message. */
 static PyObject *
-apply_correction(PyObject *arg, int with_order, const char *name)
+apply_correction(PyObject *arg, int kind, const char *prefix)
 {
     PyArrayObject *p = NULL;
     PyObject *out = NULL;
@@ -319,7 +280,7 @@ apply_correction(PyObject *arg, int with_order, const char *name)
     if (out == NULL) {
         goto error;
     }
-    if (with_order) {
+    if (kind != CORRECTION_BONFERRONI) {
         order = (int64_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
         if (order == NULL) {
             PyErr_NoMemory();
@@ -329,10 +290,12 @@ apply_correction(PyObject *arg, int with_order, const char *name)
     pd = (const double *)PyArray_DATA(p);
     od = (double *)PyArray_DATA((PyArrayObject *)out);
     Py_BEGIN_ALLOW_THREADS
-    status = with_order ? mushin_fdr_bh(pd, n, od, order) : mushin_bonferroni(pd, n, od);
+    status = kind == CORRECTION_HOLM         ? mushin_holm(pd, n, od, order)
+             : kind == CORRECTION_BONFERRONI ? mushin_bonferroni(pd, n, od)
+                                             : mushin_fdr_bh(pd, n, od, order);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_ValueError, "%s: p-values must lie in [0, 1] or be NaN", name);
+        PyErr_Format(PyExc_ValueError, "%sp-values must lie in [0, 1] or be NaN", prefix);
         goto error;
     }
     free(order);
@@ -352,7 +315,7 @@ PyDoc_STRVAR(bonferroni_doc,
 static PyObject *
 py_bonferroni(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    return apply_correction(arg, 0, "bonferroni");
+    return apply_correction(arg, CORRECTION_BONFERRONI, "bonferroni: ");
 }
 
 PyDoc_STRVAR(fdr_bh_doc,
@@ -363,7 +326,7 @@ PyDoc_STRVAR(fdr_bh_doc,
 static PyObject *
 py_fdr_bh(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    return apply_correction(arg, 1, "fdr_bh");
+    return apply_correction(arg, CORRECTION_FDR_BH, "fdr_bh: ");
 }
 
 PyDoc_STRVAR(cohens_dz_doc,
@@ -485,11 +448,7 @@ py_rank_sum_counts(PyObject *Py_UNUSED(module), PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     status = mushin_rank_sum_counts(n1, n2, kmax, (double *)PyArray_DATA((PyArrayObject *)out));
     Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        Py_DECREF(out);
-        return PyErr_NoMemory();
-    }
-    return out;
+    return stats_output_or_nomemory(out, status);
 }
 
 PyDoc_STRVAR(min_pvalue_doc,
