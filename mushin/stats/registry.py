@@ -142,6 +142,16 @@ def check_correction(correction: Any) -> None:
         )
 
 
+def _in_open_unit_interval(given: Any, name: str) -> float:
+    try:
+        value = float(given)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number in (0, 1), got {given!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {given!r}")
+    return value
+
+
 def check_alpha(alpha: Any) -> float:
     """``alpha`` as a float in (0, 1), else ``TypeError``/``ValueError``.
 
@@ -151,13 +161,7 @@ def check_alpha(alpha: Any) -> float:
     >>> check_alpha(0.05)
     0.05
     """
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    return value
+    return _in_open_unit_interval(alpha, "alpha")
 
 
 def check_confidence(confidence: Any) -> float:
@@ -169,13 +173,7 @@ def check_confidence(confidence: Any) -> float:
     >>> check_confidence(0.95)
     0.95
     """
-    try:
-        value = float(confidence)
-    except (TypeError, ValueError):
-        raise TypeError(f"confidence must be a number in (0, 1), got {confidence!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return value
+    return _in_open_unit_interval(confidence, "confidence")
 
 
 def check_design(test: str, seeds_per_method: Mapping[str, int]) -> None:
