@@ -68,12 +68,16 @@ def _split_batch(batch: Any, index: int) -> Tuple[Any, Any]:
 # that run_comparison can say where without every message repeating it.
 _BATCH_ATTRIBUTE = "_mushin_batch"
 
-def _tag_batch(exc: BaseException, index: int) -> None:
-    if getattr(exc, _BATCH_ATTRIBUTE, None) is None:
+def _tag_once(exc: BaseException, attribute: str, value: int) -> None:
+    """Keep ``value`` on ``exc`` under ``attribute`` unless an inner frame already did."""
+    if getattr(exc, attribute, None) is None:
         try:
-            setattr(exc, _BATCH_ATTRIBUTE, index)
+            setattr(exc, attribute, value)
         except AttributeError:  # pragma: no cover - exceptions with __slots__
             pass
+
+def _tag_batch(exc: BaseException, index: int) -> None:
+    _tag_once(exc, _BATCH_ATTRIBUTE, index)
 
 def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[Any, Any]:
     out = predict(model, x)
@@ -301,11 +305,7 @@ _MODEL_ATTRIBUTE = "_mushin_model"
 
 
 def _tag_model(exc: BaseException, k: int) -> None:
-    if getattr(exc, _MODEL_ATTRIBUTE, None) is None:
-        try:
-            setattr(exc, _MODEL_ATTRIBUTE, k)
-        except AttributeError:  # pragma: no cover - exceptions with __slots__
-            pass
+    _tag_once(exc, _MODEL_ATTRIBUTE, k)
 
 
 def model_of(exc: BaseException) -> Optional[int]:
