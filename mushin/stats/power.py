@@ -32,11 +32,9 @@ import pandas as pd
 
 from .. import _core
 from ..threads import get_num_threads
-from .registry import PAIRED_TESTS, check_alpha, check_test
+from .registry import PAIRED_TESTS, RANK_TESTS, check_alpha, check_test
 
 __all__ = ["power_of", "seeds_needed", "SEEDS_NEEDED_COLUMNS"]
-
-RANK_TESTS = ("wilcoxon", "mannwhitney")
 
 #: The rank tests' power is simulated, each simulation a full test; plans
 #: stop at this many seeds per method.

@@ -29,6 +29,7 @@ __all__ = [
     "TEST_REGISTRY",
     "CORRECTION_REGISTRY",
     "PAIRED_TESTS",
+    "RANK_TESTS",
     "check_test",
     "check_correction",
     "check_alpha",
@@ -55,6 +56,9 @@ class StatisticalTest:
     suggest_instead : str
         The test suggested when this one cannot reach ``alpha`` with the
         seeds given: for a rank test the t-test of the same design.
+    rank : bool
+        Whether it is a rank test (its power is simulated, see
+        :mod:`mushin.stats.power`).
     """
 
     name: str
@@ -62,6 +66,7 @@ class StatisticalTest:
     short_label: str
     paired: bool
     suggest_instead: str
+    rank: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,8 @@ TEST_REGISTRY: Dict[str, StatisticalTest] = {
         StatisticalTest("welch", "Welch's t-test", "Welch", False, "welch"),
         StatisticalTest("ttest_ind", "Student's t-test", "Student t", False, "welch"),
         StatisticalTest("ttest_rel", "paired t-test", "paired t", True, "welch"),
-        StatisticalTest("wilcoxon", "Wilcoxon signed-rank test", "Wilcoxon", True, "ttest_rel"),
-        StatisticalTest("mannwhitney", "Mann-Whitney U test", "Mann-Whitney", False, "welch"),
+        StatisticalTest("wilcoxon", "Wilcoxon signed-rank test", "Wilcoxon", True, "ttest_rel", rank=True),
+        StatisticalTest("mannwhitney", "Mann-Whitney U test", "Mann-Whitney", False, "welch", rank=True),
     )
 }
 
@@ -109,6 +114,7 @@ CORRECTION_REGISTRY: Dict[str, Correction] = {
 }
 
 PAIRED_TESTS = frozenset(name for name, t in TEST_REGISTRY.items() if t.paired)
+RANK_TESTS = frozenset(name for name, t in TEST_REGISTRY.items() if t.rank)
 
 
 # The checks below are the one place that words a bad test, correction,
