@@ -179,15 +179,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
         writer.writerows(rows)
 
 
-def _read_csv(path: Path, header: Sequence[str]) -> List[List[str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        got = next(reader, None)
-        if got != list(header):
-            raise ValueError(f"{path}: expected the columns {list(header)}, found {got}")
-        return list(reader)
-
-
 def _column_kind(dtype: Any) -> str:
 
     if pandas_types.is_bool_dtype(dtype):
