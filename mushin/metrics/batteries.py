@@ -26,6 +26,7 @@ from .states import (
     StateMetric,
     is_torchmetrics_metric,
     naming_metric,
+    retrieval_pair,
 )
 
 __all__ = [
@@ -62,12 +63,7 @@ def retrieval_update(states: Dict[str, Any], preds: Any, probs: Any, target: Any
     indexes=indexes)`` (as upstream calls it); mushin's states get the batch
     as it is.
     """
-    if not isinstance(target, (tuple, list)) or len(target) != 2:
-        raise TypeError(
-            f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
-            + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
-        )
-    relevance, indexes = target
+    relevance, indexes = retrieval_pair(target)
     for name, state in states.items():
         with naming_metric(name):
             if is_torchmetrics_metric(state):

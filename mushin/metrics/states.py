@@ -44,7 +44,7 @@ import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Union, runtime_checkable
 
 import numpy as np
 import torch
@@ -63,6 +63,16 @@ __all__ = [
 ]
 
 Value = Union[float, Dict[str, float]]
+
+
+def retrieval_pair(target: Any) -> Tuple[Any, Any]:
+    """The retrieval task's labels ``(relevance, indexes)``, or a TypeError saying what came instead."""
+    if not isinstance(target, (tuple, list)) or len(target) != 2:
+        raise TypeError(
+            f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
+            + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
+        )
+    return target[0], target[1]
 
 
 @runtime_checkable
@@ -347,12 +357,7 @@ class RetrievalState(_CState):
     type_name = "RetrievalGroups"
 
     def update(self, preds: Any, probs: Any, target: Any) -> None:
-        if not isinstance(target, (tuple, list)) or len(target) != 2:
-            raise TypeError(
-                f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
-                + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
-            )
-        relevance, indexes = target
+        relevance, indexes = retrieval_pair(target)
         self.core.update(_host(preds), _host(relevance), _host(indexes))
 
 
