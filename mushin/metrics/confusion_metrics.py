@@ -15,7 +15,7 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -39,9 +39,9 @@ __all__ = [
 # they read the TP/FP/FN of one confusion matrix.
 
 
-def stat_scores(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TP, FP and FN of every class of ``(..., C, C)`` counts ``[target, prediction]``, as float64."""
-    cm = np.asarray(counts, dtype=np.float64)
+def stat_scores(counts: np.ndarray, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP and FN of every class of ``(..., C, C)`` counts ``[target, prediction]``, as ``dtype``."""
+    cm = np.asarray(counts, dtype=dtype)
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
     fp = cm.sum(axis=-2) - tp
     fn = cm.sum(axis=-1) - tp
