@@ -65,6 +65,16 @@ __all__ = [
 Value = Union[float, Dict[str, float]]
 
 
+# the logit dtypes the C states' update_logits read
+LOGIT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def host_logits(preds: Any, target: Any) -> bool:
+    """Whether the C states can count the logits ``preds`` against ``target``
+    as they are: both tensors in host memory, ``preds`` of a dtype they read."""
+    return preds.device.type == "cpu" and target.device.type == "cpu" and preds.dtype in LOGIT_DTYPES
+
+
 def retrieval_pair(target: Any) -> Tuple[Any, Any]:
     """The retrieval task's labels ``(relevance, indexes)``, or a TypeError saying what came instead."""
     if not isinstance(target, (tuple, list)) or len(target) != 2:
