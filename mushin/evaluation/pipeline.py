@@ -26,12 +26,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-import numpy as np
 import torch
 
 from .distributed import RankShard, rank_shard
 from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values, naming_metric
-from ..metrics.tasks import StreamingMetric, Task, metric_direction, metric_kind
+from ..metrics.tasks import Task, metric_direction, metric_kind
 
 __all__ = ["ModelRun", "ModelStates", "StatesSink", "evaluate_states", "make_states", "model_of", "run_pass"]
 

@@ -54,7 +54,6 @@ import csv
 import json
 import math
 import os
-import re
 import shutil
 import uuid
 import warnings
