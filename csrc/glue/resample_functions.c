@@ -512,13 +512,12 @@ real_arg(PyObject *obj, const char *func, const char *name, double *out)
 static PyObject *
 py_chi2_sf(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b;
-    double x, df;
-    if (!PyArg_ParseTuple(args, "OO:chi2_sf", &a, &b) || real_arg(a, "chi2_sf", "x", &x) < 0 ||
-        real_arg(b, "chi2_sf", "df", &df) < 0) {
+    static const char *const names[2] = {"x", "df"};
+    double v[2];
+    if (stats_real_args(args, "OO:chi2_sf", "chi2_sf", names, 2, v, 0) < 0) {
         return NULL;
     }
-    return PyFloat_FromDouble(mushin_chi2_sf(x, df));
+    return PyFloat_FromDouble(mushin_chi2_sf(v[0], v[1]));
 }
 
 static PyObject *
@@ -553,14 +552,13 @@ py_studentized_range_isf(PyObject *Py_UNUSED(m), PyObject *args)
 static PyObject *
 py_nct_cdf(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b, *c;
-    double t, df, nc, p;
-    if (!PyArg_ParseTuple(args, "OOO:nct_cdf", &a, &b, &c) || real_arg(a, "nct_cdf", "t", &t) < 0 ||
-        real_arg(b, "nct_cdf", "df", &df) < 0 || real_arg(c, "nct_cdf", "nc", &nc) < 0) {
+    static const char *const names[3] = {"t", "df", "nc"};
+    double v[3], p;
+    if (stats_real_args(args, "OOO:nct_cdf", "nct_cdf", names, 3, v, 0) < 0) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    p = mushin_nct_cdf(t, df, nc);
+    p = mushin_nct_cdf(v[0], v[1], v[2]);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(p);
 }
@@ -568,15 +566,13 @@ py_nct_cdf(PyObject *Py_UNUSED(m), PyObject *args)
 static PyObject *
 py_t_test_power(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b, *c;
-    double df, nc, alpha, p;
-    if (!PyArg_ParseTuple(args, "OOO:t_test_power", &a, &b, &c) ||
-        real_arg(a, "t_test_power", "df", &df) < 0 || real_arg(b, "t_test_power", "nc", &nc) < 0 ||
-        real_arg(c, "t_test_power", "alpha", &alpha) < 0) {
+    static const char *const names[3] = {"df", "nc", "alpha"};
+    double v[3], p;
+    if (stats_real_args(args, "OOO:t_test_power", "t_test_power", names, 3, v, 0) < 0) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    p = mushin_t_test_power(df, nc, alpha);
+    p = mushin_t_test_power(v[0], v[1], v[2]);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(p);
 }

@@ -1,7 +1,7 @@
 /*
  * stats_common.h -- what the statistics wrappers share
  * (stats_functions.c, resample_functions.c): looking a name up in a kind
- * table, reading a real-number argument, finding the first non-finite
+ * table, reading real-number arguments, finding the first non-finite
  * score, and returning a kernel's output array or its out-of-memory error.
  * Static inline and free of NumPy API calls, so each file keeps its own
  * NumPy API table; the messages stay with the callers, which each word
@@ -54,6 +54,27 @@ stats_real_arg(PyObject *obj, const char *func, const char *name, double *out,
     PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
                  Py_TYPE(obj)->tp_name);
     return -1;
+}
+
+/* Up to three real-number arguments: `args` parsed with `format` (one "O"
+ * per argument, ":func" at the end, so a wrong count is reported as
+ * PyArg_ParseTuple words it), then each read by stats_real_arg into out[i]
+ * under names[i], the first refused one reported. */
+static inline int
+stats_real_args(PyObject *args, const char *format, const char *func, const char *const *names,
+                int count, double *out, int conversion_as_type_error)
+{
+    PyObject *obj[3] = {NULL, NULL, NULL};
+    int i;
+    if (!PyArg_ParseTuple(args, format, &obj[0], &obj[1], &obj[2])) {
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        if (stats_real_arg(obj[i], func, names[i], &out[i], conversion_as_type_error) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The position of the first NaN or infinity of v[0 .. n), or -1. */

@@ -97,25 +97,19 @@ py_holm(PyObject *Py_UNUSED(module), PyObject *arg)
     return apply_correction(arg, CORRECTION_HOLM, "");
 }
 
-/* A real-number argument of the scalar helpers; a failed conversion is
- * reported as the same TypeError. */
-static int
-parse_real(PyObject *obj, const char *func, const char *name, double *out)
+/* The Student-t helpers f(first, df); a failed conversion of either
+ * argument is reported as a TypeError naming it. */
+static PyObject *
+student_t(PyObject *args, const char *format, const char *func, const char *first,
+          double (*kernel)(double, double))
 {
-    return stats_real_arg(obj, func, name, out, 1);
-}
-
-#define SCALAR2(pyname, cfunc, fname, name1)                                        \
-    static PyObject *pyname(PyObject *Py_UNUSED(m), PyObject *args)                 \
-    {                                                                               \
-        PyObject *o1, *o2;                                                          \
-        double x, y;                                                                \
-        if (!PyArg_ParseTuple(args, "OO:" fname, &o1, &o2) ||                       \
-            parse_real(o1, fname, name1, &x) < 0 || parse_real(o2, fname, "df", &y) < 0) { \
-            return NULL;                                                            \
-        }                                                                           \
-        return PyFloat_FromDouble(cfunc(x, y));                                     \
+    const char *const names[2] = {first, "df"};
+    double v[2];
+    if (stats_real_args(args, format, func, names, 2, v, 1) < 0) {
+        return NULL;
     }
+    return PyFloat_FromDouble(kernel(v[0], v[1]));
+}
 
 /* What the Student-t helpers do outside their domain, shared by the three
  * docstrings: NaN, as scipy.stats.t does, so that a vectorised caller is not
@@ -125,21 +119,33 @@ parse_real(PyObject *obj, const char *func, const char *name, double *out)
     "from df = 1e25 on, and for df = inf, the normal distribution (exact\n"      \
     "there in double).  df <= 0 or NaN gives NaN, as scipy.stats.t does."
 
-SCALAR2(py_t_cdf, mushin_t_cdf, "t_cdf", "t")
-SCALAR2(py_t_sf, mushin_t_sf, "t_sf", "t")
-SCALAR2(py_t_ppf, mushin_t_ppf, "t_ppf", "q")
+static PyObject *
+py_t_cdf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_cdf", "t_cdf", "t", mushin_t_cdf);
+}
+
+static PyObject *
+py_t_sf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_sf", "t_sf", "t", mushin_t_sf);
+}
+
+static PyObject *
+py_t_ppf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_ppf", "t_ppf", "q", mushin_t_ppf);
+}
 
 static PyObject *
 py_betainc(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *oa, *ob, *ox;
-    double a, b, x;
-    if (!PyArg_ParseTuple(args, "OOO:betainc", &oa, &ob, &ox) ||
-        parse_real(oa, "betainc", "a", &a) < 0 || parse_real(ob, "betainc", "b", &b) < 0 ||
-        parse_real(ox, "betainc", "x", &x) < 0) {
+    static const char *const names[3] = {"a", "b", "x"};
+    double v[3];
+    if (stats_real_args(args, "OOO:betainc", "betainc", names, 3, v, 1) < 0) {
         return NULL;
     }
-    return PyFloat_FromDouble(mushin_betainc(a, b, x, 1.0 - x));
+    return PyFloat_FromDouble(mushin_betainc(v[0], v[1], v[2], 1.0 - v[2]));
 }
 
 /* ------------------------------------- statistics: tests and corrections -- */
