@@ -190,6 +190,48 @@ def _direction(result: Any, metric: str, higher_is_better: Optional[bool]) -> bo
     return higher_is_better
 
 
+def _gate(
+    result: Any,
+    candidate: str,
+    baseline: str,
+    metric: str,
+    margin: float,
+    alpha: float,
+    higher_is_better: Optional[bool],
+    *,
+    better: bool,
+) -> GateResult:
+    """The body of both gates: ``better`` asks for superiority by more than
+    ``margin``, otherwise non-inferiority within ``margin``."""
+    __tracebackhide__ = True
+    alpha = _check_inputs(result, candidate, baseline, metric, margin, alpha)
+    result.scores(metric, candidate)  # KeyError names a bad metric or method first
+    result.scores(metric, baseline)
+    higher = _direction(result, metric, higher_is_better)
+    margin = float(margin)
+    # what the difference must pass, in the metric's better direction
+    threshold = margin if better else -margin
+    gate = _one_sided_welch(
+        result, candidate, baseline, metric, -threshold if higher else threshold, alpha, higher, margin
+    )
+    if not gate.p_value < alpha:
+        bound = f"> {_signed(threshold)}" if higher else f"< {_signed(-threshold)}"
+        claim, test = ("better than", "superiority") if better else ("no worse than", "non-inferiority")
+        raise GateFailed(
+            _message(
+                f"{candidate!r} is not shown to be {claim} {baseline!r} on {metric!r}",
+                gate,
+                candidate,
+                baseline,
+                result,
+                metric,
+                f"{test} needs the difference {bound} (the CI entirely on that side)",
+            ),
+            gate,
+        )
+    return gate
+
+
 def assert_not_worse(
     result: Any,
     candidate: str,
@@ -246,29 +288,7 @@ def assert_not_worse(
             assert_not_worse(result, "new", "old", "miou", margin=0.005)
     """
     __tracebackhide__ = True  # a failing gate shows the user's call, not this function
-    alpha = _check_inputs(result, candidate, baseline, metric, margin, alpha)
-    result.scores(metric, candidate)  # KeyError names a bad metric or method first
-    result.scores(metric, baseline)
-    higher = _direction(result, metric, higher_is_better)
-    margin = float(margin)
-    gate = _one_sided_welch(
-        result, candidate, baseline, metric, margin if higher else -margin, alpha, higher, margin
-    )
-    if not gate.p_value < alpha:
-        bound = f"> {_signed(-margin)}" if higher else f"< {_signed(margin)}"
-        raise GateFailed(
-            _message(
-                f"{candidate!r} is not shown to be no worse than {baseline!r} on {metric!r}",
-                gate,
-                candidate,
-                baseline,
-                result,
-                metric,
-                f"non-inferiority needs the difference {bound} (the CI entirely on that side)",
-            ),
-            gate,
-        )
-    return gate
+    return _gate(result, candidate, baseline, metric, margin, alpha, higher_is_better, better=False)
 
 
 def assert_better(
@@ -298,26 +318,4 @@ def assert_better(
             assert_better(result, "new", "old", "miou")
     """
     __tracebackhide__ = True  # a failing gate shows the user's call, not this function
-    alpha = _check_inputs(result, candidate, baseline, metric, margin, alpha)
-    result.scores(metric, candidate)  # KeyError names a bad metric or method first
-    result.scores(metric, baseline)
-    higher = _direction(result, metric, higher_is_better)
-    margin = float(margin)
-    gate = _one_sided_welch(
-        result, candidate, baseline, metric, -margin if higher else margin, alpha, higher, margin
-    )
-    if not gate.p_value < alpha:
-        bound = f"> {_signed(margin)}" if higher else f"< {_signed(-margin)}"
-        raise GateFailed(
-            _message(
-                f"{candidate!r} is not shown to be better than {baseline!r} on {metric!r}",
-                gate,
-                candidate,
-                baseline,
-                result,
-                metric,
-                f"superiority needs the difference {bound} (the CI entirely on that side)",
-            ),
-            gate,
-        )
-    return gate
+    return _gate(result, candidate, baseline, metric, margin, alpha, higher_is_better, better=True)

@@ -19,6 +19,7 @@
 #include "mushin_kernels.h"
 #include "resample.h"
 #include "module_state.h"
+#include "stats_common.h"
 
 static const char *const aggregate_names[MUSHIN_NUM_AGGREGATES] = {
     "mean", "median", "iqm", "optimality_gap", "score_profile", "average_profile"};
@@ -27,14 +28,10 @@ static const char *const aggregate_names[MUSHIN_NUM_AGGREGATES] = {
 static int
 as_aggregate_kind(PyObject *obj, void *out)
 {
-    int i;
-    if (PyUnicode_Check(obj)) {
-        for (i = 0; i < MUSHIN_NUM_AGGREGATES; i++) {
-            if (PyUnicode_CompareWithASCIIString(obj, aggregate_names[i]) == 0) {
-                *(int *)out = i;
-                return 1;
-            }
-        }
+    const int kind = stats_name_index(obj, aggregate_names, MUSHIN_NUM_AGGREGATES);
+    if (kind >= 0) {
+        *(int *)out = kind;
+        return 1;
     }
     PyErr_Format(PyExc_ValueError,
                  "unknown aggregate %R; valid aggregates: 'average_profile', 'iqm', 'mean', "
@@ -50,8 +47,7 @@ finite_array(PyObject *obj, int ndim, const char *name)
 {
     PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_DOUBLE, ndim, ndim,
                                                           NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    const double *v;
-    npy_intp i, n;
+    Py_ssize_t i;
     if (arr == NULL) {
         return NULL;
     }
@@ -62,23 +58,19 @@ finite_array(PyObject *obj, int ndim, const char *name)
         Py_DECREF(arr);
         return NULL;
     }
-    v = (const double *)PyArray_DATA(arr);
-    n = PyArray_SIZE(arr);
-    for (i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            const char *what = isnan(v[i]) ? "NaN" : "inf";
-            if (ndim == 2) {
-                const npy_intp cols = PyArray_DIM(arr, 1);
-                PyErr_Format(PyExc_ValueError, "%s[%zd, %zd] is %s; scores must be finite numbers",
-                             name, (Py_ssize_t)(i / cols), (Py_ssize_t)(i % cols), what);
-            }
-            else {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] is %s; it must be finite", name,
-                             (Py_ssize_t)i, what);
-            }
-            Py_DECREF(arr);
-            return NULL;
+    i = stats_first_non_finite((const double *)PyArray_DATA(arr), PyArray_SIZE(arr));
+    if (i >= 0) {
+        const char *what = isnan(((const double *)PyArray_DATA(arr))[i]) ? "NaN" : "inf";
+        if (ndim == 2) {
+            const npy_intp cols = PyArray_DIM(arr, 1);
+            PyErr_Format(PyExc_ValueError, "%s[%zd, %zd] is %s; scores must be finite numbers",
+                         name, (Py_ssize_t)(i / cols), (Py_ssize_t)(i % cols), what);
         }
+        else {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] is %s; it must be finite", name, i, what);
+        }
+        Py_DECREF(arr);
+        return NULL;
     }
     return arr;
 }
@@ -374,11 +366,7 @@ py_improvement_bootstrap(PyObject *Py_UNUSED(module), PyObject *args)
     Py_END_ALLOW_THREADS
     Py_DECREF(x);
     Py_DECREF(y);
-    if (status != MUSHIN_OK) {
-        Py_DECREF(out);
-        return PyErr_NoMemory();
-    }
-    return out;
+    return stats_output_or_nomemory(out, status);
 }
 
 /* ------------------------------------------------- many methods, ranks -- */
@@ -407,11 +395,7 @@ py_rank_rows(PyObject *Py_UNUSED(module), PyObject *arg)
                               (double *)PyArray_DATA((PyArrayObject *)out));
     Py_END_ALLOW_THREADS
     Py_DECREF(x);
-    if (status != MUSHIN_OK) {
-        Py_DECREF(out);
-        return PyErr_NoMemory();
-    }
-    return out;
+    return stats_output_or_nomemory(out, status);
 }
 
 PyDoc_STRVAR(friedman_doc,
@@ -463,6 +447,9 @@ PyDoc_STRVAR(friedman_posthoc_doc,
 "(posthoc_conover_friedman, unadjusted t).  Returns (statistic, pvalue),\n"
 "two (k, k) symmetric arrays.");
 
+/* Indexed by mushin_posthoc_kind. */
+static const char *const posthoc_names[] = {"nemenyi", "conover"};
+
 static PyObject *
 py_friedman_posthoc(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -473,13 +460,8 @@ py_friedman_posthoc(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "OU:friedman_posthoc", &xo, &test)) {
         return NULL;
     }
-    if (PyUnicode_CompareWithASCIIString(test, "nemenyi") == 0) {
-        kind = MUSHIN_POSTHOC_NEMENYI;
-    }
-    else if (PyUnicode_CompareWithASCIIString(test, "conover") == 0) {
-        kind = MUSHIN_POSTHOC_CONOVER;
-    }
-    else {
+    kind = stats_name_index(test, posthoc_names, 2);
+    if (kind < 0) {
         PyErr_Format(PyExc_ValueError, "unknown post-hoc test %R; valid: 'conover', 'nemenyi'", test);
         return NULL;
     }
@@ -519,28 +501,23 @@ error:
 
 /* ---------------------------------------------------- distributions -- */
 
+/* A real-number argument of the distribution helpers; a failed conversion
+ * keeps its own error. */
 static int
 real_arg(PyObject *obj, const char *func, const char *name, double *out)
 {
-    if (PyComplex_Check(obj) || !PyNumber_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *out = PyFloat_AsDouble(obj);
-    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+    return stats_real_arg(obj, func, name, out, 0);
 }
 
 static PyObject *
 py_chi2_sf(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b;
-    double x, df;
-    if (!PyArg_ParseTuple(args, "OO:chi2_sf", &a, &b) || real_arg(a, "chi2_sf", "x", &x) < 0 ||
-        real_arg(b, "chi2_sf", "df", &df) < 0) {
+    static const char *const names[2] = {"x", "df"};
+    double v[2];
+    if (stats_real_args(args, "OO:chi2_sf", "chi2_sf", names, 2, v, 0) < 0) {
         return NULL;
     }
-    return PyFloat_FromDouble(mushin_chi2_sf(x, df));
+    return PyFloat_FromDouble(mushin_chi2_sf(v[0], v[1]));
 }
 
 static PyObject *
@@ -575,14 +552,13 @@ py_studentized_range_isf(PyObject *Py_UNUSED(m), PyObject *args)
 static PyObject *
 py_nct_cdf(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b, *c;
-    double t, df, nc, p;
-    if (!PyArg_ParseTuple(args, "OOO:nct_cdf", &a, &b, &c) || real_arg(a, "nct_cdf", "t", &t) < 0 ||
-        real_arg(b, "nct_cdf", "df", &df) < 0 || real_arg(c, "nct_cdf", "nc", &nc) < 0) {
+    static const char *const names[3] = {"t", "df", "nc"};
+    double v[3], p;
+    if (stats_real_args(args, "OOO:nct_cdf", "nct_cdf", names, 3, v, 0) < 0) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    p = mushin_nct_cdf(t, df, nc);
+    p = mushin_nct_cdf(v[0], v[1], v[2]);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(p);
 }
@@ -590,15 +566,13 @@ py_nct_cdf(PyObject *Py_UNUSED(m), PyObject *args)
 static PyObject *
 py_t_test_power(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *a, *b, *c;
-    double df, nc, alpha, p;
-    if (!PyArg_ParseTuple(args, "OOO:t_test_power", &a, &b, &c) ||
-        real_arg(a, "t_test_power", "df", &df) < 0 || real_arg(b, "t_test_power", "nc", &nc) < 0 ||
-        real_arg(c, "t_test_power", "alpha", &alpha) < 0) {
+    static const char *const names[3] = {"df", "nc", "alpha"};
+    double v[3], p;
+    if (stats_real_args(args, "OOO:t_test_power", "t_test_power", names, 3, v, 0) < 0) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    p = mushin_t_test_power(df, nc, alpha);
+    p = mushin_t_test_power(v[0], v[1], v[2]);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(p);
 }
@@ -609,6 +583,10 @@ PyDoc_STRVAR(rank_test_power_doc,
 "shift + sd_a z) or 'mannwhitney' (n scores shift + sd_a z against n\n"
 "scores sd_b z'), z standard normal, by `sims` simulations; simulation s\n"
 "from RNG stream s of `seed`.  The same for any num_threads.");
+
+/* The tests rank_test_power simulates, and their mushin_test_kind. */
+static const char *const rank_test_names[] = {"wilcoxon", "mannwhitney"};
+static const int rank_test_kinds[] = {MUSHIN_TEST_WILCOXON, MUSHIN_TEST_MANNWHITNEY};
 
 static PyObject *
 py_rank_test_power(PyObject *Py_UNUSED(m), PyObject *args)
@@ -622,17 +600,13 @@ py_rank_test_power(PyObject *Py_UNUSED(m), PyObject *args)
                           &alpha, &sims, &seed, &num_threads)) {
         return NULL;
     }
-    if (PyUnicode_CompareWithASCIIString(test, "wilcoxon") == 0) {
-        kind = MUSHIN_TEST_WILCOXON;
-    }
-    else if (PyUnicode_CompareWithASCIIString(test, "mannwhitney") == 0) {
-        kind = MUSHIN_TEST_MANNWHITNEY;
-    }
-    else {
+    kind = stats_name_index(test, rank_test_names, 2);
+    if (kind < 0) {
         PyErr_Format(PyExc_ValueError, "rank_test_power simulates 'wilcoxon' or 'mannwhitney', "
                      "got %R", test);
         return NULL;
     }
+    kind = rank_test_kinds[kind];
     if (check_threads(num_threads) < 0) {
         return NULL;
     }

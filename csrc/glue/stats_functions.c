@@ -18,6 +18,7 @@
 
 #include "mushin_kernels.h"
 #include "module_state.h"
+#include "stats_common.h"
 
 
 /* O& converter: any 1-d sequence of numbers -> contiguous float64 array. */
@@ -85,75 +86,30 @@ PyDoc_STRVAR(holm_doc,
 "holm(pvalues, /)\n--\n\n"
 "Holm step-down adjusted p-values; NaN entries are left out of the family.");
 
+/* Which correction apply_correction runs. */
+enum { CORRECTION_HOLM, CORRECTION_BONFERRONI, CORRECTION_FDR_BH };
+
+static PyObject *apply_correction(PyObject *arg, int kind, const char *prefix);
+
 static PyObject *
 py_holm(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    PyArrayObject *p = NULL;
-    PyObject *out = NULL;
-    int64_t *order = NULL;
-    npy_intp n;
-    int status;
-    if (!as_float_vector(arg, &p)) {
+    return apply_correction(arg, CORRECTION_HOLM, "");
+}
+
+/* The Student-t helpers f(first, df); a failed conversion of either
+ * argument is reported as a TypeError naming it. */
+static PyObject *
+student_t(PyObject *args, const char *format, const char *func, const char *first,
+          double (*kernel)(double, double))
+{
+    const char *const names[2] = {first, "df"};
+    double v[2];
+    if (stats_real_args(args, format, func, names, 2, v, 1) < 0) {
         return NULL;
     }
-    n = PyArray_SIZE(p);
-    out = PyArray_SimpleNew(1, &n, NPY_DOUBLE);
-    order = (int64_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    if (out == NULL || order == NULL) {
-        if (order == NULL) PyErr_NoMemory();
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    status = mushin_holm((const double *)PyArray_DATA(p), n,
-                         (double *)PyArray_DATA((PyArrayObject *)out), order);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        PyErr_SetString(PyExc_ValueError, "p-values must lie in [0, 1] or be NaN");
-        goto error;
-    }
-    free(order);
-    Py_DECREF(p);
-    return out;
-error:
-    free(order);
-    Py_XDECREF(p);
-    Py_XDECREF(out);
-    return NULL;
+    return PyFloat_FromDouble(kernel(v[0], v[1]));
 }
-
-/* A real-number argument of the scalar helpers, refused with a message that
- * names the function and the argument (PyArg_ParseTuple's "d" names
- * neither in 3.11). */
-static int
-parse_real(PyObject *obj, const char *func, const char *name, double *out)
-{
-    if (PyComplex_Check(obj) || !(PyFloat_Check(obj) || PyLong_Check(obj) ||
-                                  PyNumber_Check(obj))) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *out = PyFloat_AsDouble(obj);
-    if (*out == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number, got %.200s", func, name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    return 0;
-}
-
-#define SCALAR2(pyname, cfunc, fname, name1)                                        \
-    static PyObject *pyname(PyObject *Py_UNUSED(m), PyObject *args)                 \
-    {                                                                               \
-        PyObject *o1, *o2;                                                          \
-        double x, y;                                                                \
-        if (!PyArg_ParseTuple(args, "OO:" fname, &o1, &o2) ||                       \
-            parse_real(o1, fname, name1, &x) < 0 || parse_real(o2, fname, "df", &y) < 0) { \
-            return NULL;                                                            \
-        }                                                                           \
-        return PyFloat_FromDouble(cfunc(x, y));                                     \
-    }
 
 /* What the Student-t helpers do outside their domain, shared by the three
  * docstrings: NaN, as scipy.stats.t does, so that a vectorised caller is not
@@ -163,21 +119,33 @@ parse_real(PyObject *obj, const char *func, const char *name, double *out)
     "from df = 1e25 on, and for df = inf, the normal distribution (exact\n"      \
     "there in double).  df <= 0 or NaN gives NaN, as scipy.stats.t does."
 
-SCALAR2(py_t_cdf, mushin_t_cdf, "t_cdf", "t")
-SCALAR2(py_t_sf, mushin_t_sf, "t_sf", "t")
-SCALAR2(py_t_ppf, mushin_t_ppf, "t_ppf", "q")
+static PyObject *
+py_t_cdf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_cdf", "t_cdf", "t", mushin_t_cdf);
+}
+
+static PyObject *
+py_t_sf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_sf", "t_sf", "t", mushin_t_sf);
+}
+
+static PyObject *
+py_t_ppf(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    return student_t(args, "OO:t_ppf", "t_ppf", "q", mushin_t_ppf);
+}
 
 static PyObject *
 py_betainc(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *oa, *ob, *ox;
-    double a, b, x;
-    if (!PyArg_ParseTuple(args, "OOO:betainc", &oa, &ob, &ox) ||
-        parse_real(oa, "betainc", "a", &a) < 0 || parse_real(ob, "betainc", "b", &b) < 0 ||
-        parse_real(ox, "betainc", "x", &x) < 0) {
+    static const char *const names[3] = {"a", "b", "x"};
+    double v[3];
+    if (stats_real_args(args, "OOO:betainc", "betainc", names, 3, v, 1) < 0) {
         return NULL;
     }
-    return PyFloat_FromDouble(mushin_betainc(a, b, x, 1.0 - x));
+    return PyFloat_FromDouble(mushin_betainc(v[0], v[1], v[2], 1.0 - v[2]));
 }
 
 /* ------------------------------------- statistics: tests and corrections -- */
@@ -198,16 +166,15 @@ static const char *const pvalue_method_names[] = {
 static int
 as_test_kind(PyObject *obj, void *out)
 {
-    int i;
+    int kind;
     if (!PyUnicode_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "test must be a str, got %.200s", Py_TYPE(obj)->tp_name);
         return 0;
     }
-    for (i = 0; i < MUSHIN_NUM_TESTS; i++) {
-        if (PyUnicode_CompareWithASCIIString(obj, test_names[i]) == 0) {
-            *(int *)out = i;
-            return 1;
-        }
+    kind = stats_name_index(obj, test_names, MUSHIN_NUM_TESTS);
+    if (kind >= 0) {
+        *(int *)out = kind;
+        return 1;
     }
     PyErr_Format(PyExc_ValueError,
                  "unknown test %R; valid tests: 'mannwhitney', 'ttest_ind', 'ttest_rel', "
@@ -220,19 +187,18 @@ static int
 reject_non_finite(PyArrayObject *x, const char *name)
 {
     const double *v = (const double *)PyArray_DATA(x);
-    npy_intp i, n = PyArray_SIZE(x);
-    for (i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            PyObject *value = PyFloat_FromDouble(v[i]);
-            if (value != NULL) {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] is %R; scores must be finite numbers",
-                             name, (Py_ssize_t)i, value);
-                Py_DECREF(value);
-            }
-            return -1;
-        }
+    const Py_ssize_t i = stats_first_non_finite(v, PyArray_SIZE(x));
+    PyObject *value;
+    if (i < 0) {
+        return 0;
     }
-    return 0;
+    value = PyFloat_FromDouble(v[i]);
+    if (value != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s[%zd] is %R; scores must be finite numbers", name, i,
+                     value);
+        Py_DECREF(value);
+    }
+    return -1;
 }
 
 PyDoc_STRVAR(two_sample_test_doc,
@@ -300,9 +266,10 @@ error:
     return result;
 }
 
-/* Shared body of the corrections: p -> adjusted p of the same length. */
+/* Shared body of the corrections: p -> adjusted p of the same length.  A
+ * p-value outside [0, 1] is refused with `prefix` before the message. */
 static PyObject *
-apply_correction(PyObject *arg, int with_order, const char *name)
+apply_correction(PyObject *arg, int kind, const char *prefix)
 {
     PyArrayObject *p = NULL;
     PyObject *out = NULL;
@@ -319,7 +286,7 @@ apply_correction(PyObject *arg, int with_order, const char *name)
     if (out == NULL) {
         goto error;
     }
-    if (with_order) {
+    if (kind != CORRECTION_BONFERRONI) {
         order = (int64_t *)malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
         if (order == NULL) {
             PyErr_NoMemory();
@@ -329,10 +296,12 @@ apply_correction(PyObject *arg, int with_order, const char *name)
     pd = (const double *)PyArray_DATA(p);
     od = (double *)PyArray_DATA((PyArrayObject *)out);
     Py_BEGIN_ALLOW_THREADS
-    status = with_order ? mushin_fdr_bh(pd, n, od, order) : mushin_bonferroni(pd, n, od);
+    status = kind == CORRECTION_HOLM         ? mushin_holm(pd, n, od, order)
+             : kind == CORRECTION_BONFERRONI ? mushin_bonferroni(pd, n, od)
+                                             : mushin_fdr_bh(pd, n, od, order);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_ValueError, "%s: p-values must lie in [0, 1] or be NaN", name);
+        PyErr_Format(PyExc_ValueError, "%sp-values must lie in [0, 1] or be NaN", prefix);
         goto error;
     }
     free(order);
@@ -352,7 +321,7 @@ PyDoc_STRVAR(bonferroni_doc,
 static PyObject *
 py_bonferroni(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    return apply_correction(arg, 0, "bonferroni");
+    return apply_correction(arg, CORRECTION_BONFERRONI, "bonferroni: ");
 }
 
 PyDoc_STRVAR(fdr_bh_doc,
@@ -363,7 +332,7 @@ PyDoc_STRVAR(fdr_bh_doc,
 static PyObject *
 py_fdr_bh(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    return apply_correction(arg, 1, "fdr_bh");
+    return apply_correction(arg, CORRECTION_FDR_BH, "fdr_bh: ");
 }
 
 PyDoc_STRVAR(cohens_dz_doc,
@@ -485,11 +454,7 @@ py_rank_sum_counts(PyObject *Py_UNUSED(module), PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     status = mushin_rank_sum_counts(n1, n2, kmax, (double *)PyArray_DATA((PyArrayObject *)out));
     Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        Py_DECREF(out);
-        return PyErr_NoMemory();
-    }
-    return out;
+    return stats_output_or_nomemory(out, status);
 }
 
 PyDoc_STRVAR(min_pvalue_doc,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .._core import CalibrationBins, ConfusionMatrix, RocScores
-from ..metrics.states import is_torchmetrics_metric, metric_values
+from ..metrics.states import host_logits, is_torchmetrics_metric, metric_values, naming_metric
 from ..metrics.tasks import DefaultPredict, Task, metric_kind
 from .pipeline import _call_predict, _tag_batch, _to_device
 
@@ -134,14 +134,7 @@ def _count_batch(
     """
     if not preds.is_floating_point():
         return preds
-    # the logit dtypes ConfusionMatrix.update_logits reads
-    fused_dtypes = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-    fused = (
-        not labels_needed
-        and preds.device.type == "cpu"
-        and y.device.type == "cpu"
-        and preds.dtype in fused_dtypes
-    )
+    fused = not labels_needed and host_logits(preds, y)
     if fused:
         cpu_counts.update_logits(preds.detach(), y, class_dim=task.class_dim)
         return None
@@ -205,7 +198,7 @@ def update_streams(
     if prob_names:
         probs = _as_probabilities(probs, y, index, task, num_classes, prob_names)
     for name, (accumulator, takes_probs) in streams.items():
-        try:
+        with naming_metric(name, batch=index):
             if not takes_probs:
                 accumulator.update(preds, _to_device(y, preds.device))
             elif isinstance(accumulator, (RocScores, CalibrationBins)):
@@ -217,10 +210,6 @@ def update_streams(
                 accumulator.update(flat_probs, flat_y)
             else:
                 accumulator.update(probs, _to_device(y, probs.device))
-        except (TypeError, ValueError, RuntimeError) as exc:
-            if type(exc) not in (TypeError, ValueError, RuntimeError):
-                raise
-            raise type(exc)(f"batch {index}, metric {name!r}: {exc}") from exc
 
 
 def stream_values(streams: Streams) -> Dict[str, Any]:

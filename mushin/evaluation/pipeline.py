@@ -26,12 +26,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-import numpy as np
 import torch
 
 from .distributed import RankShard, rank_shard
-from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values
-from ..metrics.tasks import StreamingMetric, Task, metric_direction, metric_kind
+from ..metrics.states import StateMetric, TorchmetricsState, is_torchmetrics_metric, metric_values, naming_metric
+from ..metrics.tasks import Task, metric_direction, metric_kind
 
 __all__ = ["ModelRun", "ModelStates", "StatesSink", "evaluate_states", "make_states", "model_of", "run_pass"]
 
@@ -68,12 +67,16 @@ def _split_batch(batch: Any, index: int) -> Tuple[Any, Any]:
 # that run_comparison can say where without every message repeating it.
 _BATCH_ATTRIBUTE = "_mushin_batch"
 
-def _tag_batch(exc: BaseException, index: int) -> None:
-    if getattr(exc, _BATCH_ATTRIBUTE, None) is None:
+def _tag_once(exc: BaseException, attribute: str, value: int) -> None:
+    """Keep ``value`` on ``exc`` under ``attribute`` unless an inner frame already did."""
+    if getattr(exc, attribute, None) is None:
         try:
-            setattr(exc, _BATCH_ATTRIBUTE, index)
+            setattr(exc, attribute, value)
         except AttributeError:  # pragma: no cover - exceptions with __slots__
             pass
+
+def _tag_batch(exc: BaseException, index: int) -> None:
+    _tag_once(exc, _BATCH_ATTRIBUTE, index)
 
 def _call_predict(predict: PredictFn, model: Any, x: Any, index: int) -> Tuple[Any, Any]:
     out = predict(model, x)
@@ -175,12 +178,8 @@ class ModelStates:
             update_fn(view, preds, probs, target)
             return
         for name, state in self.distinct.items():
-            try:
+            with naming_metric(name):
                 state.update(preds, probs, target)
-            except (TypeError, ValueError, RuntimeError) as exc:
-                if type(exc) not in (TypeError, ValueError, RuntimeError):
-                    raise
-                raise type(exc)(f"metric {name!r}: {exc}") from exc
 
     def values(self) -> Dict[str, Any]:
         """``{metric: float or {key: float}}``, every state computed once."""
@@ -305,11 +304,7 @@ _MODEL_ATTRIBUTE = "_mushin_model"
 
 
 def _tag_model(exc: BaseException, k: int) -> None:
-    if getattr(exc, _MODEL_ATTRIBUTE, None) is None:
-        try:
-            setattr(exc, _MODEL_ATTRIBUTE, k)
-        except AttributeError:  # pragma: no cover - exceptions with __slots__
-            pass
+    _tag_once(exc, _MODEL_ATTRIBUTE, k)
 
 
 def model_of(exc: BaseException) -> Optional[int]:

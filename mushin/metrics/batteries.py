@@ -19,7 +19,15 @@ from typing import Any, Dict, Optional, Tuple
 
 from .coco import IOU_VARIANTS, MAP_KEYS, BoxIoUMeans, CocoDetections
 from .signal import audio_metrics, image_quality_metrics
-from .states import RegressionState, RetrievalState, SpearmanState, StateMetric, is_torchmetrics_metric
+from .states import (
+    RegressionState,
+    RetrievalState,
+    SpearmanState,
+    StateMetric,
+    is_torchmetrics_metric,
+    naming_metric,
+    retrieval_pair,
+)
 
 __all__ = [
     "regression_battery",
@@ -55,22 +63,13 @@ def retrieval_update(states: Dict[str, Any], preds: Any, probs: Any, target: Any
     indexes=indexes)`` (as upstream calls it); mushin's states get the batch
     as it is.
     """
-    if not isinstance(target, (tuple, list)) or len(target) != 2:
-        raise TypeError(
-            f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
-            + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
-        )
-    relevance, indexes = target
+    relevance, indexes = retrieval_pair(target)
     for name, state in states.items():
-        try:
+        with naming_metric(name):
             if is_torchmetrics_metric(state):
                 state.update(preds, relevance.to(preds.device), indexes=indexes.to(preds.device))
             else:
                 state.update(preds, probs, target)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            if type(exc) not in (TypeError, ValueError, RuntimeError):
-                raise
-            raise type(exc)(f"metric {name!r}: {exc}") from exc
 
 
 # (key, higher_is_better, what it is); the states' compute() dicts use these keys

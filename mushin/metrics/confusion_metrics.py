@@ -15,9 +15,11 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
+
+from ..stats.bootstrap import count_metric
 
 __all__ = [
     "miou",
@@ -32,17 +34,21 @@ __all__ = [
 
 
 # ----------------------------------------------------------- metric maths --
+# The macro means and their class rules are count_metric's
+# (mushin.stats.bootstrap), which scores per-image counts the same way; here
+# they read the TP/FP/FN of one confusion matrix.
 
 
-def _stat_scores(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    cm = np.asarray(counts, dtype=np.float64)
-    tp = np.diag(cm)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
+def stat_scores(counts: np.ndarray, dtype: Any = np.float64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP and FN of every class of ``(..., C, C)`` counts ``[target, prediction]``, as ``dtype``."""
+    cm = np.asarray(counts, dtype=dtype)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    fp = cm.sum(axis=-2) - tp
+    fn = cm.sum(axis=-1) - tp
     return tp, fp, fn
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with 0 where den == 0 (torchmetrics' zero_division=0)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
@@ -51,18 +57,14 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _macro_over_present(score: np.ndarray, tp, fp, fn) -> float:
-    # torchmetrics' _adjust_weights_safe_divide: classes with tp+fp+fn == 0
-    # get weight 0; an empty family averages to 0.
-    weights = (tp + fp + fn) != 0
-    total = weights.sum()
-    return float((score * weights).sum() / total) if total else 0.0
+def _of_counts(counts: np.ndarray, metric: str, ignore_index: Optional[int] = None) -> float:
+    return float(count_metric(np.stack(stat_scores(counts), axis=-1), metric, ignore_index))
 
 
 def per_class_iou(counts: np.ndarray) -> np.ndarray:
     """Intersection over union of every class (0 where the class never occurs)."""
-    tp, fp, fn = _stat_scores(counts)
-    return _safe_divide(tp, tp + fp + fn)
+    tp, fp, fn = stat_scores(counts)
+    return safe_divide(tp, tp + fp + fn)
 
 
 def miou(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
@@ -72,17 +74,7 @@ def miou(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
     mean, and so is ``ignore_index`` when it is a class.  NaN when no class
     remains (torchmetrics returns NaN there too).
     """
-    cm = np.asarray(counts, dtype=np.float64)
-    iou = per_class_iou(cm)
-    weights = np.ones_like(iou)
-    num_classes = cm.shape[0]
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        weights[ignore_index] = 0.0
-    weights[(cm.sum(axis=0) + cm.sum(axis=1)) == 0] = 0.0
-    total = weights.sum()
-    if total == 0:
-        return float("nan")
-    return float((weights * iou).sum() / total)
+    return _of_counts(counts, "miou", ignore_index)
 
 
 def dice(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
@@ -92,20 +84,17 @@ def dice(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
     index, torchmetrics keeps an in-range ``ignore_index`` class in the mean
     when it was predicted at non-ignored positions (it scores 0 there).
     """
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(2 * tp, 2 * tp + fp + fn), tp, fp, fn)
+    return _of_counts(counts, "dice")
 
 
 def macro_precision(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
     """``MulticlassPrecision(average="macro")``."""
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(tp, tp + fp), tp, fp, fn)
+    return _of_counts(counts, "precision")
 
 
 def macro_recall(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:
     """``MulticlassRecall(average="macro")``."""
-    tp, fp, fn = _stat_scores(counts)
-    return _macro_over_present(_safe_divide(tp, tp + fn), tp, fp, fn)
+    return _of_counts(counts, "recall")
 
 
 def pixel_accuracy(counts: np.ndarray, ignore_index: Optional[int] = None) -> float:

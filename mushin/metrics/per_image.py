@@ -33,11 +33,10 @@ from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
 import numpy as np
-import torch
 
 from .. import _core
 from ..stats.bootstrap import COUNT_METRICS, count_metric
-from .states import _host
+from .states import _host, host_logits
 
 __all__ = ["PerImageState", "DEFAULT_MAX_BYTES", "PER_IMAGE_DTYPES", "check_per_image", "make_per_image_state"]
 
@@ -109,13 +108,7 @@ class PerImageState:
         """
         if not preds.is_floating_point():
             return preds
-        fused = (
-            not labels_needed
-            and preds.device.type == "cpu"
-            and target.device.type == "cpu"
-            and preds.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-            and self.core.num_classes <= FUSED_MAX_CLASSES
-        )
+        fused = not labels_needed and host_logits(preds, target) and self.core.num_classes <= FUSED_MAX_CLASSES
         if fused:
             confusion.merge(self.core.update_logits(preds.detach(), target, class_dim=class_dim))
             return None

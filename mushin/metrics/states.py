@@ -38,12 +38,13 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Union, runtime_checkable
 
 import numpy as np
 import torch
@@ -62,6 +63,26 @@ __all__ = [
 ]
 
 Value = Union[float, Dict[str, float]]
+
+
+# the logit dtypes the C states' update_logits read
+LOGIT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def host_logits(preds: Any, target: Any) -> bool:
+    """Whether the C states can count the logits ``preds`` against ``target``
+    as they are: both tensors in host memory, ``preds`` of a dtype they read."""
+    return preds.device.type == "cpu" and target.device.type == "cpu" and preds.dtype in LOGIT_DTYPES
+
+
+def retrieval_pair(target: Any) -> Tuple[Any, Any]:
+    """The retrieval task's labels ``(relevance, indexes)``, or a TypeError saying what came instead."""
+    if not isinstance(target, (tuple, list)) or len(target) != 2:
+        raise TypeError(
+            f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
+            + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
+        )
+    return target[0], target[1]
 
 
 @runtime_checkable
@@ -90,6 +111,23 @@ def is_torchmetrics_metric(obj: Any) -> bool:
     """
     torchmetrics = sys.modules.get("torchmetrics")
     return torchmetrics is not None and isinstance(obj, torchmetrics.Metric)
+
+
+@contextlib.contextmanager
+def naming_metric(name: str, batch: Optional[int] = None) -> Iterator[None]:
+    """Put ``metric 'name': `` (``batch i, metric 'name': `` given ``batch``) in
+    front of a TypeError, ValueError or RuntimeError raised inside.
+
+    Only those exact types are re-raised under their own type: a subclass may
+    need constructor arguments of its own, so it passes through unchanged.
+    """
+    try:
+        yield
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if type(exc) not in (TypeError, ValueError, RuntimeError):
+            raise
+        where = "" if batch is None else f"batch {batch}, "
+        raise type(exc)(f"{where}metric {name!r}: {exc}") from exc
 
 
 def _as_float(value: Any, where: str) -> float:
@@ -329,12 +367,7 @@ class RetrievalState(_CState):
     type_name = "RetrievalGroups"
 
     def update(self, preds: Any, probs: Any, target: Any) -> None:
-        if not isinstance(target, (tuple, list)) or len(target) != 2:
-            raise TypeError(
-                f"retrieval labels must be a pair (relevance, indexes), got {type(target).__name__}"
-                + (f" of length {len(target)}" if isinstance(target, (tuple, list)) else "")
-            )
-        relevance, indexes = target
+        relevance, indexes = retrieval_pair(target)
         self.core.update(_host(preds), _host(relevance), _host(indexes))
 
 

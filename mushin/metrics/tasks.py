@@ -40,6 +40,7 @@ from .batteries import (
     regression_battery,
     retrieval_battery,
 )
+from . import confusion_metrics
 from .confusion_metrics import (
     accuracy,
     dice,
@@ -57,14 +58,7 @@ __all__ = [
     "register_task",
     "get_task",
     "list_tasks",
-    "miou",
-    "dice",
-    "pixel_accuracy",
-    "macro_precision",
-    "macro_recall",
-    "per_class_iou",
-    "accuracy",
-    "macro_f1",
+    *confusion_metrics.__all__,  # re-exported: the metrics of a confusion matrix
     "StreamingMetric",
     "metric_kind",
     "metric_direction",

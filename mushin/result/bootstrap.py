@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from ..metrics.confusion_metrics import stat_scores
 from ..stats.bootstrap import COUNT_METRICS, LEVELS, BootstrapResult, bootstrap_counts, check_levels
 
 __all__ = ["bootstrap", "counts_from_confusion"]
@@ -22,11 +23,7 @@ def counts_from_confusion(confusion: Any) -> Dict[str, np.ndarray]:
     values = confusion.values
     for i, method in enumerate(confusion["method"].values):
         cms = [cm for cm in values[i] if (cm >= 0).all()]
-        stacked = np.stack(cms).astype(np.int64)
-        tp = np.diagonal(stacked, axis1=1, axis2=2)
-        fp = stacked.sum(axis=1) - tp
-        fn = stacked.sum(axis=2) - tp
-        out[str(method)] = np.stack([tp, fp, fn], axis=-1)[:, None, :, :]
+        out[str(method)] = np.stack(stat_scores(np.stack(cms), np.int64), axis=-1)[:, None, :, :]
     return out
 
 

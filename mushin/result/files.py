@@ -54,7 +54,6 @@ import csv
 import json
 import math
 import os
-import re
 import shutil
 import uuid
 import warnings
@@ -177,15 +176,6 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]])
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def _read_csv(path: Path, header: Sequence[str]) -> List[List[str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        got = next(reader, None)
-        if got != list(header):
-            raise ValueError(f"{path}: expected the columns {list(header)}, found {got}")
-        return list(reader)
 
 
 def _column_kind(dtype: Any) -> str:

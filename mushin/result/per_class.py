@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import stats
+from ..metrics.confusion_metrics import safe_divide, stat_scores
 from .facts import PER_CLASS_METRICS, PER_CLASS_PREFIX
 
 __all__ = ["check_class_names", "per_class_scores", "per_class_dataset", "split_per_class", "PerClass"]
@@ -64,21 +65,12 @@ def per_class_scores(counts: Any, ignore_index: Optional[int] = None) -> Dict[st
     """
     cm = np.asarray(counts)
     missing = (cm < 0).any(axis=(-2, -1))
-    cm = cm.astype(np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    fp = cm.sum(axis=-2) - tp
-    fn = cm.sum(axis=-1) - tp
-
-    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        out = np.zeros(np.broadcast(num, den).shape)
-        np.divide(num, den, out=out, where=den != 0)
-        return out
-
+    tp, fp, fn = stat_scores(cm)
     scores = {
-        "iou": ratio(tp, tp + fp + fn),
-        "dice": ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
+        "iou": safe_divide(tp, tp + fp + fn),
+        "dice": safe_divide(2 * tp, 2 * tp + fp + fn),
+        "precision": safe_divide(tp, tp + fp),
+        "recall": safe_divide(tp, tp + fn),
     }
     unscored = (tp + fp + fn) == 0
     unscored |= missing[..., None]

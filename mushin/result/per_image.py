@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import stats
+from ..metrics.confusion_metrics import stat_scores
 from ..stats.bootstrap import count_metric
 
 __all__ = ["PerImageResult", "COUNT_NAMES", "attach_per_image", "save_per_image", "load_per_image"]
@@ -277,11 +278,7 @@ def load_per_image(
                 continue
             if (v < 0).any():
                 raise damaged(path, None, f"negative per-image counts for method {methods[i]!r}, seed {seeds[j]!r}")
-            cm = confusion[i, j]
-            diag = np.diag(cm)
-            total = v.sum(axis=0)
-            if not (np.array_equal(total[:, 0], diag) and np.array_equal(total[:, 1], cm.sum(axis=0) - diag)
-                    and np.array_equal(total[:, 2], cm.sum(axis=1) - diag)):
+            if not np.array_equal(v.sum(axis=0), np.stack(stat_scores(confusion[i, j], np.int64), axis=-1)):
                 raise damaged(path, None, f"per-image counts of method {methods[i]!r}, seed {seeds[j]!r} do not "
                               "sum to its confusion matrix")
     counts = xr.DataArray(

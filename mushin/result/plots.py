@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -113,6 +113,11 @@ def _method_labels(methods: Sequence[str], ref: Optional[str]) -> List[str]:
 # ------------------------------------------------------------ mean + CI --
 
 
+def _label_above(ax: Any, text: str, xy: Tuple[float, float], rise: float, **style: Any) -> None:
+    """``text`` centred ``rise`` points above ``xy``: the p-values, stars and n/a marks."""
+    ax.annotate(text, xy=xy, xytext=(0, rise), textcoords="offset points", ha="center", va="bottom", **style)
+
+
 def _wrap(text: str, width: int = 14) -> str:
     """Break a reason over short lines so it fits above one method's marker."""
     return "\n".join(textwrap.wrap(text, width)) or text
@@ -147,25 +152,13 @@ def _draw_means(result: Any, summary: Any, metric: str, ax: Any) -> None:
         significant = rows.loc[method, "significant_vs_ref"] == "*"
         if note or math.isnan(p):
             # an untested pair says so and why, instead of a gap that reads "not significant"
-            ax.annotate(
-                "n/a:\n" + _wrap(na_reason(note or "n/a: not tested")),
-                xy=(x, high if has_ci else mean),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color="0.45",
-                gid=f"na:{method}",
+            _label_above(
+                ax, "n/a:\n" + _wrap(na_reason(note or "n/a: not tested")), (x, high if has_ci else mean), 4,
+                fontsize=7, color="0.45", gid=f"na:{method}",
             )
             continue
-        ax.annotate(
-            f"p={p:.2g}" + (" *" if significant else ""),
-            xy=(x, high if has_ci else mean),
-            xytext=(0, 4),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
+        _label_above(
+            ax, f"p={p:.2g}" + (" *" if significant else ""), (x, high if has_ci else mean), 4,
             fontsize=8,
             fontweight="bold" if significant else "normal",
             color="black" if significant else "0.45",
@@ -273,26 +266,16 @@ def plot_per_class(
             if note:
                 reasons.setdefault(na_reason(note), None)
                 top = np.nan_to_num(means[k]) + (halves[k] if np.isfinite(halves[k]) else 0.0)
-                ax.annotate(
-                    "n/a",
-                    xy=(x[k] + offset, min(top, _RATE_TOP - 0.1)),
-                    xytext=(0, 1),
-                    textcoords="offset points",
-                    ha="center",
-                    va="bottom",
+                _label_above(
+                    ax, "n/a", (x[k] + offset, min(top, _RATE_TOP - 0.1)), 1,
                     fontsize=6,
                     color="0.45",
                     gid=f"na:{method}:{classes[k]}",
                 )
             elif significant:
                 top = means[k] + (halves[k] if np.isfinite(halves[k]) else 0.0)
-                ax.annotate(
-                    "*",
-                    xy=(x[k] + offset, min(top, _RATE_TOP - 0.1)),
-                    xytext=(0, 1),
-                    textcoords="offset points",
-                    ha="center",
-                    va="bottom",
+                _label_above(
+                    ax, "*", (x[k] + offset, min(top, _RATE_TOP - 0.1)), 1,
                     fontweight="bold",
                     # readable over a whisker that runs off the top
                     bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none"},

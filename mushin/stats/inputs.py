@@ -139,11 +139,19 @@ def collect_scores(
     )
 
 
+def first_non_finite(values: np.ndarray) -> Optional[Tuple[int, ...]]:
+    """The index of the first NaN or infinity of ``values`` in C order, or ``None``."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
 def _check_finite(scores: Mapping[str, np.ndarray]) -> None:
     for m, s in scores.items():
-        bad = ~np.isfinite(s)
-        if bad.any():
-            seed, column = (int(i) for i in np.argwhere(bad)[0])
+        where = first_non_finite(s)
+        if where is not None:
+            seed, column = where
             raise ValueError(
                 f"method {m!r}: the score of seed position {seed} in evaluation set {column} is "
                 f"{float(s[seed, column])!r}; scores must be finite"

@@ -25,18 +25,16 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from .. import _core
 from ..threads import get_num_threads
-from .registry import PAIRED_TESTS, check_alpha, check_test
+from .registry import PAIRED_TESTS, RANK_TESTS, check_alpha, check_test
 
 __all__ = ["power_of", "seeds_needed", "SEEDS_NEEDED_COLUMNS"]
-
-RANK_TESTS = ("wilcoxon", "mannwhitney")
 
 #: The rank tests' power is simulated, each simulation a full test; plans
 #: stop at this many seeds per method.
@@ -117,6 +115,19 @@ def power_of(
     return _core.t_test_power(2 * n - 2, effect / pooled * math.sqrt(n / 2.0), alpha)
 
 
+def _grow(power_at: Callable[[int], float], target: float, below: int, cap: int,
+          step: Callable[[int], int]) -> Optional[Tuple[int, int]]:
+    """From ``below`` (power short of ``target``), step up until the power is
+    reached: ``(last n short of it, first n reaching it)``, or None at ``cap``."""
+    while True:
+        nxt = min(cap, step(below))
+        if power_at(nxt) >= target:
+            return below, nxt
+        if nxt == cap:
+            return None
+        below = nxt
+
+
 def _fewest(power_at: Callable[[int], float], target: float, lo: int, cap: int,
             start: Optional[int] = None) -> Optional[int]:
     """The smallest n in [lo, cap] with power_at(n) >= target (power grows with n).
@@ -131,27 +142,14 @@ def _fewest(power_at: Callable[[int], float], target: float, lo: int, cap: int,
             while n > lo and power_at(n - 1) >= target:
                 n -= 1
             return n
-        below = start
-        while True:
-            nxt = min(cap, max(below + 1, int(below * 1.1)))
-            if power_at(nxt) >= target:
-                lo, hi = below, nxt
-                break
-            if nxt == cap:
-                return None
-            below = nxt
+        bracket = _grow(power_at, target, start, cap, lambda n: max(n + 1, int(n * 1.1)))
     else:
         if power_at(lo) >= target:
             return lo
-        hi = lo
-        while True:
-            nxt = min(cap, hi * 2)
-            if power_at(nxt) >= target:
-                lo, hi = hi, nxt
-                break
-            if nxt == cap:
-                return None
-            hi = nxt
+        bracket = _grow(power_at, target, lo, cap, lambda n: n * 2)
+    if bracket is None:
+        return None
+    lo, hi = bracket
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if power_at(mid) >= target:

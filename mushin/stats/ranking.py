@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _core
-from .inputs import collect_scores, is_result
+from .inputs import collect_scores, first_non_finite, is_result
 from .registry import check_alpha
 from .two_sample import correct
 
@@ -150,9 +150,9 @@ class Ranking:
             )
         if values.shape[0] < 2:
             raise ValueError(f"ranking needs at least 2 {blocks}s (blocks), got {values.shape[0]}")
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
+        where = first_non_finite(values)
+        if where is not None:
+            row, col = where
             raise ValueError(
                 f"the score of method {self.methods[col]!r} on {blocks} {table.index[row]!r} is "
                 f"{float(values[row, col])!r}; every method needs a finite score in every {blocks}"

@@ -29,6 +29,7 @@ __all__ = [
     "TEST_REGISTRY",
     "CORRECTION_REGISTRY",
     "PAIRED_TESTS",
+    "RANK_TESTS",
     "check_test",
     "check_correction",
     "check_alpha",
@@ -55,6 +56,9 @@ class StatisticalTest:
     suggest_instead : str
         The test suggested when this one cannot reach ``alpha`` with the
         seeds given: for a rank test the t-test of the same design.
+    rank : bool
+        Whether it is a rank test (its power is simulated, see
+        :mod:`mushin.stats.power`).
     """
 
     name: str
@@ -62,6 +66,7 @@ class StatisticalTest:
     short_label: str
     paired: bool
     suggest_instead: str
+    rank: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,8 @@ TEST_REGISTRY: Dict[str, StatisticalTest] = {
         StatisticalTest("welch", "Welch's t-test", "Welch", False, "welch"),
         StatisticalTest("ttest_ind", "Student's t-test", "Student t", False, "welch"),
         StatisticalTest("ttest_rel", "paired t-test", "paired t", True, "welch"),
-        StatisticalTest("wilcoxon", "Wilcoxon signed-rank test", "Wilcoxon", True, "ttest_rel"),
-        StatisticalTest("mannwhitney", "Mann-Whitney U test", "Mann-Whitney", False, "welch"),
+        StatisticalTest("wilcoxon", "Wilcoxon signed-rank test", "Wilcoxon", True, "ttest_rel", rank=True),
+        StatisticalTest("mannwhitney", "Mann-Whitney U test", "Mann-Whitney", False, "welch", rank=True),
     )
 }
 
@@ -109,6 +114,7 @@ CORRECTION_REGISTRY: Dict[str, Correction] = {
 }
 
 PAIRED_TESTS = frozenset(name for name, t in TEST_REGISTRY.items() if t.paired)
+RANK_TESTS = frozenset(name for name, t in TEST_REGISTRY.items() if t.rank)
 
 
 # The checks below are the one place that words a bad test, correction,
@@ -142,6 +148,16 @@ def check_correction(correction: Any) -> None:
         )
 
 
+def _in_open_unit_interval(given: Any, name: str) -> float:
+    try:
+        value = float(given)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number in (0, 1), got {given!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {given!r}")
+    return value
+
+
 def check_alpha(alpha: Any) -> float:
     """``alpha`` as a float in (0, 1), else ``TypeError``/``ValueError``.
 
@@ -151,13 +167,7 @@ def check_alpha(alpha: Any) -> float:
     >>> check_alpha(0.05)
     0.05
     """
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    return value
+    return _in_open_unit_interval(alpha, "alpha")
 
 
 def check_confidence(confidence: Any) -> float:
@@ -169,13 +179,7 @@ def check_confidence(confidence: Any) -> float:
     >>> check_confidence(0.95)
     0.95
     """
-    try:
-        value = float(confidence)
-    except (TypeError, ValueError):
-        raise TypeError(f"confidence must be a number in (0, 1), got {confidence!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return value
+    return _in_open_unit_interval(confidence, "confidence")
 
 
 def check_design(test: str, seeds_per_method: Mapping[str, int]) -> None:
