@@ -18,6 +18,7 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
 
@@ -129,9 +130,8 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->count = (int64_t *)calloc(slots, sizeof(int64_t));
     self->confidence_fixed = (uint64_t *)calloc(slots * MUSHIN_FIXED_LIMBS, sizeof(uint64_t));
     self->correct = (int64_t *)calloc(slots, sizeof(int64_t));
-    self->lock = PyThread_allocate_lock();
     if (self->boundaries == NULL || self->count == NULL || self->confidence_fixed == NULL ||
-        self->correct == NULL || self->lock == NULL) {
+        self->correct == NULL) {
         PyErr_NoMemory();
         goto error;
     }
@@ -142,7 +142,7 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     else {
         mushin_calibration_boundaries(n_bins, self->boundaries);
     }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 error:
     Py_XDECREF(boundaries);
     Py_XDECREF(self);
@@ -152,16 +152,11 @@ error:
 static void
 CalibrationBins_dealloc(CalibrationBinsObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->boundaries);
     free(self->count);
     free(self->confidence_fixed);
     free(self->correct);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 PyDoc_STRVAR(CalibrationBins_update_doc,
@@ -277,18 +272,10 @@ static PyObject *
 locked_vector_copy(PyThread_type_lock lock, const void *src, npy_intp n, int typenum)
 {
     PyObject *out = PyArray_SimpleNew(1, &n, typenum);
-    void *dst;
-    size_t bytes;
-    if (out == NULL) {
-        return NULL;
+    if (out != NULL) {
+        mushin_glue_locked_copy(lock, PyArray_DATA((PyArrayObject *)out), src,
+                                (size_t)n * (size_t)PyArray_ITEMSIZE((PyArrayObject *)out));
     }
-    dst = PyArray_DATA((PyArrayObject *)out);
-    bytes = (size_t)n * (size_t)PyArray_ITEMSIZE((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(lock, WAIT_LOCK);
-    memcpy(dst, src, bytes);
-    PyThread_release_lock(lock);
-    Py_END_ALLOW_THREADS
     return out;
 }
 
@@ -729,10 +716,5 @@ mushin_calibration_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->calibration_type = PyType_FromModuleAndSpec(module, &CalibrationBins_spec, NULL);
-    if (st->calibration_type == NULL ||
-        PyModule_AddObjectRef(module, "CalibrationBins", st->calibration_type) < 0) {
-        return -1;
-    }
-    return 0;
+    return mushin_glue_add_type(module, &CalibrationBins_spec, &st->calibration_type);
 }

@@ -19,6 +19,7 @@
 
 #include "mushin_kernels.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "confusion_state.h"
 
@@ -117,24 +118,18 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->ignore_index = ignore_value;
     self->num_threads = num_threads;
     self->counts = (int64_t *)calloc((size_t)(num_classes * num_classes), sizeof(int64_t));
-    self->lock = PyThread_allocate_lock();
-    if (self->counts == NULL || self->lock == NULL) {
+    if (self->counts == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 ConfusionMatrix_dealloc(ConfusionMatrixObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->counts);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 PyDoc_STRVAR(merge_doc,
@@ -396,16 +391,10 @@ ConfusionMatrix_get_counts(ConfusionMatrixObject *self, void *Py_UNUSED(closure)
 {
     npy_intp dims[2] = {(npy_intp)self->num_classes, (npy_intp)self->num_classes};
     PyObject *out = PyArray_SimpleNew(2, dims, NPY_INT64);
-    int64_t *dst;
-    if (out == NULL) {
-        return NULL;
+    if (out != NULL) {
+        mushin_glue_locked_copy(self->lock, PyArray_DATA((PyArrayObject *)out), self->counts,
+                                (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
     }
-    dst = (int64_t *)PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    mushin_cm_lock(self);
-    memcpy(dst, self->counts, (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
-    mushin_cm_unlock(self);
-    Py_END_ALLOW_THREADS
     return out;
 }
 
@@ -564,9 +553,5 @@ mushin_confusion_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->confusion_type = PyType_FromModuleAndSpec(module, &ConfusionMatrix_spec, NULL);
-    if (st->confusion_type == NULL) {
-        return -1;
-    }
-    return PyModule_AddObjectRef(module, "ConfusionMatrix", st->confusion_type);
+    return mushin_glue_add_type(module, &ConfusionMatrix_spec, &st->confusion_type);
 }

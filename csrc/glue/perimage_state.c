@@ -19,6 +19,7 @@
 #include "mushin_kernels.h"
 #include "perimage.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 
 int mushin_perimage_add(PyObject *module);
@@ -88,24 +89,14 @@ perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->ignore_index = ignore_value;
     self->wide = strcmp(dtype, "int64") == 0;
     self->max_bytes = max_bytes;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 perimage_dealloc(PerImageObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->data);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 /* Refuse (ValueError) a total of `images` images past the memory budget. */
@@ -1079,18 +1070,8 @@ static PyMethodDef perimage_functions[] = {
 int
 mushin_perimage_add(PyObject *module)
 {
-    PyObject *type;
-    if (PyArray_ImportNumPyAPI() < 0) {
+    if (PyArray_ImportNumPyAPI() < 0 || mushin_glue_add_type(module, &perimage_spec, NULL) < 0) {
         return -1;
     }
-    type = PyType_FromModuleAndSpec(module, &perimage_spec, NULL);
-    if (type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
-    Py_DECREF(type);
     return PyModule_AddFunctions(module, perimage_functions);
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "kernels/regression.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "state_inputs.h"
 
@@ -136,23 +137,13 @@ moments_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_regression_init(&self->state);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 moments_dealloc(MomentsObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 static int
@@ -289,11 +280,7 @@ static PyObject *
 moments_state_dict(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 {
     mushin_regression_moments copy;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    copy = self->state;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
+    mushin_glue_locked_copy(self->lock, &copy, &self->state, sizeof copy);
     return moments_to_dict(&copy);
 }
 
@@ -304,11 +291,7 @@ moments_load_state_dict(MomentsObject *self, PyObject *d)
     if (moments_from_dict(d, &s, "RegressionMoments.load_state_dict") < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
+    mushin_glue_locked_copy(self->lock, &self->state, &s, sizeof s);
     Py_RETURN_NONE;
 }
 
@@ -437,24 +420,14 @@ pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_ranked_pairs_init(&self->state);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 pairs_dealloc(PairsObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     mushin_ranked_pairs_clear(&self->state);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 static PyObject *
@@ -532,17 +505,12 @@ done:
 static PyObject *
 pairs_load_state_dict(PairsObject *self, PyObject *d)
 {
-    mushin_ranked_pairs s, old;
+    mushin_ranked_pairs s;
     if (pairs_from_dict(d, &s, "RankedPairs.load_state_dict") < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old = self->state;
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    mushin_ranked_pairs_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->state, &s, sizeof s);
+    mushin_ranked_pairs_clear(&s); /* the old pairs */
     Py_RETURN_NONE;
 }
 
@@ -658,22 +626,11 @@ static PyType_Spec pairs_spec = {
 int
 mushin_add_metric_state_types(PyObject *module)
 {
-    PyType_Spec *specs[2] = {&moments_spec, &pairs_spec};
-    int i;
     /* NumPy's API table is per translation unit */
-    if (PyArray_ImportNumPyAPI() < 0 || mushin_state_inputs_init() < 0) {
+    if (PyArray_ImportNumPyAPI() < 0 || mushin_state_inputs_init() < 0 ||
+        mushin_glue_add_type(module, &moments_spec, NULL) < 0 ||
+        mushin_glue_add_type(module, &pairs_spec, NULL) < 0) {
         return -1;
-    }
-    for (i = 0; i < 2; i++) {
-        PyObject *type = PyType_FromModuleAndSpec(module, specs[i], NULL);
-        if (type == NULL) {
-            return -1;
-        }
-        if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-            Py_DECREF(type);
-            return -1;
-        }
-        Py_DECREF(type);
     }
     return mushin_add_retrieval_type(module);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/retrieval.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "state_inputs.h"
 
@@ -69,24 +70,14 @@ groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     mushin_retrieval_init(&self->state, graded);
     self->top_k = top_k;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 groups_dealloc(GroupsObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     mushin_retrieval_clear(&self->state);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 /* a state dict entry (int64, float32 or float64, contiguous) as a view */
@@ -277,17 +268,12 @@ done:
 static PyObject *
 groups_load_state_dict(GroupsObject *self, PyObject *d)
 {
-    mushin_retrieval_groups s, old;
+    mushin_retrieval_groups s;
     if (groups_from_dict(d, &s, self->state.graded, "RetrievalGroups.load_state_dict") < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old = self->state;
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    mushin_retrieval_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->state, &s, sizeof s);
+    mushin_retrieval_clear(&s); /* the old triples */
     Py_RETURN_NONE;
 }
 
@@ -426,19 +412,9 @@ static PyType_Spec groups_spec = {
 int
 mushin_add_retrieval_type(PyObject *module)
 {
-    PyObject *type;
     /* NumPy's API table is per translation unit */
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    type = PyType_FromModuleAndSpec(module, &groups_spec, NULL);
-    if (type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
-    Py_DECREF(type);
-    return 0;
+    return mushin_glue_add_type(module, &groups_spec, NULL);
 }

@@ -18,6 +18,7 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
 
@@ -56,24 +57,14 @@ RocScores_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->has_ignore = has_ignore;
     self->ignore_index = ignore_index;
     mushin_score_store_init(&self->store, num_classes);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 RocScores_dealloc(RocScoresObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     mushin_score_store_clear(&self->store);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 PyDoc_STRVAR(RocScores_update_doc,
@@ -234,16 +225,6 @@ RocScores_deepcopy(RocScoresObject *self, PyObject *Py_UNUSED(memo))
 
 /* --------------------------------------------- RocScores: state protocol -- */
 
-/* Take the lock without holding the GIL while waiting: an update holds it
- * for a whole batch with the GIL released. */
-static void
-roc_lock(RocScoresObject *self)
-{
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    Py_END_ALLOW_THREADS
-}
-
 PyDoc_STRVAR(RocScores_state_dict_doc,
 "state_dict()\n--\n\n"
 "The kept rows as a dict: ``num_classes`` (int), ``scores`` (``(N,\n"
@@ -268,7 +249,7 @@ RocScores_state_dict(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
     /* rows and width can change between sizing and copying only under the
      * lock, so size, allocate (needs the GIL) and copy in a retry loop */
     for (;;) {
-        roc_lock(self);
+        mushin_glue_lock(self->lock);
         dims[0] = (npy_intp)self->store.rows;
         wide = self->store.wide;
         PyThread_release_lock(self->lock);
@@ -278,7 +259,7 @@ RocScores_state_dict(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
         if (scores == NULL || labels == NULL) {
             goto error;
         }
-        roc_lock(self);
+        mushin_glue_lock(self->lock);
         if ((npy_intp)self->store.rows == dims[0] && self->store.wide == wide) {
             mushin_score_store_export(&self->store, PyArray_DATA((PyArrayObject *)scores),
                                       (int32_t *)PyArray_DATA((PyArrayObject *)labels));
@@ -431,15 +412,12 @@ PyDoc_STRVAR(RocScores_load_state_dict_doc,
 static PyObject *
 RocScores_load_state_dict(RocScoresObject *self, PyObject *d)
 {
-    mushin_score_store fresh, old;
+    mushin_score_store fresh;
     if (roc_store_from_state(self, d, NULL, "RocScores.load_state_dict", &fresh) < 0) {
         return NULL;
     }
-    roc_lock(self);
-    old = self->store;
-    self->store = fresh;
-    PyThread_release_lock(self->lock);
-    mushin_score_store_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->store, &fresh, sizeof fresh);
+    mushin_score_store_clear(&fresh); /* the old rows */
     Py_RETURN_NONE;
 }
 
@@ -463,7 +441,7 @@ PyDoc_STRVAR(RocScores_merge_doc,
 static PyObject *
 RocScores_merge(RocScoresObject *self, PyObject *other)
 {
-    mushin_score_store merged, old, base;
+    mushin_score_store merged, base;
     PyObject *d;
     int status;
     if (Py_IS_TYPE(other, Py_TYPE(self))) {
@@ -478,7 +456,7 @@ RocScores_merge(RocScoresObject *self, PyObject *other)
     /* a snapshot of this object's rows to build on, so the lock is not held
      * while the other state is checked */
     mushin_score_store_init(&base, self->num_classes);
-    roc_lock(self);
+    mushin_glue_lock(self->lock);
     status = mushin_score_store_copy(&base, &self->store);
     PyThread_release_lock(self->lock);
     if (status != MUSHIN_OK) {
@@ -491,11 +469,8 @@ RocScores_merge(RocScoresObject *self, PyObject *other)
     if (status < 0) {
         return NULL;
     }
-    roc_lock(self);
-    old = self->store;
-    self->store = merged;
-    PyThread_release_lock(self->lock);
-    mushin_score_store_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->store, &merged, sizeof merged);
+    mushin_score_store_clear(&merged); /* the old rows */
     Py_RETURN_NONE;
 }
 
@@ -624,9 +599,5 @@ mushin_roc_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->roc_type = PyType_FromModuleAndSpec(module, &RocScores_spec, NULL);
-    if (st->roc_type == NULL || PyModule_AddObjectRef(module, "RocScores", st->roc_type) < 0) {
-        return -1;
-    }
-    return 0;
+    return mushin_glue_add_type(module, &RocScores_spec, &st->roc_type);
 }
