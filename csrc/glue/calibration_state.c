@@ -84,8 +84,8 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &num_classes, &ignore, &n_bins_obj, &boundaries_obj)) {
         return NULL;
     }
-    if (mushin_score_parse_num_classes(num_classes) < 0 ||
-        mushin_score_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+    if (mushin_parse_num_classes(NULL, num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
         return NULL;
     }
     if (n_bins_obj != Py_None) {
@@ -244,7 +244,7 @@ CalibrationBins_deepcopy(CalibrationBinsObject *self, PyObject *Py_UNUSED(memo))
     const size_t slots = (size_t)self->n_bins + 1;
     PyObject *ignore = NULL;
     CalibrationBinsObject *copy = NULL;
-    ignore = mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    ignore = mushin_ignore_index_object(self->has_ignore, self->ignore_index);
     if (ignore == NULL) {
         return NULL;
     }
@@ -363,7 +363,7 @@ CalibrationBins_get_n_bins(CalibrationBinsObject *self, void *Py_UNUSED(closure)
 static PyObject *
 CalibrationBins_get_ignore_index(CalibrationBinsObject *self, void *Py_UNUSED(closure))
 {
-    return mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *

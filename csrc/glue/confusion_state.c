@@ -60,8 +60,8 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     long long num_classes;
     PyObject *classes_obj, *ignore = Py_None, *threads = Py_None;
     ConfusionMatrixObject *self;
-    long long ignore_value = 0;
-    int num_threads = 0;
+    int64_t ignore_value;
+    int num_threads = 0, has_ignore;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:ConfusionMatrix", kwlist,
                                      &classes_obj, &ignore, &threads)) {
@@ -85,8 +85,8 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         num_classes = -1; /* out of range: reported below */
     }
     if (ignore != Py_None && PyArray_IsScalar(ignore, Bool)) {
-        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                     Py_TYPE(ignore)->tp_name);
+        /* refused (the parser takes no bool) before num_threads is read */
+        (void)mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value);
         return NULL;
     }
     if (parse_num_threads(threads, &num_threads) < 0) {
@@ -98,23 +98,15 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                      classes_obj);
         return NULL;
     }
-    if (ignore != Py_None) {
-        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
-            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                         Py_TYPE(ignore)->tp_name);
-            return NULL;
-        }
-        ignore_value = PyLong_AsLongLong(ignore);
-        if (ignore_value == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
+    if (mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value) < 0) {
+        return NULL;
     }
     self = (ConfusionMatrixObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->num_classes = num_classes;
-    self->has_ignore = ignore != Py_None;
+    self->has_ignore = has_ignore;
     self->ignore_index = ignore_value;
     self->num_threads = num_threads;
     self->counts = (int64_t *)calloc((size_t)(num_classes * num_classes), sizeof(int64_t));
@@ -432,22 +424,14 @@ ConfusionMatrix_set_num_threads(ConfusionMatrixObject *self, PyObject *value,
 static PyObject *
 ConfusionMatrix_get_ignore_index(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
 {
-    if (!self->has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
 ConfusionMatrix_repr(ConfusionMatrixObject *self)
 {
-    if (self->has_ignore) {
-        return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld, ignore_index=%lld)",
-                                    (long long)self->num_classes,
-                                    (long long)self->ignore_index);
-    }
-    return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld)",
-                                (long long)self->num_classes);
+    return mushin_classes_repr("ConfusionMatrix", self->num_classes, self->has_ignore,
+                               self->ignore_index);
 }
 
 static PyMethodDef ConfusionMatrix_methods[] = {

@@ -44,31 +44,20 @@ static PyObject *
 perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"num_classes", "ignore_index", "dtype", "max_bytes", NULL};
-    long long num_classes, ignore_value = 0, max_bytes = 1LL << 30;
+    long long num_classes, max_bytes = 1LL << 30;
     PyObject *ignore = Py_None;
     const char *dtype = "int64";
     PerImageObject *self;
+    int64_t ignore_value;
+    int has_ignore;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OsL:PerImageCounts", kwlist, &num_classes,
                                      &ignore, &dtype, &max_bytes)) {
         return NULL;
     }
-    if (num_classes < 1 || num_classes > (1LL << 16)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts: num_classes must be between 1 and 65536, got %lld",
-                     num_classes);
+    if (mushin_parse_num_classes("PerImageCounts", num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value) < 0) {
         return NULL;
-    }
-    if (ignore != Py_None) {
-        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
-            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                         Py_TYPE(ignore)->tp_name);
-            return NULL;
-        }
-        ignore_value = PyLong_AsLongLong(ignore);
-        if (ignore_value == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
     }
     if (strcmp(dtype, "int64") != 0 && strcmp(dtype, "int32") != 0) {
         PyErr_Format(PyExc_ValueError, "PerImageCounts: dtype must be 'int64' or 'int32', got '%s'",
@@ -85,7 +74,7 @@ perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->num_classes = num_classes;
-    self->has_ignore = ignore != Py_None;
+    self->has_ignore = has_ignore;
     self->ignore_index = ignore_value;
     self->wide = strcmp(dtype, "int64") == 0;
     self->max_bytes = max_bytes;
@@ -712,10 +701,7 @@ perimage_get_num_classes(PerImageObject *self, void *Py_UNUSED(closure))
 static PyObject *
 perimage_get_ignore_index(PerImageObject *self, void *Py_UNUSED(closure))
 {
-    if (!self->has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *

@@ -45,8 +45,8 @@ RocScores_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &ignore)) {
         return NULL;
     }
-    if (mushin_score_parse_num_classes(num_classes) < 0 ||
-        mushin_score_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+    if (mushin_parse_num_classes(NULL, num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
         return NULL;
     }
     self = (RocScoresObject *)type->tp_alloc(type, 0);
@@ -201,7 +201,7 @@ RocScores_deepcopy(RocScoresObject *self, PyObject *Py_UNUSED(memo))
     PyObject *ignore;
     RocScoresObject *copy;
     int status;
-    ignore = mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    ignore = mushin_ignore_index_object(self->has_ignore, self->ignore_index);
     if (ignore == NULL) {
         return NULL;
     }
@@ -513,18 +513,14 @@ RocScores_get_num_classes(RocScoresObject *self, void *Py_UNUSED(closure))
 static PyObject *
 RocScores_get_ignore_index(RocScoresObject *self, void *Py_UNUSED(closure))
 {
-    return mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
 RocScores_repr(RocScoresObject *self)
 {
-    if (self->has_ignore) {
-        return PyUnicode_FromFormat("RocScores(num_classes=%lld, ignore_index=%lld)",
-                                    (long long)self->num_classes,
-                                    (long long)self->ignore_index);
-    }
-    return PyUnicode_FromFormat("RocScores(num_classes=%lld)", (long long)self->num_classes);
+    return mushin_classes_repr("RocScores", self->num_classes, self->has_ignore,
+                               self->ignore_index);
 }
 
 static PyMethodDef RocScores_methods[] = {

@@ -20,42 +20,6 @@
 #include "module_state.h"
 #include "score_common.h"
 
-/* ignore_index argument: None or an int (not a bool). */
-int
-mushin_score_parse_ignore_index(PyObject *obj, int *has_ignore, int64_t *ignore_index)
-{
-    long long value;
-    *has_ignore = 0;
-    *ignore_index = 0;
-    if (obj == Py_None) {
-        return 0;
-    }
-    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    value = PyLong_AsLongLong(obj);
-    if (value == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    *has_ignore = 1;
-    *ignore_index = value;
-    return 0;
-}
-
-int
-mushin_score_parse_num_classes(long long num_classes)
-{
-    if (num_classes < 1 || num_classes > (1LL << 16)) {
-        PyErr_Format(PyExc_ValueError,
-                     "num_classes must be between 1 and 65536, got %lld", num_classes);
-        return -1;
-    }
-    return 0;
-}
-
-
 void
 mushin_score_batch_release(mushin_score_batch *b)
 {
@@ -172,15 +136,6 @@ mushin_score_check_error(const char *where, int64_t num_classes, int has_ignore,
     PyErr_Format(PyExc_ValueError, "%s: %s%s%s; nothing of this %s was added",
                  where, labels_msg, (check->labels_bad && check->probs_bad) ? "; " : "",
                  probs_msg, strstr(where, ".update") != NULL ? "batch" : "state");
-}
-
-PyObject *
-mushin_score_ignore_index_object(int has_ignore, int64_t ignore_index)
-{
-    if (!has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(ignore_index);
 }
 
 /* ------------------------------------------------ CalibrationBins -- */
