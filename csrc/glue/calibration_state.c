@@ -195,7 +195,7 @@ CalibrationBins_update(CalibrationBinsObject *self, PyObject *const *args,
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "calibration kernel failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "calibration kernel");
         goto error;
     }
     mushin_score_batch_release(&b);

@@ -147,34 +147,48 @@ append_rows(PerImageObject *self, const int64_t *rows, int64_t n)
     return MUSHIN_OK;
 }
 
-static PyObject *
-bad_value_error(PerImageObject *self, const mushin_bad_values *bad)
+/* Images of `pixels` pixels must fit the counts' dtype, and the `n_img`
+ * images of a batch the budget.  0, or -1 with a ValueError naming `what`. */
+static int
+check_batch(PerImageObject *self, int64_t n_img, int64_t pixels, const char *what)
 {
-    char ign[96] = "";
-    char preds_msg[320] = "", target_msg[320] = "";
-    if (self->has_ignore) {
-        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                      bad->target_bad == 1 ? "that is" : "that are", (long long)self->ignore_index);
+    int64_t current;
+    if (!self->wide && pixels > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: images of %lld pixels could overflow int32 counts; build "
+                     "PerImageCounts with dtype='int64'", what, (long long)pixels);
+        return -1;
     }
-    if (bad->target_bad) {
-        PyOS_snprintf(target_msg, sizeof(target_msg),
-                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at flat index %lld)",
-                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, ign, (long long)bad->target_first,
-                      (long long)bad->target_first_pos);
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    current = self->num_images;
+    PyThread_release_lock(self->lock);
+    return check_budget(self, current + n_img, what);
+}
+
+/* After a counting kernel, GIL released: append its n_img rows of scratch
+ * under the lock if the batch was valid; returns the status. */
+static int
+append_batch(PerImageObject *self, int status, const int64_t *scratch, int64_t n_img)
+{
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = append_rows(self, scratch, n_img);
+        PyThread_release_lock(self->lock);
     }
-    if (bad->preds_bad) {
-        PyOS_snprintf(preds_msg, sizeof(preds_msg),
-                      "preds holds %lld value%s outside [0, %lld) (first: %lld at flat index %lld)%s",
-                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, (long long)bad->preds_first,
-                      (long long)bad->preds_first_pos,
-                      self->has_ignore ? "; a prediction may equal ignore_index only where the "
-                                         "target is ignored" : "");
+    return status;
+}
+
+/* The error of a counting status other than MUSHIN_OK; returns -1. */
+static int
+count_status_error(PerImageObject *self, int status, const mushin_bad_values *bad,
+                   const char *kernel)
+{
+    if (status == MUSHIN_EBADVALUE) {
+        mushin_bad_values_error(self->num_classes, self->has_ignore, self->ignore_index, bad,
+                                "the per-image counts were not changed");
+        return -1;
     }
-    PyErr_Format(PyExc_ValueError, "%s%s%s; the per-image counts were not changed", target_msg,
-                 (bad->target_bad && bad->preds_bad) ? "; " : "", preds_msg);
-    return NULL;
+    return mushin_glue_status_error(status, NULL, kernel);
 }
 
 PyDoc_STRVAR(perimage_update_doc,
@@ -192,24 +206,20 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
     dl_view pv, tv;
     mushin_index_view pview, tview;
     mushin_bad_values bad;
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    int64_t n_img, pixels = 1, *scratch = NULL, current;
-    int status = MUSHIN_OK, i;
-    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
+    mushin_dl_text ptext, ttext;
+    int64_t n_img, pixels, *scratch = NULL;
+    int status = MUSHIN_OK;
 
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd", nargs);
         return NULL;
     }
-    if (st == NULL || mushin_dlpack_acquire(st, args[0], "preds", &pv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "preds",
+                                   args[1], "target", &pv, &tv) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(st, args[1], "target", &tv) < 0) {
-        mushin_dlpack_release(&pv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
+    mushin_dl_describe(&pv, &ptext);
+    mushin_dl_describe(&tv, &ttext);
     if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
         PyErr_Format(PyExc_ValueError,
                      "PerImageCounts.update reads host memory, but preds is on %s and target "
@@ -221,38 +231,21 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "class indices must have an integer dtype (int8, int16, int32, int64, uint8, "
-                     "uint16, uint32 or bool), got preds %s and target %s", pdt, tdt);
+                     "uint16, uint32 or bool), got preds %s and target %s", ptext.dtype,
+                     ttext.dtype);
         goto error;
     }
-    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
     if (pv.t->ndim != tv.t->ndim || pv.t->ndim < 1) {
         PyErr_Format(PyExc_ValueError,
                      "preds shape %s does not match target shape %s (per-image counts need "
-                     "(N, ...) with one image per entry of dim 0)", pshape, tshape);
+                     "(N, ...) with one image per entry of dim 0)", ptext.shape, ttext.shape);
         goto error;
     }
-    for (i = 0; i < pv.t->ndim; i++) {
-        if (pv.t->shape[i] != tv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                         pshape, tshape);
-            goto error;
-        }
-        if (i > 0) {
-            pixels *= pv.t->shape[i];
-        }
+    if (mushin_match_index_shapes(&pv, &tv, &ptext, &ttext, 1, &pixels) < 0) {
+        goto error;
     }
     n_img = pv.t->shape[0];
-    if (!self->wide && pixels > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError,
-                     "update(): images of %lld pixels could overflow int32 counts; build "
-                     "PerImageCounts with dtype='int64'", (long long)pixels);
-        goto error;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    current = self->num_images;
-    PyThread_release_lock(self->lock);
-    if (check_budget(self, current + n_img, "update()") < 0) {
+    if (check_batch(self, n_img, pixels, "update()") < 0) {
         goto error;
     }
     scratch = (int64_t *)malloc((size_t)(n_img > 0 ? n_img * PI_ROW(self) : 1) * sizeof(int64_t));
@@ -267,23 +260,11 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_BEGIN_ALLOW_THREADS
     status = mushin_perimage_count(scratch, self->num_classes, self->has_ignore,
                                    self->ignore_index, pv.t->ndim, pv.t->shape, pview, tview, &bad);
-    if (status == MUSHIN_OK) {
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        status = append_rows(self, scratch, n_img);
-        PyThread_release_lock(self->lock);
-    }
+    status = append_batch(self, status, scratch, n_img);
     Py_END_ALLOW_THREADS
     free(scratch);
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "per-image kernel failed with status %d", status);
+        count_status_error(self, status, &bad, "per-image kernel");
         goto error;
     }
     mushin_dlpack_release(&pv);
@@ -309,31 +290,25 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"", "", "class_dim", NULL};
     PyObject *logits_obj, *target_obj, *batch = NULL;
-    int class_dim = 1, status = MUSHIN_OK, i, k;
+    int class_dim = 1, status = MUSHIN_OK;
     dl_view lv, tv;
     mushin_float_view lview;
     mushin_index_view tview;
     mushin_bad_values bad;
-    char ldt[32], tdt[32], lshape[256], tshape[256];
-    int64_t n_img, pixels = 1, current, *scratch = NULL;
+    mushin_dl_text ltext, ttext;
+    int64_t n_img, pixels, *scratch = NULL;
     npy_intp dims[2];
-    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
                                      &target_obj, &class_dim)) {
         return NULL;
     }
-    if (st == NULL || mushin_dlpack_acquire(st, logits_obj, "logits", &lv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits",
+                                   target_obj, "target", &lv, &tv) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(st, target_obj, "target", &tv) < 0) {
-        mushin_dlpack_release(&lv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
+    mushin_dl_describe(&lv, &ltext);
+    mushin_dl_describe(&tv, &ttext);
     if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
         PyErr_Format(PyExc_ValueError,
                      "PerImageCounts.update_logits reads host memory, but logits is on %s and "
@@ -344,19 +319,20 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
     }
     if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
-                     "logits must have dtype float16, bfloat16, float32 or float64, got %s", ldt);
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s",
+                     ltext.dtype);
         goto error;
     }
     if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "target must hold integer class indices (int8, int16, int32, int64, uint8, "
-                     "uint16, uint32 or bool), got %s", tdt);
+                     "uint16, uint32 or bool), got %s", ttext.dtype);
         goto error;
     }
     if (lv.t->ndim < 2 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
         PyErr_Format(PyExc_ValueError,
                      "class_dim=%d is out of range for logits of shape %s (per-image logits are "
-                     "(N, C, ...) with images in dim 0)", class_dim, lshape);
+                     "(N, C, ...) with images in dim 0)", class_dim, ltext.shape);
         goto error;
     }
     if (class_dim < 0) {
@@ -365,12 +341,12 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
     if (class_dim == 0) {
         PyErr_Format(PyExc_ValueError,
                      "class_dim=0 is the image dimension of per-image counts; logits of shape %s "
-                     "need their classes in another dim", lshape);
+                     "need their classes in another dim", ltext.shape);
         goto error;
     }
     if (lv.t->shape[class_dim] != self->num_classes) {
         PyErr_Format(PyExc_ValueError, "logits of shape %s have %lld classes in dim %d, but "
-                     "num_classes=%lld", lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     "num_classes=%lld", ltext.shape, (long long)lv.t->shape[class_dim], class_dim,
                      (long long)self->num_classes);
         goto error;
     }
@@ -379,35 +355,11 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
                      "%d classes; pass the argmax to update()", MUSHIN_PI_MAX_FUSED_CLASSES);
         goto error;
     }
-    if (tv.t->ndim != lv.t->ndim - 1) {
-        PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s without "
-                     "dim %d", tshape, lshape, class_dim);
+    if (mushin_match_logits_target(&lv, &tv, class_dim, &ltext, &ttext, 1, &pixels) < 0) {
         goto error;
-    }
-    for (i = 0, k = 0; i < lv.t->ndim; i++) {
-        if (i == class_dim) {
-            continue;
-        }
-        if (tv.t->shape[k] != lv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s "
-                         "without dim %d", tshape, lshape, class_dim);
-            goto error;
-        }
-        if (k > 0) {
-            pixels *= tv.t->shape[k];
-        }
-        k++;
     }
     n_img = lv.t->shape[0];
-    if (!self->wide && pixels > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "update_logits(): images of %lld pixels could overflow "
-                     "int32 counts; build PerImageCounts with dtype='int64'", (long long)pixels);
-        goto error;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    current = self->num_images;
-    PyThread_release_lock(self->lock);
-    if (check_budget(self, current + n_img, "update_logits()") < 0) {
+    if (check_batch(self, n_img, pixels, "update_logits()") < 0) {
         goto error;
     }
     dims[0] = dims[1] = (npy_intp)self->num_classes;
@@ -427,24 +379,12 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
     status = mushin_perimage_count_logits(scratch, (int64_t *)PyArray_DATA((PyArrayObject *)batch),
                                           self->num_classes, self->has_ignore, self->ignore_index,
                                           lv.t->ndim, lv.t->shape, class_dim, lview, tview, &bad);
-    if (status == MUSHIN_OK) {
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        status = append_rows(self, scratch, n_img);
-        PyThread_release_lock(self->lock);
-    }
+    status = append_batch(self, status, scratch, n_img);
     Py_END_ALLOW_THREADS
     free(scratch);
     scratch = NULL;
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "per-image logits kernel failed with status %d", status);
+        count_status_error(self, status, &bad, "per-image logits kernel");
         goto error;
     }
     mushin_dlpack_release(&lv);
@@ -941,12 +881,8 @@ py_bootstrap_counts(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
                         "counts too large: a resample's sums could overflow int64");
         goto error;
     }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "bootstrap kernel failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "bootstrap kernel");
         goto error;
     }
     Py_DECREF(counts);

@@ -114,7 +114,7 @@ RocScores_update(RocScoresObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "score store failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "score store");
         goto error;
     }
     mushin_score_batch_release(&b);
@@ -147,7 +147,7 @@ roc_scores_auroc(RocScoresObject *self, double *macro)
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "AUROC kernel failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "AUROC kernel");
         goto error;
     }
     return per_class;
@@ -376,12 +376,8 @@ roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_stor
         mushin_score_check_error(method, self->num_classes, 0, 0, &check);
         goto done;
     }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "%s: score store failed with status %d", method, status);
+        mushin_glue_status_error(status, method, "score store");
         goto done;
     }
     rc = 0;

@@ -17,6 +17,7 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
 
@@ -31,26 +32,19 @@ int
 mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                     const char *owner, int64_t num_classes, mushin_score_batch *b)
 {
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    mushin_module_state *st;
+    mushin_dl_text ptext, ttext;
     memset(b, 0, sizeof(*b));
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError,
                      "%s.update() takes 2 arguments (probs, target), got %zd", owner, nargs);
         return -1;
     }
-    st = mushin_module_state_of(Py_TYPE(self));
-    if (mushin_dlpack_acquire(st, args[0], "probs", &b->pv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "probs",
+                                   args[1], "target", &b->pv, &b->tv) < 0) {
         return -1;
     }
-    if (mushin_dlpack_acquire(st, args[1], "target", &b->tv) < 0) {
-        mushin_dlpack_release(&b->pv);
-        return -1;
-    }
-    mushin_dlpack_dtype_name(b->pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(b->tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(b->pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(b->tv.t, tshape, sizeof(tshape));
+    mushin_dl_describe(&b->pv, &ptext);
+    mushin_dl_describe(&b->tv, &ttext);
     if (!mushin_dlpack_is_host(b->pv.t) || !mushin_dlpack_is_host(b->tv.t)) {
         PyErr_Format(PyExc_ValueError,
                      "%s.update reads host memory, but probs is on %s:%d and target is "
@@ -64,7 +58,7 @@ mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError,
                      "%s.update: probs must be floating-point probabilities (float16, "
                      "bfloat16, float32 or float64), got %s%s",
-                     owner, pdt,
+                     owner, ptext.dtype,
                      (b->pv.t->dtype.code == kDLInt || b->pv.t->dtype.code == kDLUInt)
                          ? "; pass per-class probabilities (e.g. logits.softmax(-1)), "
                            "not class indices" : "");
@@ -74,20 +68,20 @@ mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError,
                      "%s.update: target must hold integer class indices (int8, int16, "
                      "int32, int64, uint8, uint16, uint32 or bool), got %s",
-                     owner, tdt);
+                     owner, ttext.dtype);
         goto error;
     }
     if (b->pv.t->ndim != 2 || b->pv.t->shape[1] != num_classes) {
         PyErr_Format(PyExc_ValueError,
                      "%s.update: probs must have shape (N, %lld), one row of class "
                      "probabilities per sample, got %s",
-                     owner, (long long)num_classes, pshape);
+                     owner, (long long)num_classes, ptext.shape);
         goto error;
     }
     if (b->tv.t->ndim != 1 || b->tv.t->shape[0] != b->pv.t->shape[0]) {
         PyErr_Format(PyExc_ValueError,
                      "%s.update: target must have shape (%lld,) to match probs %s, got %s",
-                     owner, (long long)b->pv.t->shape[0], pshape, tshape);
+                     owner, (long long)b->pv.t->shape[0], ptext.shape, ttext.shape);
         goto error;
     }
     b->rows = b->pv.t->shape[0];
