@@ -116,17 +116,10 @@ mushin_cm_update(ConfusionMatrixObject *self, PyObject *const *args,
         return NULL;
     }
     if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "preds",
-                                   args[1], "target", &pv, &tv) < 0) {
+                                   args[1], "target", &pv, &tv, &ptext, &ttext) < 0) {
         return NULL;
     }
-    mushin_dl_describe(&pv, &ptext);
-    mushin_dl_describe(&tv, &ttext);
-    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update reads host memory, but preds is on %s:%d "
-                     "and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(pv.t->device.device_type), (int)pv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+    if (mushin_require_host_pair("ConfusionMatrix.update", "preds", &pv, "target", &tv, 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
@@ -246,17 +239,12 @@ mushin_cm_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *k
         return NULL;
     }
     if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits",
-                                   target_obj, "target", &lv, &tv) < 0) {
+                                   target_obj, "target", &lv, &tv, &ltext,
+                                   &ttext) < 0) {
         return NULL;
     }
-    mushin_dl_describe(&lv, &ltext);
-    mushin_dl_describe(&tv, &ttext);
-    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update_logits reads host memory, but logits is on "
-                     "%s:%d and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(lv.t->device.device_type), (int)lv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+    if (mushin_require_host_pair("ConfusionMatrix.update_logits", "logits", &lv, "target", &tv,
+                                 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {

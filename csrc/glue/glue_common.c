@@ -199,9 +199,17 @@ mushin_state_dict_classes(PyObject *d, const char *method, const char *const *ke
 
 /* -------------------------------------------------- class-index batches -- */
 
+static void
+describe(const dl_view *v, mushin_dl_text *out)
+{
+    mushin_dlpack_dtype_name(v->t->dtype, out->dtype, sizeof(out->dtype));
+    mushin_dlpack_format_shape(v->t, out->shape, sizeof(out->shape));
+}
+
 int
 mushin_dlpack_acquire_pair(mushin_module_state *st, PyObject *a, const char *an, PyObject *b,
-                           const char *bn, dl_view *va, dl_view *vb)
+                           const char *bn, dl_view *va, dl_view *vb, mushin_dl_text *ta,
+                           mushin_dl_text *tb)
 {
     memset(vb, 0, sizeof(*vb));
     if (mushin_dlpack_acquire(st, a, an, va) < 0) {
@@ -211,14 +219,38 @@ mushin_dlpack_acquire_pair(mushin_module_state *st, PyObject *a, const char *an,
         mushin_dlpack_release(va);
         return -1;
     }
+    describe(va, ta);
+    describe(vb, tb);
     return 0;
 }
 
-void
-mushin_dl_describe(const dl_view *v, mushin_dl_text *out)
+/* "cuda:0", or "cuda" without the index */
+static void
+device_text(const DLTensor *t, int with_id, char *buf, size_t len)
 {
-    mushin_dlpack_dtype_name(v->t->dtype, out->dtype, sizeof(out->dtype));
-    mushin_dlpack_format_shape(v->t, out->shape, sizeof(out->shape));
+    if (with_id) {
+        PyOS_snprintf(buf, len, "%s:%d", mushin_dlpack_device_name(t->device.device_type),
+                      (int)t->device.device_id);
+    }
+    else {
+        PyOS_snprintf(buf, len, "%s", mushin_dlpack_device_name(t->device.device_type));
+    }
+}
+
+int
+mushin_require_host_pair(const char *method, const char *an, const dl_view *va, const char *bn,
+                         const dl_view *vb, int with_ids)
+{
+    char da[48], db[48];
+    if (mushin_dlpack_is_host(va->t) && mushin_dlpack_is_host(vb->t)) {
+        return 0;
+    }
+    device_text(va->t, with_ids, da, sizeof(da));
+    device_text(vb->t, with_ids, db, sizeof(db));
+    PyErr_Format(PyExc_ValueError,
+                 "%s reads host memory, but %s is on %s and %s is on %s; move both to the CPU",
+                 method, an, da, bn, db);
+    return -1;
 }
 
 int

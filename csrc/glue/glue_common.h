@@ -77,11 +77,15 @@ typedef struct {
     char shape[256];
 } mushin_dl_text;
 
-/* Acquire two arguments (an, bn name them) as one batch; on failure both
- * views are left released.  GIL held. */
+/* Acquire two arguments (an, bn name them) as one batch and describe
+ * them in *ta, *tb; on failure both views are left released.  GIL held. */
 int mushin_dlpack_acquire_pair(mushin_module_state *st, PyObject *a, const char *an,
-                               PyObject *b, const char *bn, dl_view *va, dl_view *vb);
-void mushin_dl_describe(const dl_view *v, mushin_dl_text *out);
+                               PyObject *b, const char *bn, dl_view *va, dl_view *vb,
+                               mushin_dl_text *ta, mushin_dl_text *tb);
+/* Both tensors of `method`'s batch must be in host memory: 0, or -1 with a
+ * ValueError naming their devices (with the device index if `with_ids`). */
+int mushin_require_host_pair(const char *method, const char *an, const dl_view *va,
+                             const char *bn, const dl_view *vb, int with_ids);
 
 /* target (t) must have the shape of preds (p): 0, or -1 with "preds shape
  * P does not match target shape T".  *count gets the product of p's

@@ -215,17 +215,10 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "preds",
-                                   args[1], "target", &pv, &tv) < 0) {
+                                   args[1], "target", &pv, &tv, &ptext, &ttext) < 0) {
         return NULL;
     }
-    mushin_dl_describe(&pv, &ptext);
-    mushin_dl_describe(&tv, &ttext);
-    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts.update reads host memory, but preds is on %s and target "
-                     "is on %s; move both to the CPU",
-                     mushin_dlpack_device_name(pv.t->device.device_type),
-                     mushin_dlpack_device_name(tv.t->device.device_type));
+    if (mushin_require_host_pair("PerImageCounts.update", "preds", &pv, "target", &tv, 0) < 0) {
         goto error;
     }
     if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
@@ -304,17 +297,12 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits",
-                                   target_obj, "target", &lv, &tv) < 0) {
+                                   target_obj, "target", &lv, &tv, &ltext,
+                                   &ttext) < 0) {
         return NULL;
     }
-    mushin_dl_describe(&lv, &ltext);
-    mushin_dl_describe(&tv, &ttext);
-    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts.update_logits reads host memory, but logits is on %s and "
-                     "target is on %s; move both to the CPU",
-                     mushin_dlpack_device_name(lv.t->device.device_type),
-                     mushin_dlpack_device_name(tv.t->device.device_type));
+    if (mushin_require_host_pair("PerImageCounts.update_logits", "logits", &lv, "target", &tv,
+                                 0) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {

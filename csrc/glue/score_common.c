@@ -33,6 +33,7 @@ mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nar
                     const char *owner, int64_t num_classes, mushin_score_batch *b)
 {
     mushin_dl_text ptext, ttext;
+    char method[64];
     memset(b, 0, sizeof(*b));
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError,
@@ -40,18 +41,11 @@ mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return -1;
     }
     if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "probs",
-                                   args[1], "target", &b->pv, &b->tv) < 0) {
+                                   args[1], "target", &b->pv, &b->tv, &ptext, &ttext) < 0) {
         return -1;
     }
-    mushin_dl_describe(&b->pv, &ptext);
-    mushin_dl_describe(&b->tv, &ttext);
-    if (!mushin_dlpack_is_host(b->pv.t) || !mushin_dlpack_is_host(b->tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s.update reads host memory, but probs is on %s:%d and target is "
-                     "on %s:%d; move both to the CPU",
-                     owner, mushin_dlpack_device_name(b->pv.t->device.device_type),
-                     (int)b->pv.t->device.device_id,
-                     mushin_dlpack_device_name(b->tv.t->device.device_type), (int)b->tv.t->device.device_id);
+    PyOS_snprintf(method, sizeof(method), "%s.update", owner);
+    if (mushin_require_host_pair(method, "probs", &b->pv, "target", &b->tv, 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(b->pv.t, &b->probs.type) < 0) {
