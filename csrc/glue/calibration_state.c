@@ -592,9 +592,7 @@ CalibrationBins_load_state_dict(CalibrationBinsObject *self, PyObject *d)
     const char *method = "CalibrationBins.load_state_dict";
     PyArrayObject *given;
     int i, same;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
+    if (mushin_require_state_dict(d, method) < 0) {
         return NULL;
     }
     for (i = 0; i < 4; i++) {

@@ -335,27 +335,10 @@ static PyObject *
 ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
 {
     static const char method[] = "ConfusionMatrix.load_state_dict";
-    PyObject *item;
-    long long num_classes;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
-        return NULL;
-    }
-    item = PyDict_GetItemString(d, "num_classes");
-    if (item == NULL || PyDict_GetItemString(d, "counts") == NULL) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: the state dict needs 'num_classes' and 'counts' entries; pass what "
-                     "state_dict() returned", method);
-        return NULL;
-    }
-    num_classes = PyLong_AsLongLong(item);
-    if (num_classes == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this matrix %lld",
-                     method, num_classes, (long long)self->num_classes);
+    static const char *const keys[] = {"counts", NULL};
+    if (mushin_require_state_dict(d, method) < 0 ||
+        mushin_state_dict_classes(d, method, keys, "'num_classes' and 'counts'",
+                                  self->num_classes, "matrix") < 0) {
         return NULL;
     }
     if (cm_take_counts(self, PyDict_GetItemString(d, "counts"), 1, method) < 0) {

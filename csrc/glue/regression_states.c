@@ -219,19 +219,15 @@ error:
 }
 
 static int
-moments_from_dict(PyObject *d, mushin_regression_moments *s, const char *method)
+moments_from_dict(PyObject *Py_UNUSED(self), PyObject *d, void *out, const char *method)
 {
+    mushin_regression_moments *s = (mushin_regression_moments *)out;
     PyArrayObject *n = NULL, *ext = NULL, *sums = NULL;
     const char *what = NULL;
     const double *e;
     mushin_xsum *x[6] = {&s->sum_p, &s->sum_t, &s->sum_abs,
                          &s->sum_pp, &s->sum_tt, &s->sum_pt};
     int i, rc = -1;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     n = (PyArrayObject *)mushin_state_dict_array(d, method, "n", NPY_INT64, 0);
     ext = n == NULL ? NULL
                     : (PyArrayObject *)mushin_state_dict_array(d, method, "extremes", NPY_DOUBLE, 1);
@@ -284,41 +280,38 @@ moments_state_dict(MomentsObject *self, PyObject *Py_UNUSED(ignored))
     return moments_to_dict(&copy);
 }
 
+static int
+moments_merge_kernel(void *state, void *other)
+{
+    return mushin_regression_merge((mushin_regression_moments *)state,
+                                   (const mushin_regression_moments *)other);
+}
+
+static void
+moments_reset_kernel(void *state)
+{
+    mushin_regression_init((mushin_regression_moments *)state);
+}
+
+static const mushin_state_ops moments_ops = {
+    sizeof(mushin_regression_moments), moments_from_dict, moments_merge_kernel,
+    moments_reset_kernel, NULL,
+};
+
 static PyObject *
 moments_load_state_dict(MomentsObject *self, PyObject *d)
 {
     mushin_regression_moments s;
-    if (moments_from_dict(d, &s, "RegressionMoments.load_state_dict") < 0) {
-        return NULL;
-    }
-    mushin_glue_locked_copy(self->lock, &self->state, &s, sizeof s);
-    Py_RETURN_NONE;
+    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
+                             "RegressionMoments.load_state_dict", &moments_ops);
 }
 
 static PyObject *
 moments_merge(MomentsObject *self, PyObject *other)
 {
-    static const char *method = "RegressionMoments.merge";
     mushin_regression_moments s;
-    PyObject *d = NULL, *result = NULL;
-    int status;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || moments_from_dict(d, &s, method) < 0) {
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_regression_merge(&self->state, &s);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    Py_XDECREF(d);
-    return result;
+    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
+                              "RegressionMoments.merge", &moments_ops);
 }
 
 static PyObject *
@@ -343,12 +336,7 @@ moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 moments_reset(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_regression_init(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    return mushin_state_reset(self->lock, &self->state, &moments_ops);
 }
 
 static PyObject *
@@ -440,40 +428,28 @@ pairs_update(PairsObject *self, PyObject *args, PyObject *kwds)
 static PyObject *
 pairs_state_dict(PairsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *d = NULL, *p = NULL, *t = NULL;
-    d = PyDict_New();
-    if (d == NULL) {
-        return NULL;
-    }
-    /* allocating with the lock held would need the GIL inside it: take
-     * the lock with the GIL, as no kernel holding it waits for the GIL */
+    static const mushin_column cols[2] = {{"preds", NPY_FLOAT, sizeof(float)},
+                                          {"target", NPY_FLOAT, sizeof(float)}};
+    PyObject *d;
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    p = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.preds, sizeof(float));
-    t = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.target, sizeof(float));
-    PyThread_release_lock(self->lock);
-    if (p == NULL || t == NULL || PyDict_SetItemString(d, "preds", p) < 0
-        || PyDict_SetItemString(d, "target", t) < 0) {
-        Py_CLEAR(d);
+    {
+        const void *src[2] = {self->state.preds, self->state.target};
+        d = mushin_columns_dict(self->state.n, cols, src, 2);
     }
-    Py_XDECREF(p);
-    Py_XDECREF(t);
+    PyThread_release_lock(self->lock);
     return d;
 }
 
 /* a new pairs state holding d's pairs, checked */
 static int
-pairs_from_dict(PyObject *d, mushin_ranked_pairs *s, const char *method)
+pairs_from_dict(PyObject *Py_UNUSED(self), PyObject *d, void *out, const char *method)
 {
+    mushin_ranked_pairs *s = (mushin_ranked_pairs *)out;
     PyObject *p = NULL, *t = NULL;
     mushin_shape ps, ts;
     mushin_regression_bad bad;
     int status, rc = -1;
     mushin_ranked_pairs_init(s);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     if ((p = mushin_state_dict_array(d, method, "preds", NPY_FLOAT, 1)) == NULL ||
         (t = mushin_state_dict_array(d, method, "target", NPY_FLOAT, 1)) == NULL) {
         goto done;
@@ -502,51 +478,42 @@ done:
     return rc;
 }
 
+/* the other state's pairs (checked when it was read) appended */
+static int
+pairs_merge_kernel(void *state, void *other)
+{
+    const mushin_ranked_pairs *s = (const mushin_ranked_pairs *)other;
+    const mushin_vec_view vp = {(const char *)s->preds, MUSHIN_FLOAT32, sizeof(float)};
+    const mushin_vec_view vt = {(const char *)s->target, MUSHIN_FLOAT32, sizeof(float)};
+    mushin_regression_bad bad;
+    return mushin_ranked_pairs_append((mushin_ranked_pairs *)state, s->n, vp, vt, &bad);
+}
+
+static void
+pairs_clear_kernel(void *state)
+{
+    mushin_ranked_pairs_clear((mushin_ranked_pairs *)state);
+}
+
+static const mushin_state_ops pairs_ops = {
+    sizeof(mushin_ranked_pairs), pairs_from_dict, pairs_merge_kernel, pairs_clear_kernel,
+    pairs_clear_kernel,
+};
+
 static PyObject *
 pairs_load_state_dict(PairsObject *self, PyObject *d)
 {
     mushin_ranked_pairs s;
-    if (pairs_from_dict(d, &s, "RankedPairs.load_state_dict") < 0) {
-        return NULL;
-    }
-    mushin_glue_locked_swap(self->lock, &self->state, &s, sizeof s);
-    mushin_ranked_pairs_clear(&s); /* the old pairs */
-    Py_RETURN_NONE;
+    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
+                             "RankedPairs.load_state_dict", &pairs_ops);
 }
 
 static PyObject *
 pairs_merge(PairsObject *self, PyObject *other)
 {
-    static const char *method = "RankedPairs.merge";
     mushin_ranked_pairs s;
-    mushin_regression_bad bad;
-    PyObject *d = NULL, *result = NULL;
-    int status, have = 0;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || pairs_from_dict(d, &s, method) < 0) {
-        goto error;
-    }
-    have = 1;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    {
-        const mushin_vec_view vp = {(const char *)s.preds, MUSHIN_FLOAT32, sizeof(float)};
-        const mushin_vec_view vt = {(const char *)s.target, MUSHIN_FLOAT32, sizeof(float)};
-        status = mushin_ranked_pairs_append(&self->state, s.n, vp, vt, &bad);
-    }
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    if (have) {
-        mushin_ranked_pairs_clear(&s);
-    }
-    Py_XDECREF(d);
-    return result;
+    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
+                              "RankedPairs.merge", &pairs_ops);
 }
 
 static PyObject *
@@ -570,12 +537,7 @@ pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 pairs_reset(PairsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_ranked_pairs_clear(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    return mushin_state_reset(self->lock, &self->state, &pairs_ops);
 }
 
 static PyObject *

@@ -196,43 +196,33 @@ error:
 static PyObject *
 groups_state_dict(GroupsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *d = NULL, *ix = NULL, *p = NULL, *t = NULL, *g = NULL;
-    d = PyDict_New();
-    if (d == NULL) {
-        return NULL;
-    }
+    static const mushin_column cols[3] = {{"indexes", NPY_INT64, sizeof(int64_t)},
+                                          {"preds", NPY_FLOAT, sizeof(float)},
+                                          {"target", NPY_DOUBLE, sizeof(double)}};
+    PyObject *d;
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    ix = mushin_array_copy_1d(self->state.n, NPY_INT64, self->state.index, sizeof(int64_t));
-    p = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.preds, sizeof(float));
-    t = mushin_array_copy_1d(self->state.n, NPY_DOUBLE, self->state.target, sizeof(double));
+    {
+        const void *src[3] = {self->state.index, self->state.preds, self->state.target};
+        d = mushin_columns_dict(self->state.n, cols, src, 3);
+    }
     PyThread_release_lock(self->lock);
-    g = PyBool_FromLong(self->state.graded);
-    if (ix == NULL || p == NULL || t == NULL || PyDict_SetItemString(d, "indexes", ix) < 0
-        || PyDict_SetItemString(d, "preds", p) < 0 || PyDict_SetItemString(d, "target", t) < 0
-        || PyDict_SetItemString(d, "graded", g) < 0) {
+    if (d != NULL && PyDict_SetItemString(d, "graded", self->state.graded ? Py_True : Py_False) < 0) {
         Py_CLEAR(d);
     }
-    Py_XDECREF(ix);
-    Py_XDECREF(p);
-    Py_XDECREF(t);
-    Py_XDECREF(g);
     return d;
 }
 
-/* a new groups state (graded as `graded`) holding d's triples, checked */
+/* a new groups state (graded as self's) holding d's triples, checked */
 static int
-groups_from_dict(PyObject *d, mushin_retrieval_groups *s, int graded, const char *method)
+groups_from_dict(PyObject *self, PyObject *d, void *out, const char *method)
 {
+    mushin_retrieval_groups *s = (mushin_retrieval_groups *)out;
+    const int graded = ((GroupsObject *)self)->state.graded;
     PyObject *p = NULL, *t = NULL, *ix = NULL;
     mushin_shape ps, ts, is;
     mushin_retrieval_bad bad;
     int status, rc = -1;
     mushin_retrieval_init(s, graded);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     if ((ix = mushin_state_dict_array(d, method, "indexes", NPY_INT64, 1)) == NULL ||
         (p = mushin_state_dict_array(d, method, "preds", NPY_FLOAT, 1)) == NULL ||
         (t = mushin_state_dict_array(d, method, "target", NPY_DOUBLE, 1)) == NULL) {
@@ -265,46 +255,38 @@ done:
     return rc;
 }
 
+static int
+groups_merge_kernel(void *state, void *other)
+{
+    return mushin_retrieval_merge((mushin_retrieval_groups *)state,
+                                  (const mushin_retrieval_groups *)other);
+}
+
+static void
+groups_clear_kernel(void *state)
+{
+    mushin_retrieval_clear((mushin_retrieval_groups *)state);
+}
+
+static const mushin_state_ops groups_ops = {
+    sizeof(mushin_retrieval_groups), groups_from_dict, groups_merge_kernel, groups_clear_kernel,
+    groups_clear_kernel,
+};
+
 static PyObject *
 groups_load_state_dict(GroupsObject *self, PyObject *d)
 {
     mushin_retrieval_groups s;
-    if (groups_from_dict(d, &s, self->state.graded, "RetrievalGroups.load_state_dict") < 0) {
-        return NULL;
-    }
-    mushin_glue_locked_swap(self->lock, &self->state, &s, sizeof s);
-    mushin_retrieval_clear(&s); /* the old triples */
-    Py_RETURN_NONE;
+    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
+                             "RetrievalGroups.load_state_dict", &groups_ops);
 }
 
 static PyObject *
 groups_merge(GroupsObject *self, PyObject *other)
 {
-    static const char *method = "RetrievalGroups.merge";
     mushin_retrieval_groups s;
-    PyObject *d = NULL, *result = NULL;
-    int status, have = 0;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || groups_from_dict(d, &s, self->state.graded, method) < 0) {
-        goto error;
-    }
-    have = 1;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_retrieval_merge(&self->state, &s);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    if (have) {
-        mushin_retrieval_clear(&s);
-    }
-    Py_XDECREF(d);
-    return result;
+    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
+                              "RetrievalGroups.merge", &groups_ops);
 }
 
 static PyObject *
@@ -339,12 +321,7 @@ groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 groups_reset(GroupsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_retrieval_clear(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    return mushin_state_reset(self->lock, &self->state, &groups_ops);
 }
 
 static PyObject *

@@ -289,9 +289,8 @@ static int
 roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_store *base,
                      const char *method, mushin_score_store *out)
 {
-    PyObject *item;
+    static const char *const keys[] = {"scores", "labels", NULL};
     PyArrayObject *scores = NULL, *labels = NULL;
-    long long num_classes;
     mushin_prob_view pv;
     mushin_label_view lv;
     mushin_score_check check;
@@ -299,30 +298,12 @@ roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_stor
     int64_t rows;
 
     mushin_score_store_init(out, self->num_classes);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
+    if (mushin_require_state_dict(d, method) < 0 ||
+        mushin_state_dict_classes(d, method, keys, "'num_classes', 'scores' and 'labels'",
+                                  self->num_classes, "RocScores") < 0) {
         return -1;
     }
-    item = PyDict_GetItemString(d, "num_classes");
-    if (item == NULL || PyDict_GetItemString(d, "scores") == NULL ||
-        PyDict_GetItemString(d, "labels") == NULL) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: the state dict needs 'num_classes', 'scores' and 'labels' entries; "
-                     "pass what state_dict() returned", method);
-        return -1;
-    }
-    num_classes = PyLong_AsLongLong(item);
-    if (num_classes == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this RocScores %lld",
-                     method, num_classes, (long long)self->num_classes);
-        return -1;
-    }
-    item = PyDict_GetItemString(d, "scores");
-    scores = (PyArrayObject *)PyArray_FROM_O(item);
+    scores = (PyArrayObject *)PyArray_FROM_O(PyDict_GetItemString(d, "scores"));
     if (scores == NULL) {
         goto done;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/dtype_load.h"
+#include "glue_common.h"
 #include "state_inputs.h"
 
 int
@@ -395,4 +396,80 @@ mushin_metrics_dict(const char *const *names, const double *values, int count)
         Py_DECREF(v);
     }
     return d;
+}
+
+PyObject *
+mushin_columns_dict(int64_t n, const mushin_column *cols, const void *const *src, int count)
+{
+    PyObject *d = PyDict_New(), *a;
+    int i;
+    for (i = 0; d != NULL && i < count; i++) {
+        a = mushin_array_copy_1d(n, cols[i].type, src[i], cols[i].itemsize);
+        if (a == NULL || PyDict_SetItemString(d, cols[i].key, a) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(a);
+    }
+    return d;
+}
+
+/* ------------------------------------------------ the state protocol -- */
+
+PyObject *
+mushin_state_merge(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
+                   PyObject *other, const char *method, const mushin_state_ops *ops)
+{
+    PyObject *d = mushin_as_state_dict(self, other, method);
+    int status, rc;
+    if (d == NULL) {
+        return NULL;
+    }
+    rc = ops->from_dict(self, d, aside, method);
+    Py_DECREF(d);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    status = ops->merge(state, aside);
+    PyThread_release_lock(lock);
+    Py_END_ALLOW_THREADS
+    if (ops->clear != NULL) {
+        ops->clear(aside);
+    }
+    if (status != MUSHIN_OK) {
+        mushin_state_status_error(status, method);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+mushin_state_load(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
+                  PyObject *d, const char *method, const mushin_state_ops *ops)
+{
+    if (!PyDict_Check(d)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R", method,
+                     (PyObject *)Py_TYPE(d));
+        return NULL;
+    }
+    if (ops->from_dict(self, d, aside, method) < 0) {
+        return NULL;
+    }
+    mushin_glue_locked_swap(lock, state, aside, ops->size);
+    if (ops->clear != NULL) {
+        ops->clear(aside); /* the old state */
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+mushin_state_reset(PyThread_type_lock lock, void *state, const mushin_state_ops *ops)
+{
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    ops->reset(state);
+    PyThread_release_lock(lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }

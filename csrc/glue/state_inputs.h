@@ -2,7 +2,8 @@
  * state_inputs.h -- what the regression and retrieval state types share
  * (regression_states.c, retrieval_states.c): reading a batch tensor by
  * DLPack as one flat run of elements the kernels take, the shape checks and
- * their messages, and the state-dict helpers.
+ * their messages, the state-dict helpers, and merge(), load_state_dict()
+ * and reset() written once over each type's own kernel state.
  *
  * A batch is read in three steps so that only the copy runs without the
  * GIL: mushin_input_acquire checks device, dtype and shape and allocates
@@ -16,6 +17,7 @@
 #define MUSHIN_GLUE_STATE_INPUTS_H
 
 #include <Python.h>
+#include <pythread.h>
 
 #include "dlpack_consumer.h"
 #include "kernels/regression.h"
@@ -91,5 +93,46 @@ PyObject *mushin_as_state_dict(PyObject *self, PyObject *other, const char *meth
 
 /* {names[i]: values[i]} */
 PyObject *mushin_metrics_dict(const char *const *names, const double *values, int count);
+
+/* One column of a state dict: a 1-d array of `type` (NumPy). */
+typedef struct {
+    const char *key;
+    int type;
+    size_t itemsize;
+} mushin_column;
+
+/* {cols[i].key: a copy of the n elements at src[i]}.  Call with the
+ * state's lock held, taken with the GIL (allocating needs the GIL, and no
+ * kernel that holds the lock waits for it). */
+PyObject *mushin_columns_dict(int64_t n, const mushin_column *cols, const void *const *src,
+                              int count);
+
+/* ------------------------------------------------ the state protocol -- */
+
+/* How merge(), load_state_dict() and reset() below reach a state type's
+ * kernel state, which the object keeps at `state` under `lock`. */
+typedef struct {
+    size_t size; /* of the kernel state */
+    /* A new kernel state at `out` from the dict d, checked, for `self`:
+     * 0, or -1 with an error and nothing left to free. */
+    int (*from_dict)(PyObject *self, PyObject *d, void *out, const char *method);
+    /* Add `other` to `state`, without the GIL: a kernel status. */
+    int (*merge)(void *state, void *other);
+    /* Empty `state`, without the GIL. */
+    void (*reset)(void *state);
+    /* Free what a kernel state holds; NULL when it holds nothing. */
+    void (*clear)(void *state);
+} mushin_state_ops;
+
+/* merge(other): other (a dict, or an object of self's type) checked into
+ * `aside` (scratch of ops->size bytes), then added.  The state is unchanged
+ * on any error. */
+PyObject *mushin_state_merge(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
+                             PyObject *other, const char *method, const mushin_state_ops *ops);
+/* load_state_dict(d): d checked into `aside`, then swapped in. */
+PyObject *mushin_state_load(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
+                            PyObject *d, const char *method, const mushin_state_ops *ops);
+/* reset() */
+PyObject *mushin_state_reset(PyThread_type_lock lock, void *state, const mushin_state_ops *ops);
 
 #endif /* MUSHIN_GLUE_STATE_INPUTS_H */
