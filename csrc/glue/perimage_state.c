@@ -519,64 +519,51 @@ incoming_counts(PerImageObject *self, PyObject *arg, const char *what)
     return checked_counts(self, PyDict_GetItemString(arg, "counts"), what);
 }
 
+/* Append the checked counts `arr` (its reference is taken) after the
+ * images already counted, or with `replace` in their place; within the
+ * budget, all or nothing.  `what` names the method in messages. */
+static PyObject *
+take_counts(PerImageObject *self, PyArrayObject *arr, int replace, const char *what)
+{
+    const int64_t n = (int64_t)PyArray_DIM(arr, 0);
+    int64_t old_images;
+    int status = MUSHIN_ENOMEM;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    old_images = self->num_images;
+    if (check_budget(self, (replace ? 0 : old_images) + n, what) == 0) {
+        self->num_images = replace ? 0 : old_images;
+        status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
+        if (status != MUSHIN_OK) {
+            self->num_images = old_images;
+            PyErr_NoMemory();
+        }
+    }
+    PyThread_release_lock(self->lock);
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 perimage_merge(PerImageObject *self, PyObject *arg)
 {
     PyArrayObject *arr = incoming_counts(self, arg, "merge()");
-    int64_t n;
-    int status;
-    if (arr == NULL) {
-        return NULL;
-    }
-    n = (int64_t)PyArray_DIM(arr, 0);
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    if (check_budget(self, self->num_images + n, "merge()") < 0) {
-        PyThread_release_lock(self->lock);
-        Py_DECREF(arr);
-        return NULL;
-    }
-    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
-    PyThread_release_lock(self->lock);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
+    return arr == NULL ? NULL : take_counts(self, arr, 0, "merge()");
 }
 
 static PyObject *
 perimage_load_state_dict(PerImageObject *self, PyObject *arg)
 {
     PyArrayObject *arr;
-    int64_t n, old_images;
-    int status;
     if (!PyDict_Check(arg)) {
         PyErr_Format(PyExc_TypeError, "load_state_dict() takes a dict (a state_dict()), got %.200s",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
     arr = incoming_counts(self, arg, "load_state_dict()");
-    if (arr == NULL) {
-        return NULL;
-    }
-    n = (int64_t)PyArray_DIM(arr, 0);
-    if (check_budget(self, n, "load_state_dict()") < 0) {
-        Py_DECREF(arr);
-        return NULL;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old_images = self->num_images;
-    self->num_images = 0;
-    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
-    if (status != MUSHIN_OK) {
-        self->num_images = old_images;
-    }
-    PyThread_release_lock(self->lock);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
+    return arr == NULL ? NULL : take_counts(self, arr, 1, "load_state_dict()");
 }
 
 static PyObject *
