@@ -67,6 +67,25 @@ RocScores_dealloc(RocScoresObject *self)
     mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
+/* Keep a checked batch of `rows` rows, `kept` of them not ignored: widen
+ * the store for float64 input, make room, append.  No GIL needed. */
+static int
+store_batch(mushin_score_store *store, int64_t rows, int64_t kept, int has_ignore,
+            int64_t ignore_index, mushin_prob_view probs, mushin_label_view labels)
+{
+    int status = MUSHIN_OK;
+    if (probs.type == MUSHIN_FLOAT64 && kept > 0) {
+        status = mushin_score_store_widen(store);
+    }
+    if (status == MUSHIN_OK) {
+        status = mushin_score_store_reserve(store, kept);
+    }
+    if (status == MUSHIN_OK) {
+        status = mushin_score_store_append(store, rows, has_ignore, ignore_index, probs, labels);
+    }
+    return status;
+}
+
 PyDoc_STRVAR(RocScores_update_doc,
 "update(probs, target, /)\n--\n\n"
 "Keep one batch: ``probs`` is ``(N, num_classes)`` floating-point, ``target``\n"
@@ -89,16 +108,8 @@ RocScores_update(RocScoresObject *self, PyObject *const *args, Py_ssize_t nargs)
                                  self->ignore_index, b.probs, b.labels, &check);
     if (status == MUSHIN_OK) {
         PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        if (b.probs.type == MUSHIN_FLOAT64 && check.kept > 0) {
-            status = mushin_score_store_widen(&self->store);
-        }
-        if (status == MUSHIN_OK) {
-            status = mushin_score_store_reserve(&self->store, check.kept);
-        }
-        if (status == MUSHIN_OK) {
-            status = mushin_score_store_append(&self->store, b.rows, self->has_ignore,
-                                               self->ignore_index, b.probs, b.labels);
-        }
+        status = store_batch(&self->store, b.rows, check.kept, self->has_ignore,
+                             self->ignore_index, b.probs, b.labels);
         PyThread_release_lock(self->lock);
     }
     Py_END_ALLOW_THREADS
@@ -343,14 +354,8 @@ roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_stor
     if (status == MUSHIN_OK && base != NULL) {
         status = mushin_score_store_copy(out, base);
     }
-    if (status == MUSHIN_OK && pv.type == MUSHIN_FLOAT64 && rows > 0) {
-        status = mushin_score_store_widen(out);
-    }
     if (status == MUSHIN_OK) {
-        status = mushin_score_store_reserve(out, rows);
-    }
-    if (status == MUSHIN_OK) {
-        status = mushin_score_store_append(out, rows, 0, 0, pv, lv);
+        status = store_batch(out, rows, rows, 0, 0, pv, lv);
     }
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
