@@ -21,6 +21,7 @@
 #define NPY_TARGET_VERSION NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/regression.h"
@@ -119,10 +120,20 @@ array_vec(PyObject *array)
 /* ------------------------------------------------- RegressionMoments -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head; /* the lock guards state */
     mushin_regression_moments state;
-    PyThread_type_lock lock; /* guards state; taken without the GIL */
 } MomentsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int moments_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int moments_merge_kernel(void *state, void *other);
+static void moments_reset_kernel(void *state);
+
+static const mushin_state_ops moments_ops = {
+    "RegressionMoments", offsetof(MomentsObject, state), offsetof(MomentsObject, state.n),
+    sizeof(mushin_regression_moments), moments_from_dict, moments_merge_kernel,
+    moments_reset_kernel, NULL,
+};
 
 static PyObject *
 moments_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -137,13 +148,8 @@ moments_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_regression_init(&self->state);
-    return mushin_glue_with_lock((PyObject *)self, &self->lock);
-}
-
-static void
-moments_dealloc(MomentsObject *self)
-{
-    mushin_glue_dealloc((PyObject *)self, self->lock);
+    self->head.ops = &moments_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 static int
@@ -172,7 +178,7 @@ PyDoc_STRVAR(moments_update_doc,
 static PyObject *
 moments_update(MomentsObject *self, PyObject *args, PyObject *kwds)
 {
-    return pair_batch_update((PyObject *)self, "RegressionMoments.update", self->lock,
+    return pair_batch_update((PyObject *)self, "RegressionMoments.update", self->head.lock,
                              &self->state, moments_kernel, args, kwds);
 }
 
@@ -276,7 +282,7 @@ static PyObject *
 moments_state_dict(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 {
     mushin_regression_moments copy;
-    mushin_glue_locked_copy(self->lock, &copy, &self->state, sizeof copy);
+    mushin_glue_locked_copy(self->head.lock, &copy, &self->state, sizeof copy);
     return moments_to_dict(&copy);
 }
 
@@ -293,27 +299,6 @@ moments_reset_kernel(void *state)
     mushin_regression_init((mushin_regression_moments *)state);
 }
 
-static const mushin_state_ops moments_ops = {
-    sizeof(mushin_regression_moments), moments_from_dict, moments_merge_kernel,
-    moments_reset_kernel, NULL,
-};
-
-static PyObject *
-moments_load_state_dict(MomentsObject *self, PyObject *d)
-{
-    mushin_regression_moments s;
-    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
-                             "RegressionMoments.load_state_dict", &moments_ops);
-}
-
-static PyObject *
-moments_merge(MomentsObject *self, PyObject *other)
-{
-    mushin_regression_moments s;
-    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
-                              "RegressionMoments.merge", &moments_ops);
-}
-
 static PyObject *
 moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -321,9 +306,9 @@ moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
     mushin_regression_metrics out;
     double values[5];
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     mushin_regression_compute(&self->state, &out);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     values[0] = out.mse;
     values[1] = out.mae;
@@ -333,35 +318,23 @@ moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
     return mushin_metrics_dict(names, values, 5);
 }
 
-static PyObject *
-moments_reset(MomentsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return mushin_state_reset(self->lock, &self->state, &moments_ops);
-}
-
-static PyObject *
-moments_get_n(MomentsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
-}
-
 static PyMethodDef moments_methods[] = {
     {"update", (PyCFunction)(void (*)(void))moments_update, METH_VARARGS | METH_KEYWORDS,
      moments_update_doc},
-    {"merge", (PyCFunction)moments_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAdd another RegressionMoments (or its state_dict()); exact."},
     {"state_dict", (PyCFunction)moments_state_dict, METH_NOARGS,
      "state_dict()\n--\n\nThe exact state as a dict of NumPy arrays."},
-    {"load_state_dict", (PyCFunction)moments_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the state by a checked state_dict()."},
     {"compute", (PyCFunction)moments_compute, METH_NOARGS,
      "compute()\n--\n\n{'mse', 'mae', 'rmse', 'r2', 'pearson'} as torchmetrics defines them."},
-    {"reset", (PyCFunction)moments_reset, METH_NOARGS, "reset()\n--\n\nForget every batch."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every batch."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef moments_getset[] = {
-    {"n", (getter)moments_get_n, NULL, "pairs seen", NULL},
+    {"n", mushin_state_get_n, NULL, "pairs seen", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -375,7 +348,7 @@ PyDoc_STRVAR(moments_doc,
 
 static PyType_Slot moments_slots[] = {
     {Py_tp_new, moments_new},
-    {Py_tp_dealloc, moments_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, moments_methods},
     {Py_tp_getset, moments_getset},
     {Py_tp_doc, (void *)moments_doc},
@@ -390,10 +363,20 @@ static PyType_Spec moments_spec = {
 /* ------------------------------------------------------- RankedPairs -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head;
     mushin_ranked_pairs state;
-    PyThread_type_lock lock;
 } PairsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int pairs_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int pairs_merge_kernel(void *state, void *other);
+static void pairs_clear_kernel(void *state);
+
+static const mushin_state_ops pairs_ops = {
+    "RankedPairs", offsetof(PairsObject, state), offsetof(PairsObject, state.n),
+    sizeof(mushin_ranked_pairs), pairs_from_dict, pairs_merge_kernel, pairs_clear_kernel,
+    pairs_clear_kernel,
+};
 
 static PyObject *
 pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -408,20 +391,14 @@ pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_ranked_pairs_init(&self->state);
-    return mushin_glue_with_lock((PyObject *)self, &self->lock);
-}
-
-static void
-pairs_dealloc(PairsObject *self)
-{
-    mushin_ranked_pairs_clear(&self->state);
-    mushin_glue_dealloc((PyObject *)self, self->lock);
+    self->head.ops = &pairs_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 static PyObject *
 pairs_update(PairsObject *self, PyObject *args, PyObject *kwds)
 {
-    return pair_batch_update((PyObject *)self, "RankedPairs.update", self->lock, &self->state,
+    return pair_batch_update((PyObject *)self, "RankedPairs.update", self->head.lock, &self->state,
                              pairs_kernel, args, kwds);
 }
 
@@ -431,12 +408,12 @@ pairs_state_dict(PairsObject *self, PyObject *Py_UNUSED(ignored))
     static const mushin_column cols[2] = {{"preds", NPY_FLOAT, sizeof(float)},
                                           {"target", NPY_FLOAT, sizeof(float)}};
     PyObject *d;
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     {
         const void *src[2] = {self->state.preds, self->state.target};
         d = mushin_columns_dict(self->state.n, cols, src, 2);
     }
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     return d;
 }
 
@@ -495,27 +472,6 @@ pairs_clear_kernel(void *state)
     mushin_ranked_pairs_clear((mushin_ranked_pairs *)state);
 }
 
-static const mushin_state_ops pairs_ops = {
-    sizeof(mushin_ranked_pairs), pairs_from_dict, pairs_merge_kernel, pairs_clear_kernel,
-    pairs_clear_kernel,
-};
-
-static PyObject *
-pairs_load_state_dict(PairsObject *self, PyObject *d)
-{
-    mushin_ranked_pairs s;
-    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
-                             "RankedPairs.load_state_dict", &pairs_ops);
-}
-
-static PyObject *
-pairs_merge(PairsObject *self, PyObject *other)
-{
-    mushin_ranked_pairs s;
-    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
-                              "RankedPairs.merge", &pairs_ops);
-}
-
 static PyObject *
 pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -523,9 +479,9 @@ pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
     double rho;
     int status;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_spearman(&self->state, &rho);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
         mushin_state_status_error(status, "RankedPairs.compute");
@@ -534,41 +490,29 @@ pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
     return mushin_metrics_dict(names, &rho, 1);
 }
 
-static PyObject *
-pairs_reset(PairsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return mushin_state_reset(self->lock, &self->state, &pairs_ops);
-}
-
-static PyObject *
-pairs_get_n(PairsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
-}
-
 static PyMethodDef pairs_methods[] = {
     {"update", (PyCFunction)(void (*)(void))pairs_update, METH_VARARGS | METH_KEYWORDS,
      "update(preds, target)\n--\n\nKeep a batch of (pred, target) pairs (finite floats)."},
-    {"merge", (PyCFunction)pairs_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAppend another RankedPairs (or its state_dict())."},
     {"state_dict", (PyCFunction)pairs_state_dict, METH_NOARGS,
      "state_dict()\n--\n\n{'preds', 'target'} as float32 arrays."},
-    {"load_state_dict", (PyCFunction)pairs_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the pairs by a checked state_dict()."},
     {"compute", (PyCFunction)pairs_compute, METH_NOARGS,
      "compute()\n--\n\n{'spearman'} as torchmetrics' SpearmanCorrCoef."},
-    {"reset", (PyCFunction)pairs_reset, METH_NOARGS, "reset()\n--\n\nForget every pair."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every pair."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef pairs_getset[] = {
-    {"n", (getter)pairs_get_n, NULL, "pairs kept", NULL},
+    {"n", mushin_state_get_n, NULL, "pairs kept", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot pairs_slots[] = {
     {Py_tp_new, pairs_new},
-    {Py_tp_dealloc, pairs_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, pairs_methods},
     {Py_tp_getset, pairs_getset},
     {Py_tp_doc, (void *)"RankedPairs()\n--\n\n"

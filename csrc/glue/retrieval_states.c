@@ -16,6 +16,7 @@
 #define NPY_TARGET_VERSION NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/retrieval.h"
@@ -28,11 +29,21 @@ int mushin_add_retrieval_type(PyObject *module);
 /* --------------------------------------------------- RetrievalGroups -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head;
     mushin_retrieval_groups state;
     int64_t top_k; /* 0: none */
-    PyThread_type_lock lock;
 } GroupsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int groups_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int groups_merge_kernel(void *state, void *other);
+static void groups_clear_kernel(void *state);
+
+static const mushin_state_ops groups_ops = {
+    "RetrievalGroups", offsetof(GroupsObject, state), offsetof(GroupsObject, state.n),
+    sizeof(mushin_retrieval_groups), groups_from_dict, groups_merge_kernel, groups_clear_kernel,
+    groups_clear_kernel,
+};
 
 static PyObject *
 groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -70,14 +81,8 @@ groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     mushin_retrieval_init(&self->state, graded);
     self->top_k = top_k;
-    return mushin_glue_with_lock((PyObject *)self, &self->lock);
-}
-
-static void
-groups_dealloc(GroupsObject *self)
-{
-    mushin_retrieval_clear(&self->state);
-    mushin_glue_dealloc((PyObject *)self, self->lock);
+    self->head.ops = &groups_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 /* a state dict entry (int64, float32 or float64, contiguous) as a view */
@@ -172,10 +177,10 @@ groups_update(GroupsObject *self, PyObject *args, PyObject *kwds)
     mushin_input_load(&p);
     mushin_input_load(&t);
     mushin_input_load(&ix);
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_retrieval_append(&self->state, p.n, mushin_input_rt(&ix), mushin_input_rt(&p),
                                      mushin_input_rt(&t), &bad);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
         report_retrieval_bad(&bad, self->state.graded, method);
@@ -200,12 +205,12 @@ groups_state_dict(GroupsObject *self, PyObject *Py_UNUSED(ignored))
                                           {"preds", NPY_FLOAT, sizeof(float)},
                                           {"target", NPY_DOUBLE, sizeof(double)}};
     PyObject *d;
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     {
         const void *src[3] = {self->state.index, self->state.preds, self->state.target};
         d = mushin_columns_dict(self->state.n, cols, src, 3);
     }
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     if (d != NULL && PyDict_SetItemString(d, "graded", self->state.graded ? Py_True : Py_False) < 0) {
         Py_CLEAR(d);
     }
@@ -268,27 +273,6 @@ groups_clear_kernel(void *state)
     mushin_retrieval_clear((mushin_retrieval_groups *)state);
 }
 
-static const mushin_state_ops groups_ops = {
-    sizeof(mushin_retrieval_groups), groups_from_dict, groups_merge_kernel, groups_clear_kernel,
-    groups_clear_kernel,
-};
-
-static PyObject *
-groups_load_state_dict(GroupsObject *self, PyObject *d)
-{
-    mushin_retrieval_groups s;
-    return mushin_state_load((PyObject *)self, self->lock, &self->state, &s, d,
-                             "RetrievalGroups.load_state_dict", &groups_ops);
-}
-
-static PyObject *
-groups_merge(GroupsObject *self, PyObject *other)
-{
-    mushin_retrieval_groups s;
-    return mushin_state_merge((PyObject *)self, self->lock, &self->state, &s, other,
-                              "RetrievalGroups.merge", &groups_ops);
-}
-
 static PyObject *
 groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -298,9 +282,9 @@ groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
     double values[5];
     int status;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_retrieval_compute(&self->state, self->top_k, &out);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
         mushin_state_status_error(status, "RetrievalGroups.compute");
@@ -316,18 +300,6 @@ groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
     values[3] = out.precision;
     values[4] = out.recall;
     return mushin_metrics_dict(names, values, 5);
-}
-
-static PyObject *
-groups_reset(GroupsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return mushin_state_reset(self->lock, &self->state, &groups_ops);
-}
-
-static PyObject *
-groups_get_n(GroupsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
 }
 
 static PyObject *
@@ -348,20 +320,20 @@ groups_get_graded(GroupsObject *self, void *Py_UNUSED(closure))
 static PyMethodDef groups_methods[] = {
     {"update", (PyCFunction)(void (*)(void))groups_update, METH_VARARGS | METH_KEYWORDS,
      groups_update_doc},
-    {"merge", (PyCFunction)groups_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAppend another RetrievalGroups (or its state_dict())."},
     {"state_dict", (PyCFunction)groups_state_dict, METH_NOARGS,
      "state_dict()\n--\n\n{'indexes', 'preds', 'target', 'graded'}."},
-    {"load_state_dict", (PyCFunction)groups_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the triples by a checked state_dict()."},
     {"compute", (PyCFunction)groups_compute, METH_NOARGS,
      "compute()\n--\n\n{'retrieval_map', 'ndcg', 'mrr', 'precision', 'recall'} ({'ndcg'} when graded)."},
-    {"reset", (PyCFunction)groups_reset, METH_NOARGS, "reset()\n--\n\nForget every triple."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every triple."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef groups_getset[] = {
-    {"n", (getter)groups_get_n, NULL, "triples kept", NULL},
+    {"n", mushin_state_get_n, NULL, "triples kept", NULL},
     {"top_k", (getter)groups_get_top_k, NULL, "the cut-off, or None", NULL},
     {"graded", (getter)groups_get_graded, NULL, "whether relevance may be graded", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -369,7 +341,7 @@ static PyGetSetDef groups_getset[] = {
 
 static PyType_Slot groups_slots[] = {
     {Py_tp_new, groups_new},
-    {Py_tp_dealloc, groups_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, groups_methods},
     {Py_tp_getset, groups_getset},
     {Py_tp_doc, (void *)"RetrievalGroups(top_k=None, *, graded=False)\n--\n\n"

@@ -2,8 +2,9 @@
  * state_inputs.h -- what the regression and retrieval state types share
  * (regression_states.c, retrieval_states.c): reading a batch tensor by
  * DLPack as one flat run of elements the kernels take, the shape checks and
- * their messages, the state-dict helpers, and merge(), load_state_dict()
- * and reset() written once over each type's own kernel state.
+ * their messages, the state-dict helpers, and merge(), load_state_dict(),
+ * reset(), n and tp_dealloc written once over each type's own kernel
+ * state.
  *
  * A batch is read in three steps so that only the copy runs without the
  * GIL: mushin_input_acquire checks device, dtype and shape and allocates
@@ -109,10 +110,12 @@ PyObject *mushin_columns_dict(int64_t n, const mushin_column *cols, const void *
 
 /* ------------------------------------------------ the state protocol -- */
 
-/* How merge(), load_state_dict() and reset() below reach a state type's
- * kernel state, which the object keeps at `state` under `lock`. */
+/* How the methods below reach a state type's kernel state. */
 typedef struct {
-    size_t size; /* of the kernel state */
+    const char *name;  /* "RankedPairs", for messages */
+    size_t offset;     /* of the kernel state in the object */
+    size_t n_offset;   /* of its int64 count of elements kept */
+    size_t size;       /* of the kernel state */
     /* A new kernel state at `out` from the dict d, checked, for `self`:
      * 0, or -1 with an error and nothing left to free. */
     int (*from_dict)(PyObject *self, PyObject *d, void *out, const char *method);
@@ -124,15 +127,24 @@ typedef struct {
     void (*clear)(void *state);
 } mushin_state_ops;
 
-/* merge(other): other (a dict, or an object of self's type) checked into
- * `aside` (scratch of ops->size bytes), then added.  The state is unchanged
- * on any error. */
-PyObject *mushin_state_merge(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
-                             PyObject *other, const char *method, const mushin_state_ops *ops);
-/* load_state_dict(d): d checked into `aside`, then swapped in. */
-PyObject *mushin_state_load(PyObject *self, PyThread_type_lock lock, void *state, void *aside,
-                            PyObject *d, const char *method, const mushin_state_ops *ops);
+/* The start of every object with the state protocol; its kernel state
+ * follows, at ops->offset. */
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock; /* guards the kernel state; taken without the GIL */
+    const mushin_state_ops *ops;
+} mushin_state_object;
+
+/* merge(other): other (a dict, or an object of self's type) is read and
+ * checked aside, then added; on any error the state is unchanged. */
+PyObject *mushin_state_merge(PyObject *self, PyObject *other);
+/* load_state_dict(d): d read and checked aside, then swapped in. */
+PyObject *mushin_state_load(PyObject *self, PyObject *d);
 /* reset() */
-PyObject *mushin_state_reset(PyThread_type_lock lock, void *state, const mushin_state_ops *ops);
+PyObject *mushin_state_reset(PyObject *self, PyObject *ignored);
+/* the getter of n: elements kept */
+PyObject *mushin_state_get_n(PyObject *self, void *closure);
+/* tp_dealloc */
+void mushin_state_dealloc(PyObject *self);
 
 #endif /* MUSHIN_GLUE_STATE_INPUTS_H */
