@@ -7,9 +7,7 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
