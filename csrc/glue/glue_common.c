@@ -299,23 +299,29 @@ mushin_match_logits_target(const dl_view *l, const dl_view *t, int class_dim,
     return 0;
 }
 
+void
+mushin_bad_labels_text(char *buf, size_t len, int64_t count, int64_t num_classes, int has_ignore,
+                       int64_t ignore_index, int64_t first, const char *at, int64_t pos)
+{
+    char ign[96] = "";
+    if (has_ignore) {
+        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
+                      count == 1 ? "that is" : "that are", (long long)ignore_index);
+    }
+    PyOS_snprintf(buf, len, "target holds %lld value%s outside [0, %lld)%s (first: %lld at %s %lld)",
+                  (long long)count, count == 1 ? "" : "s", (long long)num_classes, ign,
+                  (long long)first, at, (long long)pos);
+}
+
 PyObject *
 mushin_bad_values_error(int64_t num_classes, int has_ignore, int64_t ignore_index,
                         const mushin_bad_values *bad, const char *unchanged)
 {
-    char ign[96] = "";
     char preds_msg[320] = "", target_msg[320] = "";
-    if (has_ignore) {
-        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                      bad->target_bad == 1 ? "that is" : "that are", (long long)ignore_index);
-    }
     if (bad->target_bad) {
-        PyOS_snprintf(target_msg, sizeof(target_msg),
-                      "target holds %lld value%s outside [0, %lld)%s "
-                      "(first: %lld at flat index %lld)",
-                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
-                      (long long)num_classes, ign, (long long)bad->target_first,
-                      (long long)bad->target_first_pos);
+        mushin_bad_labels_text(target_msg, sizeof(target_msg), bad->target_bad, num_classes,
+                               has_ignore, ignore_index, bad->target_first, "flat index",
+                               bad->target_first_pos);
     }
     if (bad->preds_bad) {
         PyOS_snprintf(preds_msg, sizeof(preds_msg),

@@ -99,6 +99,13 @@ int mushin_match_logits_target(const dl_view *l, const dl_view *t, int class_dim
                                const mushin_dl_text *lt, const mushin_dl_text *tt, int from,
                                int64_t *count);
 
+/* "target holds N value(s) outside [0, C)[ that is not ignore_index=I]
+ * (first: F at <at> P)" into buf: the labels half of every bad-batch
+ * message (`at`: "index", "flat index"). */
+void mushin_bad_labels_text(char *buf, size_t len, int64_t count, int64_t num_classes,
+                            int has_ignore, int64_t ignore_index, int64_t first, const char *at,
+                            int64_t pos);
+
 /* The ValueError of a class-index batch that holds bad values (labels or
  * predictions outside [0, num_classes)); `unchanged` ends it ("the
  * confusion matrix was not changed").  Returns NULL. */

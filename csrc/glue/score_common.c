@@ -93,19 +93,11 @@ void
 mushin_score_check_error(const char *where, int64_t num_classes, int has_ignore,
                   int64_t ignore_index, const mushin_score_check *check)
 {
-    char ign[96] = "", labels_msg[320] = "", probs_msg[400] = "";
+    char labels_msg[320] = "", probs_msg[400] = "";
     if (check->labels_bad) {
-        if (has_ignore) {
-            PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                          check->labels_bad == 1 ? "that is" : "that are",
-                          (long long)ignore_index);
-        }
-        PyOS_snprintf(labels_msg, sizeof(labels_msg),
-                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at "
-                      "index %lld)",
-                      (long long)check->labels_bad, check->labels_bad == 1 ? "" : "s",
-                      (long long)num_classes, ign, (long long)check->labels_first,
-                      (long long)check->labels_first_row);
+        mushin_bad_labels_text(labels_msg, sizeof(labels_msg), check->labels_bad, num_classes,
+                               has_ignore, ignore_index, check->labels_first, "index",
+                               check->labels_first_row);
     }
     if (check->probs_bad) {
         char *value = PyOS_double_to_string(check->probs_first, 'r', 0, 0, NULL);
