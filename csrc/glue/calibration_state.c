@@ -7,9 +7,7 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
 
@@ -83,8 +82,8 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &num_classes, &ignore, &n_bins_obj, &boundaries_obj)) {
         return NULL;
     }
-    if (mushin_score_parse_num_classes(num_classes) < 0 ||
-        mushin_score_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+    if (mushin_parse_num_classes(NULL, num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
         return NULL;
     }
     if (n_bins_obj != Py_None) {
@@ -129,9 +128,8 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->count = (int64_t *)calloc(slots, sizeof(int64_t));
     self->confidence_fixed = (uint64_t *)calloc(slots * MUSHIN_FIXED_LIMBS, sizeof(uint64_t));
     self->correct = (int64_t *)calloc(slots, sizeof(int64_t));
-    self->lock = PyThread_allocate_lock();
     if (self->boundaries == NULL || self->count == NULL || self->confidence_fixed == NULL ||
-        self->correct == NULL || self->lock == NULL) {
+        self->correct == NULL) {
         PyErr_NoMemory();
         goto error;
     }
@@ -142,7 +140,7 @@ CalibrationBins_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     else {
         mushin_calibration_boundaries(n_bins, self->boundaries);
     }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 error:
     Py_XDECREF(boundaries);
     Py_XDECREF(self);
@@ -152,16 +150,11 @@ error:
 static void
 CalibrationBins_dealloc(CalibrationBinsObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->boundaries);
     free(self->count);
     free(self->confidence_fixed);
     free(self->correct);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 PyDoc_STRVAR(CalibrationBins_update_doc,
@@ -200,7 +193,7 @@ CalibrationBins_update(CalibrationBinsObject *self, PyObject *const *args,
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "calibration kernel failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "calibration kernel");
         goto error;
     }
     mushin_score_batch_release(&b);
@@ -249,7 +242,7 @@ CalibrationBins_deepcopy(CalibrationBinsObject *self, PyObject *Py_UNUSED(memo))
     const size_t slots = (size_t)self->n_bins + 1;
     PyObject *ignore = NULL;
     CalibrationBinsObject *copy = NULL;
-    ignore = mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    ignore = mushin_ignore_index_object(self->has_ignore, self->ignore_index);
     if (ignore == NULL) {
         return NULL;
     }
@@ -277,18 +270,10 @@ static PyObject *
 locked_vector_copy(PyThread_type_lock lock, const void *src, npy_intp n, int typenum)
 {
     PyObject *out = PyArray_SimpleNew(1, &n, typenum);
-    void *dst;
-    size_t bytes;
-    if (out == NULL) {
-        return NULL;
+    if (out != NULL) {
+        mushin_glue_locked_copy(lock, PyArray_DATA((PyArrayObject *)out), src,
+                                (size_t)n * (size_t)PyArray_ITEMSIZE((PyArrayObject *)out));
     }
-    dst = PyArray_DATA((PyArrayObject *)out);
-    bytes = (size_t)n * (size_t)PyArray_ITEMSIZE((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(lock, WAIT_LOCK);
-    memcpy(dst, src, bytes);
-    PyThread_release_lock(lock);
-    Py_END_ALLOW_THREADS
     return out;
 }
 
@@ -376,7 +361,7 @@ CalibrationBins_get_n_bins(CalibrationBinsObject *self, void *Py_UNUSED(closure)
 static PyObject *
 CalibrationBins_get_ignore_index(CalibrationBinsObject *self, void *Py_UNUSED(closure))
 {
-    return mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
@@ -605,9 +590,7 @@ CalibrationBins_load_state_dict(CalibrationBinsObject *self, PyObject *d)
     const char *method = "CalibrationBins.load_state_dict";
     PyArrayObject *given;
     int i, same;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
+    if (mushin_require_state_dict(d, method) < 0) {
         return NULL;
     }
     for (i = 0; i < 4; i++) {
@@ -729,10 +712,5 @@ mushin_calibration_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->calibration_type = PyType_FromModuleAndSpec(module, &CalibrationBins_spec, NULL);
-    if (st->calibration_type == NULL ||
-        PyModule_AddObjectRef(module, "CalibrationBins", st->calibration_type) < 0) {
-        return -1;
-    }
-    return 0;
+    return mushin_glue_add_type(module, &CalibrationBins_spec, &st->calibration_type);
 }

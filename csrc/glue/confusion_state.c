@@ -10,15 +10,14 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "mushin_kernels.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "confusion_state.h"
 
@@ -59,8 +58,8 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     long long num_classes;
     PyObject *classes_obj, *ignore = Py_None, *threads = Py_None;
     ConfusionMatrixObject *self;
-    long long ignore_value = 0;
-    int num_threads = 0;
+    int64_t ignore_value;
+    int num_threads = 0, has_ignore;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:ConfusionMatrix", kwlist,
                                      &classes_obj, &ignore, &threads)) {
@@ -84,8 +83,8 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         num_classes = -1; /* out of range: reported below */
     }
     if (ignore != Py_None && PyArray_IsScalar(ignore, Bool)) {
-        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                     Py_TYPE(ignore)->tp_name);
+        /* refused (the parser takes no bool) before num_threads is read */
+        (void)mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value);
         return NULL;
     }
     if (parse_num_threads(threads, &num_threads) < 0) {
@@ -97,44 +96,30 @@ ConfusionMatrix_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                      classes_obj);
         return NULL;
     }
-    if (ignore != Py_None) {
-        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
-            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                         Py_TYPE(ignore)->tp_name);
-            return NULL;
-        }
-        ignore_value = PyLong_AsLongLong(ignore);
-        if (ignore_value == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
+    if (mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value) < 0) {
+        return NULL;
     }
     self = (ConfusionMatrixObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->num_classes = num_classes;
-    self->has_ignore = ignore != Py_None;
+    self->has_ignore = has_ignore;
     self->ignore_index = ignore_value;
     self->num_threads = num_threads;
     self->counts = (int64_t *)calloc((size_t)(num_classes * num_classes), sizeof(int64_t));
-    self->lock = PyThread_allocate_lock();
-    if (self->counts == NULL || self->lock == NULL) {
+    if (self->counts == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 ConfusionMatrix_dealloc(ConfusionMatrixObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->counts);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 PyDoc_STRVAR(merge_doc,
@@ -348,27 +333,10 @@ static PyObject *
 ConfusionMatrix_load_state_dict(ConfusionMatrixObject *self, PyObject *d)
 {
     static const char method[] = "ConfusionMatrix.load_state_dict";
-    PyObject *item;
-    long long num_classes;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
-        return NULL;
-    }
-    item = PyDict_GetItemString(d, "num_classes");
-    if (item == NULL || PyDict_GetItemString(d, "counts") == NULL) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: the state dict needs 'num_classes' and 'counts' entries; pass what "
-                     "state_dict() returned", method);
-        return NULL;
-    }
-    num_classes = PyLong_AsLongLong(item);
-    if (num_classes == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this matrix %lld",
-                     method, num_classes, (long long)self->num_classes);
+    static const char *const keys[] = {"counts", NULL};
+    if (mushin_require_state_dict(d, method) < 0 ||
+        mushin_state_dict_classes(d, method, keys, "'num_classes' and 'counts'",
+                                  self->num_classes, "matrix") < 0) {
         return NULL;
     }
     if (cm_take_counts(self, PyDict_GetItemString(d, "counts"), 1, method) < 0) {
@@ -396,16 +364,10 @@ ConfusionMatrix_get_counts(ConfusionMatrixObject *self, void *Py_UNUSED(closure)
 {
     npy_intp dims[2] = {(npy_intp)self->num_classes, (npy_intp)self->num_classes};
     PyObject *out = PyArray_SimpleNew(2, dims, NPY_INT64);
-    int64_t *dst;
-    if (out == NULL) {
-        return NULL;
+    if (out != NULL) {
+        mushin_glue_locked_copy(self->lock, PyArray_DATA((PyArrayObject *)out), self->counts,
+                                (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
     }
-    dst = (int64_t *)PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    mushin_cm_lock(self);
-    memcpy(dst, self->counts, (size_t)(dims[0] * dims[1]) * sizeof(int64_t));
-    mushin_cm_unlock(self);
-    Py_END_ALLOW_THREADS
     return out;
 }
 
@@ -443,22 +405,14 @@ ConfusionMatrix_set_num_threads(ConfusionMatrixObject *self, PyObject *value,
 static PyObject *
 ConfusionMatrix_get_ignore_index(ConfusionMatrixObject *self, void *Py_UNUSED(closure))
 {
-    if (!self->has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
 ConfusionMatrix_repr(ConfusionMatrixObject *self)
 {
-    if (self->has_ignore) {
-        return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld, ignore_index=%lld)",
-                                    (long long)self->num_classes,
-                                    (long long)self->ignore_index);
-    }
-    return PyUnicode_FromFormat("ConfusionMatrix(num_classes=%lld)",
-                                (long long)self->num_classes);
+    return mushin_classes_repr("ConfusionMatrix", self->num_classes, self->has_ignore,
+                               self->ignore_index);
 }
 
 static PyMethodDef ConfusionMatrix_methods[] = {
@@ -564,9 +518,5 @@ mushin_confusion_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->confusion_type = PyType_FromModuleAndSpec(module, &ConfusionMatrix_spec, NULL);
-    if (st->confusion_type == NULL) {
-        return -1;
-    }
-    return PyModule_AddObjectRef(module, "ConfusionMatrix", st->confusion_type);
+    return mushin_glue_add_type(module, &ConfusionMatrix_spec, &st->confusion_type);
 }

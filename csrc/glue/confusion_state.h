@@ -48,6 +48,21 @@ mushin_cm_reserve(ConfusionMatrixObject *self, int64_t n)
     return MUSHIN_OK;
 }
 
+/* Add a batch's valid scratch counts (n positions) to the matrix under its
+ * lock: MUSHIN_OK, or MUSHIN_EOVERFLOW with nothing added.  No GIL needed. */
+static inline int
+mushin_cm_add_batch(ConfusionMatrixObject *self, const int64_t *scratch, int64_t n)
+{
+    int status;
+    mushin_cm_lock(self);
+    status = mushin_cm_reserve(self, n);
+    if (status == MUSHIN_OK) {
+        mushin_counts_add(self->counts, scratch, self->num_classes * self->num_classes);
+    }
+    mushin_cm_unlock(self);
+    return status;
+}
+
 /* The threads an update with `work` units may use; 0, or -1 with an error. */
 int mushin_cm_thread_budget(ConfusionMatrixObject *self, int64_t work, int *out);
 

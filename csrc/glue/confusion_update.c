@@ -13,6 +13,7 @@
 
 #include "mushin_kernels.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "confusion_state.h"
 
@@ -63,40 +64,6 @@ mushin_cm_thread_budget(ConfusionMatrixObject *self, int64_t work, int *out)
     return 0;
 }
 
-static PyObject *
-bad_value_error(ConfusionMatrixObject *self, const mushin_bad_values *bad)
-{
-    char ign[96] = "";
-    char preds_msg[320] = "", target_msg[320] = "";
-    if (self->has_ignore) {
-        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                      bad->target_bad == 1 ? "that is" : "that are",
-                      (long long)self->ignore_index);
-    }
-    if (bad->target_bad) {
-        PyOS_snprintf(target_msg, sizeof(target_msg),
-                      "target holds %lld value%s outside [0, %lld)%s "
-                      "(first: %lld at flat index %lld)",
-                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, ign,
-                      (long long)bad->target_first, (long long)bad->target_first_pos);
-    }
-    if (bad->preds_bad) {
-        PyOS_snprintf(preds_msg, sizeof(preds_msg),
-                      "preds holds %lld value%s outside [0, %lld) "
-                      "(first: %lld at flat index %lld)%s",
-                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, (long long)bad->preds_first,
-                      (long long)bad->preds_first_pos,
-                      self->has_ignore ? "; a prediction may equal ignore_index "
-                                         "only where the target is ignored" : "");
-    }
-    PyErr_Format(PyExc_ValueError, "%s%s%s; the confusion matrix was not changed",
-                 target_msg, (bad->target_bad && bad->preds_bad) ? "; " : "",
-                 preds_msg);
-    return NULL;
-}
-
 /* The error of a counting status other than MUSHIN_OK, raised for
  * `method`; returns 0 for MUSHIN_OK, else -1. */
 static int
@@ -107,7 +74,8 @@ count_status_error(ConfusionMatrixObject *self, int status, const mushin_bad_val
         return 0;
     }
     if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, bad);
+        mushin_bad_values_error(self->num_classes, self->has_ignore, self->ignore_index, bad,
+                                "the confusion matrix was not changed");
     }
     else if (status == MUSHIN_EOVERFLOW) {
         PyErr_Format(PyExc_ValueError,
@@ -116,7 +84,7 @@ count_status_error(ConfusionMatrixObject *self, int status, const mushin_bad_val
                      "were corrupted counts merged?)", method);
     }
     else {
-        PyErr_Format(PyExc_SystemError, "%s failed with status %d", kernel, status);
+        mushin_glue_status_error(status, NULL, kernel);
     }
     return -1;
 }
@@ -137,56 +105,34 @@ mushin_cm_update(ConfusionMatrixObject *self, PyObject *const *args,
     dl_view pv, tv;
     mushin_index_view pview, tview;
     mushin_bad_values bad;
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    int64_t n = 1, nn = self->num_classes * self->num_classes;
+    mushin_dl_text ptext, ttext;
+    int64_t n, nn = self->num_classes * self->num_classes;
     int64_t *scratch = NULL;
-    int status = MUSHIN_OK, i, num_threads = 1;
+    int status = MUSHIN_OK, num_threads = 1;
 
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd",
                      nargs);
         return NULL;
     }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[0], "preds", &pv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "preds",
+                                   args[1], "target", &pv, &tv, &ptext, &ttext) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), args[1], "target", &tv) < 0) {
-        mushin_dlpack_release(&pv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update reads host memory, but preds is on %s:%d "
-                     "and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(pv.t->device.device_type), (int)pv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+    if (mushin_require_host_pair("ConfusionMatrix.update", "preds", &pv, "target", &tv, 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "class indices must have an integer dtype (int8, int16, int32, "
                      "int64, uint8, uint16, uint32 or bool), got preds %s and target %s%s",
-                     pdt, tdt,
+                     ptext.dtype, ttext.dtype,
                      (pv.t->dtype.code == kDLFloat || pv.t->dtype.code == kDLBfloat)
                          ? "; take the argmax of logits or probabilities first" : "");
         goto error;
     }
-    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
-    if (pv.t->ndim != tv.t->ndim) {
-        PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                     pshape, tshape);
+    if (mushin_match_index_shapes(&pv, &tv, &ptext, &ttext, 0, &n) < 0) {
         goto error;
-    }
-    for (i = 0; i < pv.t->ndim; i++) {
-        if (pv.t->shape[i] != tv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                         pshape, tshape);
-            goto error;
-        }
-        n *= pv.t->shape[i];
     }
     pview.data = (const char *)pv.t->data + pv.t->byte_offset;
     pview.strides = pv.strides;
@@ -209,12 +155,7 @@ mushin_cm_update(ConfusionMatrixObject *self, PyObject *const *args,
                                                 self->ignore_index, pv.t->ndim, pv.t->shape,
                                                 pview, tview, num_threads, &bad);
         if (status == MUSHIN_OK) {
-            mushin_cm_lock(self);
-            status = mushin_cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                mushin_counts_add(self->counts, scratch, nn);
-            }
-            mushin_cm_unlock(self);
+            status = mushin_cm_add_batch(self, scratch, n);
         }
         Py_END_ALLOW_THREADS
     }
@@ -284,54 +225,45 @@ mushin_cm_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *k
 {
     static char *kwlist[] = {"", "", "class_dim", NULL};
     PyObject *logits_obj, *target_obj;
-    int class_dim = 1, num_threads = 1, status = MUSHIN_OK, i, k;
+    int class_dim = 1, num_threads = 1, status = MUSHIN_OK;
     dl_view lv, tv;
     mushin_float_view lview;
     mushin_index_view tview;
     mushin_bad_values bad;
-    char ldt[32], tdt[32], lshape[256], tshape[256];
-    int64_t n = 1, nn = self->num_classes * self->num_classes;
+    mushin_dl_text ltext, ttext;
+    int64_t n, nn = self->num_classes * self->num_classes;
     int64_t *scratch = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
                                      &target_obj, &class_dim)) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits", &lv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits",
+                                   target_obj, "target", &lv, &tv, &ltext,
+                                   &ttext) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(mushin_module_state_of(Py_TYPE(self)), target_obj, "target", &tv) < 0) {
-        mushin_dlpack_release(&lv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
-    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "ConfusionMatrix.update_logits reads host memory, but logits is on "
-                     "%s:%d and target is on %s:%d; move both to the CPU",
-                     mushin_dlpack_device_name(lv.t->device.device_type), (int)lv.t->device.device_id,
-                     mushin_dlpack_device_name(tv.t->device.device_type), (int)tv.t->device.device_id);
+    if (mushin_require_host_pair("ConfusionMatrix.update_logits", "logits", &lv, "target", &tv,
+                                 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "logits must have dtype float16, bfloat16, float32 or float64, got %s%s",
-                     ldt, (lv.t->dtype.code == kDLInt || lv.t->dtype.code == kDLUInt)
+                     ltext.dtype, (lv.t->dtype.code == kDLInt || lv.t->dtype.code == kDLUInt)
                               ? "; class indices go to update()" : "");
         goto error;
     }
     if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "target must hold integer class indices (int8, int16, int32, int64, "
-                     "uint8, uint16, uint32 or bool), got %s", tdt);
+                     "uint8, uint16, uint32 or bool), got %s", ttext.dtype);
         goto error;
     }
     if (lv.t->ndim < 1 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
         PyErr_Format(PyExc_ValueError,
-                     "class_dim=%d is out of range for logits of shape %s", class_dim, lshape);
+                     "class_dim=%d is out of range for logits of shape %s", class_dim,
+                     ltext.shape);
         goto error;
     }
     if (class_dim < 0) {
@@ -340,28 +272,12 @@ mushin_cm_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *k
     if (lv.t->shape[class_dim] != self->num_classes) {
         PyErr_Format(PyExc_ValueError,
                      "logits of shape %s have %lld classes in dim %d, but num_classes=%lld",
-                     lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     ltext.shape, (long long)lv.t->shape[class_dim], class_dim,
                      (long long)self->num_classes);
         goto error;
     }
-    if (tv.t->ndim != lv.t->ndim - 1) {
-        PyErr_Format(PyExc_ValueError,
-                     "target shape %s does not match logits shape %s without dim %d",
-                     tshape, lshape, class_dim);
+    if (mushin_match_logits_target(&lv, &tv, class_dim, &ltext, &ttext, 0, &n) < 0) {
         goto error;
-    }
-    for (i = 0, k = 0; i < lv.t->ndim; i++) {
-        if (i == class_dim) {
-            continue;
-        }
-        if (tv.t->shape[k] != lv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError,
-                         "target shape %s does not match logits shape %s without dim %d",
-                         tshape, lshape, class_dim);
-            goto error;
-        }
-        n *= tv.t->shape[k];
-        k++;
     }
     lview.data = (const char *)lv.t->data + lv.t->byte_offset;
     lview.strides = lv.strides;
@@ -383,12 +299,7 @@ mushin_cm_update_logits(ConfusionMatrixObject *self, PyObject *args, PyObject *k
                                                self->ignore_index, lv.t->ndim, lv.t->shape,
                                                class_dim, lview, tview, num_threads, &bad);
         if (status == MUSHIN_OK) {
-            mushin_cm_lock(self);
-            status = mushin_cm_reserve(self, n);
-            if (status == MUSHIN_OK) {
-                mushin_counts_add(self->counts, scratch, nn);
-            }
-            mushin_cm_unlock(self);
+            status = mushin_cm_add_batch(self, scratch, n);
         }
         Py_END_ALLOW_THREADS
     }

@@ -8,9 +8,12 @@
  * (CalibrationBins) and roc_state.c (RocScores) with their shared
  * score_common.c, regression_states.c (RegressionMoments, RankedPairs) and
  * retrieval_states.c (RetrievalGroups) with their shared state_inputs.c,
- * and stats_functions.c (the statistics).  The plain-C kernels they call
- * are in ../kernels/; compiler-specific constructs go through
- * ../kernels/portable_internal.h.
+ * perimage_state.c (PerImageCounts) with bootstrap_functions.c (the
+ * bootstrap over its counts), stats_functions.c and resample_functions.c
+ * (the statistics), and glue_common.c (what every state object shares:
+ * its lock, statuses as exceptions, type registration, argument parsing).
+ * The plain-C kernels they call are in ../kernels/; compiler-specific
+ * constructs go through ../kernels/portable_internal.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -181,8 +184,6 @@ cache_dlpack_arguments(mushin_module_state *st)
     return status;
 }
 
-int mushin_perimage_add(PyObject *module); /* perimage_state.c */
-
 static int
 core_exec(PyObject *module)
 {
@@ -198,6 +199,7 @@ core_exec(PyObject *module)
         mushin_add_metric_state_types(module) < 0 ||
         mushin_stats_add_functions(module) < 0 ||
         mushin_perimage_add(module) < 0 ||
+        mushin_bootstrap_add_functions(module) < 0 ||
         mushin_resample_add_functions(module) < 0) {
         return -1;
     }

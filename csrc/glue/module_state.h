@@ -43,6 +43,8 @@ int mushin_score_add_types(PyObject *module, mushin_module_state *st); /* score_
 int mushin_stats_add_functions(PyObject *module);
 int mushin_resample_add_functions(PyObject *module); /* resample_functions.c */
 int mushin_add_metric_state_types(PyObject *module); /* regression_states.c, retrieval_states.c */
+int mushin_perimage_add(PyObject *module);          /* perimage_state.c */
+int mushin_bootstrap_add_functions(PyObject *module); /* bootstrap_functions.c */
 
 /* The module-level functions of confusion_state.c (confusion_thread_count). */
 extern PyMethodDef mushin_confusion_functions[];

@@ -1,17 +1,15 @@
 /*
- * perimage_state.c -- PerImageCounts (per-image, per-class TP/FP/FN of a
- * segmentation evaluation, fed by DLPack) and the bootstrap functions over
- * such counts (bootstrap_counts, bootstrap_indices).  Arguments are read
- * and checked with the GIL held; kernels/perimage.c runs without it, into
- * scratch that is appended only when the whole batch was valid.
+ * perimage_state.c -- PerImageCounts: per-image, per-class TP/FP/FN of a
+ * segmentation evaluation, fed by DLPack.  Arguments are read and checked
+ * with the GIL held; kernels/perimage.c runs without it, into scratch that
+ * is appended only when the whole batch was valid.  The bootstrap over
+ * such counts is in bootstrap_functions.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +17,8 @@
 #include "mushin_kernels.h"
 #include "perimage.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
-
-int mushin_perimage_add(PyObject *module);
 
 typedef struct {
     PyObject_HEAD
@@ -43,31 +40,20 @@ static PyObject *
 perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"num_classes", "ignore_index", "dtype", "max_bytes", NULL};
-    long long num_classes, ignore_value = 0, max_bytes = 1LL << 30;
+    long long num_classes, max_bytes = 1LL << 30;
     PyObject *ignore = Py_None;
     const char *dtype = "int64";
     PerImageObject *self;
+    int64_t ignore_value;
+    int has_ignore;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "L|OsL:PerImageCounts", kwlist, &num_classes,
                                      &ignore, &dtype, &max_bytes)) {
         return NULL;
     }
-    if (num_classes < 1 || num_classes > (1LL << 16)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts: num_classes must be between 1 and 65536, got %lld",
-                     num_classes);
+    if (mushin_parse_num_classes("PerImageCounts", num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_value) < 0) {
         return NULL;
-    }
-    if (ignore != Py_None) {
-        if (!PyLong_Check(ignore) || PyBool_Check(ignore)) {
-            PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                         Py_TYPE(ignore)->tp_name);
-            return NULL;
-        }
-        ignore_value = PyLong_AsLongLong(ignore);
-        if (ignore_value == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
     }
     if (strcmp(dtype, "int64") != 0 && strcmp(dtype, "int32") != 0) {
         PyErr_Format(PyExc_ValueError, "PerImageCounts: dtype must be 'int64' or 'int32', got '%s'",
@@ -84,28 +70,18 @@ perimage_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->num_classes = num_classes;
-    self->has_ignore = ignore != Py_None;
+    self->has_ignore = has_ignore;
     self->ignore_index = ignore_value;
     self->wide = strcmp(dtype, "int64") == 0;
     self->max_bytes = max_bytes;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 perimage_dealloc(PerImageObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     free(self->data);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
 }
 
 /* Refuse (ValueError) a total of `images` images past the memory budget. */
@@ -167,34 +143,48 @@ append_rows(PerImageObject *self, const int64_t *rows, int64_t n)
     return MUSHIN_OK;
 }
 
-static PyObject *
-bad_value_error(PerImageObject *self, const mushin_bad_values *bad)
+/* Images of `pixels` pixels must fit the counts' dtype, and the `n_img`
+ * images of a batch the budget.  0, or -1 with a ValueError naming `what`. */
+static int
+check_batch(PerImageObject *self, int64_t n_img, int64_t pixels, const char *what)
 {
-    char ign[96] = "";
-    char preds_msg[320] = "", target_msg[320] = "";
-    if (self->has_ignore) {
-        PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                      bad->target_bad == 1 ? "that is" : "that are", (long long)self->ignore_index);
+    int64_t current;
+    if (!self->wide && pixels > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: images of %lld pixels could overflow int32 counts; build "
+                     "PerImageCounts with dtype='int64'", what, (long long)pixels);
+        return -1;
     }
-    if (bad->target_bad) {
-        PyOS_snprintf(target_msg, sizeof(target_msg),
-                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at flat index %lld)",
-                      (long long)bad->target_bad, bad->target_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, ign, (long long)bad->target_first,
-                      (long long)bad->target_first_pos);
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    current = self->num_images;
+    PyThread_release_lock(self->lock);
+    return check_budget(self, current + n_img, what);
+}
+
+/* After a counting kernel, GIL released: append its n_img rows of scratch
+ * under the lock if the batch was valid; returns the status. */
+static int
+append_batch(PerImageObject *self, int status, const int64_t *scratch, int64_t n_img)
+{
+    if (status == MUSHIN_OK) {
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        status = append_rows(self, scratch, n_img);
+        PyThread_release_lock(self->lock);
     }
-    if (bad->preds_bad) {
-        PyOS_snprintf(preds_msg, sizeof(preds_msg),
-                      "preds holds %lld value%s outside [0, %lld) (first: %lld at flat index %lld)%s",
-                      (long long)bad->preds_bad, bad->preds_bad == 1 ? "" : "s",
-                      (long long)self->num_classes, (long long)bad->preds_first,
-                      (long long)bad->preds_first_pos,
-                      self->has_ignore ? "; a prediction may equal ignore_index only where the "
-                                         "target is ignored" : "");
+    return status;
+}
+
+/* The error of a counting status other than MUSHIN_OK; returns -1. */
+static int
+count_status_error(PerImageObject *self, int status, const mushin_bad_values *bad,
+                   const char *kernel)
+{
+    if (status == MUSHIN_EBADVALUE) {
+        mushin_bad_values_error(self->num_classes, self->has_ignore, self->ignore_index, bad,
+                                "the per-image counts were not changed");
+        return -1;
     }
-    PyErr_Format(PyExc_ValueError, "%s%s%s; the per-image counts were not changed", target_msg,
-                 (bad->target_bad && bad->preds_bad) ? "; " : "", preds_msg);
-    return NULL;
+    return mushin_glue_status_error(status, NULL, kernel);
 }
 
 PyDoc_STRVAR(perimage_update_doc,
@@ -212,67 +202,39 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
     dl_view pv, tv;
     mushin_index_view pview, tview;
     mushin_bad_values bad;
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    int64_t n_img, pixels = 1, *scratch = NULL, current;
-    int status = MUSHIN_OK, i;
-    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
+    mushin_dl_text ptext, ttext;
+    int64_t n_img, pixels, *scratch = NULL;
+    int status = MUSHIN_OK;
 
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "update() takes 2 arguments (preds, target), got %zd", nargs);
         return NULL;
     }
-    if (st == NULL || mushin_dlpack_acquire(st, args[0], "preds", &pv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "preds",
+                                   args[1], "target", &pv, &tv, &ptext, &ttext) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(st, args[1], "target", &tv) < 0) {
-        mushin_dlpack_release(&pv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    if (!mushin_dlpack_is_host(pv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts.update reads host memory, but preds is on %s and target "
-                     "is on %s; move both to the CPU",
-                     mushin_dlpack_device_name(pv.t->device.device_type),
-                     mushin_dlpack_device_name(tv.t->device.device_type));
+    if (mushin_require_host_pair("PerImageCounts.update", "preds", &pv, "target", &tv, 0) < 0) {
         goto error;
     }
     if (mushin_dlpack_itype(pv.t, &pview.type) < 0 || mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "class indices must have an integer dtype (int8, int16, int32, int64, uint8, "
-                     "uint16, uint32 or bool), got preds %s and target %s", pdt, tdt);
+                     "uint16, uint32 or bool), got preds %s and target %s", ptext.dtype,
+                     ttext.dtype);
         goto error;
     }
-    mushin_dlpack_format_shape(pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
     if (pv.t->ndim != tv.t->ndim || pv.t->ndim < 1) {
         PyErr_Format(PyExc_ValueError,
                      "preds shape %s does not match target shape %s (per-image counts need "
-                     "(N, ...) with one image per entry of dim 0)", pshape, tshape);
+                     "(N, ...) with one image per entry of dim 0)", ptext.shape, ttext.shape);
         goto error;
     }
-    for (i = 0; i < pv.t->ndim; i++) {
-        if (pv.t->shape[i] != tv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "preds shape %s does not match target shape %s",
-                         pshape, tshape);
-            goto error;
-        }
-        if (i > 0) {
-            pixels *= pv.t->shape[i];
-        }
+    if (mushin_match_index_shapes(&pv, &tv, &ptext, &ttext, 1, &pixels) < 0) {
+        goto error;
     }
     n_img = pv.t->shape[0];
-    if (!self->wide && pixels > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError,
-                     "update(): images of %lld pixels could overflow int32 counts; build "
-                     "PerImageCounts with dtype='int64'", (long long)pixels);
-        goto error;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    current = self->num_images;
-    PyThread_release_lock(self->lock);
-    if (check_budget(self, current + n_img, "update()") < 0) {
+    if (check_batch(self, n_img, pixels, "update()") < 0) {
         goto error;
     }
     scratch = (int64_t *)malloc((size_t)(n_img > 0 ? n_img * PI_ROW(self) : 1) * sizeof(int64_t));
@@ -287,23 +249,11 @@ perimage_update(PerImageObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_BEGIN_ALLOW_THREADS
     status = mushin_perimage_count(scratch, self->num_classes, self->has_ignore,
                                    self->ignore_index, pv.t->ndim, pv.t->shape, pview, tview, &bad);
-    if (status == MUSHIN_OK) {
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        status = append_rows(self, scratch, n_img);
-        PyThread_release_lock(self->lock);
-    }
+    status = append_batch(self, status, scratch, n_img);
     Py_END_ALLOW_THREADS
     free(scratch);
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "per-image kernel failed with status %d", status);
+        count_status_error(self, status, &bad, "per-image kernel");
         goto error;
     }
     mushin_dlpack_release(&pv);
@@ -329,54 +279,44 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"", "", "class_dim", NULL};
     PyObject *logits_obj, *target_obj, *batch = NULL;
-    int class_dim = 1, status = MUSHIN_OK, i, k;
+    int class_dim = 1, status = MUSHIN_OK;
     dl_view lv, tv;
     mushin_float_view lview;
     mushin_index_view tview;
     mushin_bad_values bad;
-    char ldt[32], tdt[32], lshape[256], tshape[256];
-    int64_t n_img, pixels = 1, current, *scratch = NULL;
+    mushin_dl_text ltext, ttext;
+    int64_t n_img, pixels, *scratch = NULL;
     npy_intp dims[2];
-    mushin_module_state *st = mushin_module_state_of(Py_TYPE(self));
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i:update_logits", kwlist, &logits_obj,
                                      &target_obj, &class_dim)) {
         return NULL;
     }
-    if (st == NULL || mushin_dlpack_acquire(st, logits_obj, "logits", &lv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), logits_obj, "logits",
+                                   target_obj, "target", &lv, &tv, &ltext,
+                                   &ttext) < 0) {
         return NULL;
     }
-    if (mushin_dlpack_acquire(st, target_obj, "target", &tv) < 0) {
-        mushin_dlpack_release(&lv);
-        return NULL;
-    }
-    mushin_dlpack_dtype_name(lv.t->dtype, ldt, sizeof(ldt));
-    mushin_dlpack_dtype_name(tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(lv.t, lshape, sizeof(lshape));
-    mushin_dlpack_format_shape(tv.t, tshape, sizeof(tshape));
-    if (!mushin_dlpack_is_host(lv.t) || !mushin_dlpack_is_host(tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "PerImageCounts.update_logits reads host memory, but logits is on %s and "
-                     "target is on %s; move both to the CPU",
-                     mushin_dlpack_device_name(lv.t->device.device_type),
-                     mushin_dlpack_device_name(tv.t->device.device_type));
+    if (mushin_require_host_pair("PerImageCounts.update_logits", "logits", &lv, "target", &tv,
+                                 0) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(lv.t, &lview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
-                     "logits must have dtype float16, bfloat16, float32 or float64, got %s", ldt);
+                     "logits must have dtype float16, bfloat16, float32 or float64, got %s",
+                     ltext.dtype);
         goto error;
     }
     if (mushin_dlpack_itype(tv.t, &tview.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "target must hold integer class indices (int8, int16, int32, int64, uint8, "
-                     "uint16, uint32 or bool), got %s", tdt);
+                     "uint16, uint32 or bool), got %s", ttext.dtype);
         goto error;
     }
     if (lv.t->ndim < 2 || class_dim < -lv.t->ndim || class_dim >= lv.t->ndim) {
         PyErr_Format(PyExc_ValueError,
                      "class_dim=%d is out of range for logits of shape %s (per-image logits are "
-                     "(N, C, ...) with images in dim 0)", class_dim, lshape);
+                     "(N, C, ...) with images in dim 0)", class_dim, ltext.shape);
         goto error;
     }
     if (class_dim < 0) {
@@ -385,12 +325,12 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
     if (class_dim == 0) {
         PyErr_Format(PyExc_ValueError,
                      "class_dim=0 is the image dimension of per-image counts; logits of shape %s "
-                     "need their classes in another dim", lshape);
+                     "need their classes in another dim", ltext.shape);
         goto error;
     }
     if (lv.t->shape[class_dim] != self->num_classes) {
         PyErr_Format(PyExc_ValueError, "logits of shape %s have %lld classes in dim %d, but "
-                     "num_classes=%lld", lshape, (long long)lv.t->shape[class_dim], class_dim,
+                     "num_classes=%lld", ltext.shape, (long long)lv.t->shape[class_dim], class_dim,
                      (long long)self->num_classes);
         goto error;
     }
@@ -399,35 +339,11 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
                      "%d classes; pass the argmax to update()", MUSHIN_PI_MAX_FUSED_CLASSES);
         goto error;
     }
-    if (tv.t->ndim != lv.t->ndim - 1) {
-        PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s without "
-                     "dim %d", tshape, lshape, class_dim);
+    if (mushin_match_logits_target(&lv, &tv, class_dim, &ltext, &ttext, 1, &pixels) < 0) {
         goto error;
-    }
-    for (i = 0, k = 0; i < lv.t->ndim; i++) {
-        if (i == class_dim) {
-            continue;
-        }
-        if (tv.t->shape[k] != lv.t->shape[i]) {
-            PyErr_Format(PyExc_ValueError, "target shape %s does not match logits shape %s "
-                         "without dim %d", tshape, lshape, class_dim);
-            goto error;
-        }
-        if (k > 0) {
-            pixels *= tv.t->shape[k];
-        }
-        k++;
     }
     n_img = lv.t->shape[0];
-    if (!self->wide && pixels > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "update_logits(): images of %lld pixels could overflow "
-                     "int32 counts; build PerImageCounts with dtype='int64'", (long long)pixels);
-        goto error;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    current = self->num_images;
-    PyThread_release_lock(self->lock);
-    if (check_budget(self, current + n_img, "update_logits()") < 0) {
+    if (check_batch(self, n_img, pixels, "update_logits()") < 0) {
         goto error;
     }
     dims[0] = dims[1] = (npy_intp)self->num_classes;
@@ -447,24 +363,12 @@ perimage_update_logits(PerImageObject *self, PyObject *args, PyObject *kwds)
     status = mushin_perimage_count_logits(scratch, (int64_t *)PyArray_DATA((PyArrayObject *)batch),
                                           self->num_classes, self->has_ignore, self->ignore_index,
                                           lv.t->ndim, lv.t->shape, class_dim, lview, tview, &bad);
-    if (status == MUSHIN_OK) {
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        status = append_rows(self, scratch, n_img);
-        PyThread_release_lock(self->lock);
-    }
+    status = append_batch(self, status, scratch, n_img);
     Py_END_ALLOW_THREADS
     free(scratch);
     scratch = NULL;
-    if (status == MUSHIN_EBADVALUE) {
-        bad_value_error(self, &bad);
-        goto error;
-    }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "per-image logits kernel failed with status %d", status);
+        count_status_error(self, status, &bad, "per-image logits kernel");
         goto error;
     }
     mushin_dlpack_release(&lv);
@@ -613,64 +517,51 @@ incoming_counts(PerImageObject *self, PyObject *arg, const char *what)
     return checked_counts(self, PyDict_GetItemString(arg, "counts"), what);
 }
 
+/* Append the checked counts `arr` (its reference is taken) after the
+ * images already counted, or with `replace` in their place; within the
+ * budget, all or nothing.  `what` names the method in messages. */
+static PyObject *
+take_counts(PerImageObject *self, PyArrayObject *arr, int replace, const char *what)
+{
+    const int64_t n = (int64_t)PyArray_DIM(arr, 0);
+    int64_t old_images;
+    int status = MUSHIN_ENOMEM;
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    old_images = self->num_images;
+    if (check_budget(self, (replace ? 0 : old_images) + n, what) == 0) {
+        self->num_images = replace ? 0 : old_images;
+        status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
+        if (status != MUSHIN_OK) {
+            self->num_images = old_images;
+            PyErr_NoMemory();
+        }
+    }
+    PyThread_release_lock(self->lock);
+    Py_DECREF(arr);
+    if (status != MUSHIN_OK) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 perimage_merge(PerImageObject *self, PyObject *arg)
 {
     PyArrayObject *arr = incoming_counts(self, arg, "merge()");
-    int64_t n;
-    int status;
-    if (arr == NULL) {
-        return NULL;
-    }
-    n = (int64_t)PyArray_DIM(arr, 0);
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    if (check_budget(self, self->num_images + n, "merge()") < 0) {
-        PyThread_release_lock(self->lock);
-        Py_DECREF(arr);
-        return NULL;
-    }
-    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
-    PyThread_release_lock(self->lock);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
+    return arr == NULL ? NULL : take_counts(self, arr, 0, "merge()");
 }
 
 static PyObject *
 perimage_load_state_dict(PerImageObject *self, PyObject *arg)
 {
     PyArrayObject *arr;
-    int64_t n, old_images;
-    int status;
     if (!PyDict_Check(arg)) {
         PyErr_Format(PyExc_TypeError, "load_state_dict() takes a dict (a state_dict()), got %.200s",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
     arr = incoming_counts(self, arg, "load_state_dict()");
-    if (arr == NULL) {
-        return NULL;
-    }
-    n = (int64_t)PyArray_DIM(arr, 0);
-    if (check_budget(self, n, "load_state_dict()") < 0) {
-        Py_DECREF(arr);
-        return NULL;
-    }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old_images = self->num_images;
-    self->num_images = 0;
-    status = append_rows(self, (const int64_t *)PyArray_DATA(arr), n);
-    if (status != MUSHIN_OK) {
-        self->num_images = old_images;
-    }
-    PyThread_release_lock(self->lock);
-    Py_DECREF(arr);
-    if (status != MUSHIN_OK) {
-        return PyErr_NoMemory();
-    }
-    Py_RETURN_NONE;
+    return arr == NULL ? NULL : take_counts(self, arr, 1, "load_state_dict()");
 }
 
 static PyObject *
@@ -721,10 +612,7 @@ perimage_get_num_classes(PerImageObject *self, void *Py_UNUSED(closure))
 static PyObject *
 perimage_get_ignore_index(PerImageObject *self, void *Py_UNUSED(closure))
 {
-    if (!self->has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
@@ -794,303 +682,11 @@ static PyType_Spec perimage_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE, perimage_slots,
 };
 
-/* --------------------------------------------------------- bootstrap -- */
-
-static const char *const metric_names[] = {"miou", "dice", "pixel_acc", "precision", "recall"};
-
-static int
-parse_metric(const char *name, mushin_count_metric *out)
-{
-    int i;
-    for (i = 0; i < 5; i++) {
-        if (strcmp(name, metric_names[i]) == 0) {
-            *out = (mushin_count_metric)i;
-            return 0;
-        }
-    }
-    PyErr_Format(PyExc_ValueError,
-                 "metric '%s' cannot be recomputed from per-image counts; use one of 'miou', "
-                 "'dice', 'pixel_acc', 'precision', 'recall'", name);
-    return -1;
-}
-
-/* seeds_per_method as a new int64 array of positive counts. */
-static PyArrayObject *
-seed_counts(PyObject *obj)
-{
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT64, 1, 1,
-                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
-    npy_intp k;
-    if (arr == NULL) {
-        return NULL;
-    }
-    if (PyArray_DIM(arr, 0) < 1) {
-        PyErr_SetString(PyExc_ValueError, "seeds_per_method must name at least one method");
-        Py_DECREF(arr);
-        return NULL;
-    }
-    for (k = 0; k < PyArray_DIM(arr, 0); k++) {
-        const int64_t s = ((const int64_t *)PyArray_DATA(arr))[k];
-        if (s < 1 || s > (1 << 20)) {
-            PyErr_Format(PyExc_ValueError,
-                         "seeds_per_method[%lld] = %lld; every method needs 1 to 2**20 seeds",
-                         (long long)k, (long long)s);
-            Py_DECREF(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-static int
-parse_seed(PyObject *obj, uint64_t *out)
-{
-    unsigned long long v;
-    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "seed must be an int in [0, 2**64), got %.200s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    v = PyLong_AsUnsignedLongLong(obj);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "seed must be an int in [0, 2**64), got %R", obj);
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
-}
-
-PyDoc_STRVAR(bootstrap_counts_doc,
-"bootstrap_counts(counts, seeds_per_method, metric, n, resample_images, resample_seeds, seed, "
-"excluded_class=-1, num_threads=1)\n--\n\n"
-"The two-level bootstrap of a dataset-level metric over per-image counts.\n\n"
-"``counts``: (models, images, classes, 3) integers (TP, FP, FN), the\n"
-"seeds of method 0 first; ``seeds_per_method``: how many models each\n"
-"method has.  Resample b draws (stream b of generator ``seed``) images with\n"
-"replacement, shared by every model, then seeds with replacement within\n"
-"each method (see bootstrap_indices); each model's metric is computed\n"
-"from its counts summed over the drawn images, and a method's value is the\n"
-"mean over its drawn seeds.  Returns an (n, methods) float64 array; the\n"
-"same for any num_threads.  Runs without the GIL.");
-
-static PyObject *
-py_bootstrap_counts(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"counts", "seeds_per_method", "metric", "n", "resample_images",
-                             "resample_seeds", "seed", "excluded_class", "num_threads", NULL};
-    PyObject *counts_obj, *spm_obj, *seed_obj, *out = NULL;
-    PyArrayObject *counts = NULL, *spm = NULL;
-    const char *metric_name;
-    long long n, excluded = -1, models = 0;
-    int resample_images, resample_seeds, num_threads = 1, status, k;
-    mushin_count_metric metric;
-    uint64_t seed;
-    npy_intp dims[2];
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOsLppO|Li:bootstrap_counts", kwlist,
-                                     &counts_obj, &spm_obj, &metric_name, &n, &resample_images,
-                                     &resample_seeds, &seed_obj, &excluded, &num_threads)) {
-        return NULL;
-    }
-    if (parse_metric(metric_name, &metric) < 0 || parse_seed(seed_obj, &seed) < 0) {
-        return NULL;
-    }
-    if (n < 1 || n > (1LL << 31)) {
-        PyErr_Format(PyExc_ValueError, "n must be between 1 and 2**31 resamples, got %lld", n);
-        return NULL;
-    }
-    if (num_threads < 1 || num_threads > MUSHIN_MAX_THREADS) {
-        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and %d, got %d",
-                     MUSHIN_MAX_THREADS, num_threads);
-        return NULL;
-    }
-    spm = seed_counts(spm_obj);
-    if (spm == NULL) {
-        return NULL;
-    }
-    {
-        PyArrayObject *given = (PyArrayObject *)PyArray_FROM_O(counts_obj);
-        if (given == NULL) {
-            goto error;
-        }
-        if (!PyArray_ISINTEGER(given) || PyArray_NDIM(given) != 4 || PyArray_DIM(given, 3) != 3) {
-            PyErr_SetString(PyExc_ValueError,
-                            "counts must be an integer array of shape (models, images, classes, 3)");
-            Py_DECREF(given);
-            goto error;
-        }
-        counts = (PyArrayObject *)PyArray_FROMANY((PyObject *)given, NPY_INT64, 4, 4,
-                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
-                                                  NPY_ARRAY_FORCECAST);
-        Py_DECREF(given);
-        if (counts == NULL) {
-            goto error;
-        }
-    }
-    for (k = 0; k < PyArray_DIM(spm, 0); k++) {
-        models += ((const int64_t *)PyArray_DATA(spm))[k];
-    }
-    if (PyArray_DIM(counts, 0) != models) {
-        PyErr_Format(PyExc_ValueError,
-                     "counts holds %lld models but seeds_per_method adds up to %lld",
-                     (long long)PyArray_DIM(counts, 0), models);
-        goto error;
-    }
-    if (PyArray_DIM(counts, 1) < 1 || PyArray_DIM(counts, 2) < 1) {
-        PyErr_SetString(PyExc_ValueError, "counts must hold at least one image and one class");
-        goto error;
-    }
-    dims[0] = (npy_intp)n;
-    dims[1] = PyArray_DIM(spm, 0);
-    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
-    if (out == NULL) {
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    status = mushin_bootstrap_counts((const int64_t *)PyArray_DATA(counts), (int64_t)dims[1],
-                                     (const int64_t *)PyArray_DATA(spm),
-                                     (int64_t)PyArray_DIM(counts, 1), (int64_t)PyArray_DIM(counts, 2),
-                                     metric, (int64_t)excluded, resample_images, resample_seeds,
-                                     seed, (int64_t)n, num_threads,
-                                     (double *)PyArray_DATA((PyArrayObject *)out));
-    Py_END_ALLOW_THREADS
-    if (status == MUSHIN_EINVAL) {
-        PyErr_SetString(PyExc_ValueError, "counts must be non-negative (TP, FP, FN per image and class)");
-        goto error;
-    }
-    if (status == MUSHIN_EOVERFLOW) {
-        PyErr_SetString(PyExc_ValueError,
-                        "counts too large: a resample's sums could overflow int64");
-        goto error;
-    }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto error;
-    }
-    if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "bootstrap kernel failed with status %d", status);
-        goto error;
-    }
-    Py_DECREF(counts);
-    Py_DECREF(spm);
-    return out;
-error:
-    Py_XDECREF(out);
-    Py_XDECREF(counts);
-    Py_XDECREF(spm);
-    return NULL;
-}
-
-PyDoc_STRVAR(bootstrap_indices_doc,
-"bootstrap_indices(seed, resample, num_images, seeds_per_method, resample_images, "
-"resample_seeds)\n--\n\n"
-"The indices bootstrap_counts draws for resample ``resample``: (images,\n"
-"seeds), images an int64 array of num_images image indices (None without\n"
-"resample_images) and seeds a list with one int64 array of seed indices\n"
-"per method (None without resample_seeds).");
-
-static PyObject *
-py_bootstrap_indices(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"seed", "resample", "num_images", "seeds_per_method",
-                             "resample_images", "resample_seeds", NULL};
-    PyObject *seed_obj, *spm_obj, *images = NULL, *seeds_list = NULL, *result;
-    PyArrayObject *spm;
-    long long resample, num_images;
-    int resample_images, resample_seeds;
-    uint64_t seed;
-    int64_t total = 0, *seed_buf = NULL, at = 0;
-    npy_intp k, dims[1];
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLLOpp:bootstrap_indices", kwlist, &seed_obj,
-                                     &resample, &num_images, &spm_obj, &resample_images,
-                                     &resample_seeds)) {
-        return NULL;
-    }
-    if (parse_seed(seed_obj, &seed) < 0) {
-        return NULL;
-    }
-    if (resample < 0 || num_images < 1 || num_images > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError,
-                     "bootstrap_indices needs resample >= 0 and 1 <= num_images < 2**31, got "
-                     "resample=%lld, num_images=%lld", resample, num_images);
-        return NULL;
-    }
-    spm = seed_counts(spm_obj);
-    if (spm == NULL) {
-        return NULL;
-    }
-    for (k = 0; k < PyArray_DIM(spm, 0); k++) {
-        total += ((const int64_t *)PyArray_DATA(spm))[k];
-    }
-    dims[0] = (npy_intp)num_images;
-    images = PyArray_SimpleNew(1, dims, NPY_INT64);
-    seed_buf = (int64_t *)malloc((size_t)total * sizeof(int64_t));
-    if (images == NULL || seed_buf == NULL) {
-        Py_XDECREF(images);
-        free(seed_buf);
-        Py_DECREF(spm);
-        return PyErr_NoMemory();
-    }
-    mushin_bootstrap_draw(seed, (uint64_t)resample, (int64_t)num_images, PyArray_DIM(spm, 0),
-                          (const int64_t *)PyArray_DATA(spm), resample_images, resample_seeds,
-                          (int64_t *)PyArray_DATA((PyArrayObject *)images), seed_buf);
-    if (!resample_images) {
-        Py_SETREF(images, Py_NewRef(Py_None));
-    }
-    if (resample_seeds) {
-        seeds_list = PyList_New(PyArray_DIM(spm, 0));
-        for (k = 0; seeds_list != NULL && k < PyArray_DIM(spm, 0); k++) {
-            npy_intp d[1] = {(npy_intp)((const int64_t *)PyArray_DATA(spm))[k]};
-            PyObject *a = PyArray_SimpleNew(1, d, NPY_INT64);
-            if (a == NULL) {
-                Py_CLEAR(seeds_list);
-                break;
-            }
-            memcpy(PyArray_DATA((PyArrayObject *)a), seed_buf + at, (size_t)d[0] * sizeof(int64_t));
-            at += d[0];
-            PyList_SET_ITEM(seeds_list, k, a);
-        }
-    }
-    else {
-        seeds_list = Py_NewRef(Py_None);
-    }
-    free(seed_buf);
-    Py_DECREF(spm);
-    if (seeds_list == NULL) {
-        Py_DECREF(images);
-        return NULL;
-    }
-    result = PyTuple_Pack(2, images, seeds_list);
-    Py_DECREF(images);
-    Py_DECREF(seeds_list);
-    return result;
-}
-
-static PyMethodDef perimage_functions[] = {
-    {"bootstrap_counts", (PyCFunction)(void (*)(void))py_bootstrap_counts,
-     METH_VARARGS | METH_KEYWORDS, bootstrap_counts_doc},
-    {"bootstrap_indices", (PyCFunction)(void (*)(void))py_bootstrap_indices,
-     METH_VARARGS | METH_KEYWORDS, bootstrap_indices_doc},
-    {NULL, NULL, 0, NULL},
-};
-
 int
 mushin_perimage_add(PyObject *module)
 {
-    PyObject *type;
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    type = PyType_FromModuleAndSpec(module, &perimage_spec, NULL);
-    if (type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
-    Py_DECREF(type);
-    return PyModule_AddFunctions(module, perimage_functions);
+    return mushin_glue_add_type(module, &perimage_spec, NULL);
 }

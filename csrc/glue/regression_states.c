@@ -17,13 +17,13 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/regression.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "state_inputs.h"
 
@@ -118,10 +118,20 @@ array_vec(PyObject *array)
 /* ------------------------------------------------- RegressionMoments -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head; /* the lock guards state */
     mushin_regression_moments state;
-    PyThread_type_lock lock; /* guards state; taken without the GIL */
 } MomentsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int moments_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int moments_merge_kernel(void *state, void *other);
+static void moments_reset_kernel(void *state);
+
+static const mushin_state_ops moments_ops = {
+    "RegressionMoments", offsetof(MomentsObject, state), offsetof(MomentsObject, state.n),
+    sizeof(mushin_regression_moments), moments_from_dict, moments_merge_kernel,
+    moments_reset_kernel, NULL,
+};
 
 static PyObject *
 moments_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -136,23 +146,8 @@ moments_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_regression_init(&self->state);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
-}
-
-static void
-moments_dealloc(MomentsObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    self->head.ops = &moments_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 static int
@@ -181,7 +176,7 @@ PyDoc_STRVAR(moments_update_doc,
 static PyObject *
 moments_update(MomentsObject *self, PyObject *args, PyObject *kwds)
 {
-    return pair_batch_update((PyObject *)self, "RegressionMoments.update", self->lock,
+    return pair_batch_update((PyObject *)self, "RegressionMoments.update", self->head.lock,
                              &self->state, moments_kernel, args, kwds);
 }
 
@@ -228,19 +223,15 @@ error:
 }
 
 static int
-moments_from_dict(PyObject *d, mushin_regression_moments *s, const char *method)
+moments_from_dict(PyObject *Py_UNUSED(self), PyObject *d, void *out, const char *method)
 {
+    mushin_regression_moments *s = (mushin_regression_moments *)out;
     PyArrayObject *n = NULL, *ext = NULL, *sums = NULL;
     const char *what = NULL;
     const double *e;
     mushin_xsum *x[6] = {&s->sum_p, &s->sum_t, &s->sum_abs,
                          &s->sum_pp, &s->sum_tt, &s->sum_pt};
     int i, rc = -1;
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     n = (PyArrayObject *)mushin_state_dict_array(d, method, "n", NPY_INT64, 0);
     ext = n == NULL ? NULL
                     : (PyArrayObject *)mushin_state_dict_array(d, method, "extremes", NPY_DOUBLE, 1);
@@ -289,53 +280,21 @@ static PyObject *
 moments_state_dict(MomentsObject *self, PyObject *Py_UNUSED(ignored))
 {
     mushin_regression_moments copy;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    copy = self->state;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
+    mushin_glue_locked_copy(self->head.lock, &copy, &self->state, sizeof copy);
     return moments_to_dict(&copy);
 }
 
-static PyObject *
-moments_load_state_dict(MomentsObject *self, PyObject *d)
+static int
+moments_merge_kernel(void *state, void *other)
 {
-    mushin_regression_moments s;
-    if (moments_from_dict(d, &s, "RegressionMoments.load_state_dict") < 0) {
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    return mushin_regression_merge((mushin_regression_moments *)state,
+                                   (const mushin_regression_moments *)other);
 }
 
-static PyObject *
-moments_merge(MomentsObject *self, PyObject *other)
+static void
+moments_reset_kernel(void *state)
 {
-    static const char *method = "RegressionMoments.merge";
-    mushin_regression_moments s;
-    PyObject *d = NULL, *result = NULL;
-    int status;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || moments_from_dict(d, &s, method) < 0) {
-        goto error;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_regression_merge(&self->state, &s);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    Py_XDECREF(d);
-    return result;
+    mushin_regression_init((mushin_regression_moments *)state);
 }
 
 static PyObject *
@@ -345,9 +304,9 @@ moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
     mushin_regression_metrics out;
     double values[5];
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     mushin_regression_compute(&self->state, &out);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     values[0] = out.mse;
     values[1] = out.mae;
@@ -357,40 +316,23 @@ moments_compute(MomentsObject *self, PyObject *Py_UNUSED(ignored))
     return mushin_metrics_dict(names, values, 5);
 }
 
-static PyObject *
-moments_reset(MomentsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_regression_init(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-moments_get_n(MomentsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
-}
-
 static PyMethodDef moments_methods[] = {
     {"update", (PyCFunction)(void (*)(void))moments_update, METH_VARARGS | METH_KEYWORDS,
      moments_update_doc},
-    {"merge", (PyCFunction)moments_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAdd another RegressionMoments (or its state_dict()); exact."},
     {"state_dict", (PyCFunction)moments_state_dict, METH_NOARGS,
      "state_dict()\n--\n\nThe exact state as a dict of NumPy arrays."},
-    {"load_state_dict", (PyCFunction)moments_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the state by a checked state_dict()."},
     {"compute", (PyCFunction)moments_compute, METH_NOARGS,
      "compute()\n--\n\n{'mse', 'mae', 'rmse', 'r2', 'pearson'} as torchmetrics defines them."},
-    {"reset", (PyCFunction)moments_reset, METH_NOARGS, "reset()\n--\n\nForget every batch."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every batch."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef moments_getset[] = {
-    {"n", (getter)moments_get_n, NULL, "pairs seen", NULL},
+    {"n", mushin_state_get_n, NULL, "pairs seen", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -404,7 +346,7 @@ PyDoc_STRVAR(moments_doc,
 
 static PyType_Slot moments_slots[] = {
     {Py_tp_new, moments_new},
-    {Py_tp_dealloc, moments_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, moments_methods},
     {Py_tp_getset, moments_getset},
     {Py_tp_doc, (void *)moments_doc},
@@ -419,10 +361,20 @@ static PyType_Spec moments_spec = {
 /* ------------------------------------------------------- RankedPairs -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head;
     mushin_ranked_pairs state;
-    PyThread_type_lock lock;
 } PairsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int pairs_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int pairs_merge_kernel(void *state, void *other);
+static void pairs_clear_kernel(void *state);
+
+static const mushin_state_ops pairs_ops = {
+    "RankedPairs", offsetof(PairsObject, state), offsetof(PairsObject, state.n),
+    sizeof(mushin_ranked_pairs), pairs_from_dict, pairs_merge_kernel, pairs_clear_kernel,
+    pairs_clear_kernel,
+};
 
 static PyObject *
 pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -437,70 +389,42 @@ pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     mushin_ranked_pairs_init(&self->state);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
-}
-
-static void
-pairs_dealloc(PairsObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    mushin_ranked_pairs_clear(&self->state);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    self->head.ops = &pairs_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 static PyObject *
 pairs_update(PairsObject *self, PyObject *args, PyObject *kwds)
 {
-    return pair_batch_update((PyObject *)self, "RankedPairs.update", self->lock, &self->state,
+    return pair_batch_update((PyObject *)self, "RankedPairs.update", self->head.lock, &self->state,
                              pairs_kernel, args, kwds);
 }
 
 static PyObject *
 pairs_state_dict(PairsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *d = NULL, *p = NULL, *t = NULL;
-    d = PyDict_New();
-    if (d == NULL) {
-        return NULL;
+    static const mushin_column cols[2] = {{"preds", NPY_FLOAT, sizeof(float)},
+                                          {"target", NPY_FLOAT, sizeof(float)}};
+    PyObject *d;
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
+    {
+        const void *src[2] = {self->state.preds, self->state.target};
+        d = mushin_columns_dict(self->state.n, cols, src, 2);
     }
-    /* allocating with the lock held would need the GIL inside it: take
-     * the lock with the GIL, as no kernel holding it waits for the GIL */
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    p = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.preds, sizeof(float));
-    t = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.target, sizeof(float));
-    PyThread_release_lock(self->lock);
-    if (p == NULL || t == NULL || PyDict_SetItemString(d, "preds", p) < 0
-        || PyDict_SetItemString(d, "target", t) < 0) {
-        Py_CLEAR(d);
-    }
-    Py_XDECREF(p);
-    Py_XDECREF(t);
+    PyThread_release_lock(self->head.lock);
     return d;
 }
 
 /* a new pairs state holding d's pairs, checked */
 static int
-pairs_from_dict(PyObject *d, mushin_ranked_pairs *s, const char *method)
+pairs_from_dict(PyObject *Py_UNUSED(self), PyObject *d, void *out, const char *method)
 {
+    mushin_ranked_pairs *s = (mushin_ranked_pairs *)out;
     PyObject *p = NULL, *t = NULL;
     mushin_shape ps, ts;
     mushin_regression_bad bad;
     int status, rc = -1;
     mushin_ranked_pairs_init(s);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     if ((p = mushin_state_dict_array(d, method, "preds", NPY_FLOAT, 1)) == NULL ||
         (t = mushin_state_dict_array(d, method, "target", NPY_FLOAT, 1)) == NULL) {
         goto done;
@@ -529,56 +453,21 @@ done:
     return rc;
 }
 
-static PyObject *
-pairs_load_state_dict(PairsObject *self, PyObject *d)
+/* the other state's pairs (checked when it was read) appended */
+static int
+pairs_merge_kernel(void *state, void *other)
 {
-    mushin_ranked_pairs s, old;
-    if (pairs_from_dict(d, &s, "RankedPairs.load_state_dict") < 0) {
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old = self->state;
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    mushin_ranked_pairs_clear(&old);
-    Py_RETURN_NONE;
+    const mushin_ranked_pairs *s = (const mushin_ranked_pairs *)other;
+    const mushin_vec_view vp = {(const char *)s->preds, MUSHIN_FLOAT32, sizeof(float)};
+    const mushin_vec_view vt = {(const char *)s->target, MUSHIN_FLOAT32, sizeof(float)};
+    mushin_regression_bad bad;
+    return mushin_ranked_pairs_append((mushin_ranked_pairs *)state, s->n, vp, vt, &bad);
 }
 
-static PyObject *
-pairs_merge(PairsObject *self, PyObject *other)
+static void
+pairs_clear_kernel(void *state)
 {
-    static const char *method = "RankedPairs.merge";
-    mushin_ranked_pairs s;
-    mushin_regression_bad bad;
-    PyObject *d = NULL, *result = NULL;
-    int status, have = 0;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || pairs_from_dict(d, &s, method) < 0) {
-        goto error;
-    }
-    have = 1;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    {
-        const mushin_vec_view vp = {(const char *)s.preds, MUSHIN_FLOAT32, sizeof(float)};
-        const mushin_vec_view vt = {(const char *)s.target, MUSHIN_FLOAT32, sizeof(float)};
-        status = mushin_ranked_pairs_append(&self->state, s.n, vp, vt, &bad);
-    }
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    if (have) {
-        mushin_ranked_pairs_clear(&s);
-    }
-    Py_XDECREF(d);
-    return result;
+    mushin_ranked_pairs_clear((mushin_ranked_pairs *)state);
 }
 
 static PyObject *
@@ -588,9 +477,9 @@ pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
     double rho;
     int status;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_spearman(&self->state, &rho);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
         mushin_state_status_error(status, "RankedPairs.compute");
@@ -599,46 +488,29 @@ pairs_compute(PairsObject *self, PyObject *Py_UNUSED(ignored))
     return mushin_metrics_dict(names, &rho, 1);
 }
 
-static PyObject *
-pairs_reset(PairsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_ranked_pairs_clear(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-pairs_get_n(PairsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
-}
-
 static PyMethodDef pairs_methods[] = {
     {"update", (PyCFunction)(void (*)(void))pairs_update, METH_VARARGS | METH_KEYWORDS,
      "update(preds, target)\n--\n\nKeep a batch of (pred, target) pairs (finite floats)."},
-    {"merge", (PyCFunction)pairs_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAppend another RankedPairs (or its state_dict())."},
     {"state_dict", (PyCFunction)pairs_state_dict, METH_NOARGS,
      "state_dict()\n--\n\n{'preds', 'target'} as float32 arrays."},
-    {"load_state_dict", (PyCFunction)pairs_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the pairs by a checked state_dict()."},
     {"compute", (PyCFunction)pairs_compute, METH_NOARGS,
      "compute()\n--\n\n{'spearman'} as torchmetrics' SpearmanCorrCoef."},
-    {"reset", (PyCFunction)pairs_reset, METH_NOARGS, "reset()\n--\n\nForget every pair."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every pair."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef pairs_getset[] = {
-    {"n", (getter)pairs_get_n, NULL, "pairs kept", NULL},
+    {"n", mushin_state_get_n, NULL, "pairs kept", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot pairs_slots[] = {
     {Py_tp_new, pairs_new},
-    {Py_tp_dealloc, pairs_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, pairs_methods},
     {Py_tp_getset, pairs_getset},
     {Py_tp_doc, (void *)"RankedPairs()\n--\n\n"
@@ -658,22 +530,11 @@ static PyType_Spec pairs_spec = {
 int
 mushin_add_metric_state_types(PyObject *module)
 {
-    PyType_Spec *specs[2] = {&moments_spec, &pairs_spec};
-    int i;
     /* NumPy's API table is per translation unit */
-    if (PyArray_ImportNumPyAPI() < 0 || mushin_state_inputs_init() < 0) {
+    if (PyArray_ImportNumPyAPI() < 0 || mushin_state_inputs_init() < 0 ||
+        mushin_glue_add_type(module, &moments_spec, NULL) < 0 ||
+        mushin_glue_add_type(module, &pairs_spec, NULL) < 0) {
         return -1;
-    }
-    for (i = 0; i < 2; i++) {
-        PyObject *type = PyType_FromModuleAndSpec(module, specs[i], NULL);
-        if (type == NULL) {
-            return -1;
-        }
-        if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-            Py_DECREF(type);
-            return -1;
-        }
-        Py_DECREF(type);
     }
     return mushin_add_retrieval_type(module);
 }

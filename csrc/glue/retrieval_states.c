@@ -12,13 +12,13 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/retrieval.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "state_inputs.h"
 
@@ -27,11 +27,21 @@ int mushin_add_retrieval_type(PyObject *module);
 /* --------------------------------------------------- RetrievalGroups -- */
 
 typedef struct {
-    PyObject_HEAD
+    mushin_state_object head;
     mushin_retrieval_groups state;
     int64_t top_k; /* 0: none */
-    PyThread_type_lock lock;
 } GroupsObject;
+
+/* the state protocol (state_inputs.h): this type's kernel calls */
+static int groups_from_dict(PyObject *self, PyObject *d, void *out, const char *method);
+static int groups_merge_kernel(void *state, void *other);
+static void groups_clear_kernel(void *state);
+
+static const mushin_state_ops groups_ops = {
+    "RetrievalGroups", offsetof(GroupsObject, state), offsetof(GroupsObject, state.n),
+    sizeof(mushin_retrieval_groups), groups_from_dict, groups_merge_kernel, groups_clear_kernel,
+    groups_clear_kernel,
+};
 
 static PyObject *
 groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -69,24 +79,8 @@ groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     mushin_retrieval_init(&self->state, graded);
     self->top_k = top_k;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
-}
-
-static void
-groups_dealloc(GroupsObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    mushin_retrieval_clear(&self->state);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    self->head.ops = &groups_ops;
+    return mushin_glue_with_lock((PyObject *)self, &self->head.lock);
 }
 
 /* a state dict entry (int64, float32 or float64, contiguous) as a view */
@@ -181,10 +175,10 @@ groups_update(GroupsObject *self, PyObject *args, PyObject *kwds)
     mushin_input_load(&p);
     mushin_input_load(&t);
     mushin_input_load(&ix);
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_retrieval_append(&self->state, p.n, mushin_input_rt(&ix), mushin_input_rt(&p),
                                      mushin_input_rt(&t), &bad);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
         report_retrieval_bad(&bad, self->state.graded, method);
@@ -205,43 +199,33 @@ error:
 static PyObject *
 groups_state_dict(GroupsObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *d = NULL, *ix = NULL, *p = NULL, *t = NULL, *g = NULL;
-    d = PyDict_New();
-    if (d == NULL) {
-        return NULL;
+    static const mushin_column cols[3] = {{"indexes", NPY_INT64, sizeof(int64_t)},
+                                          {"preds", NPY_FLOAT, sizeof(float)},
+                                          {"target", NPY_DOUBLE, sizeof(double)}};
+    PyObject *d;
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
+    {
+        const void *src[3] = {self->state.index, self->state.preds, self->state.target};
+        d = mushin_columns_dict(self->state.n, cols, src, 3);
     }
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    ix = mushin_array_copy_1d(self->state.n, NPY_INT64, self->state.index, sizeof(int64_t));
-    p = mushin_array_copy_1d(self->state.n, NPY_FLOAT, self->state.preds, sizeof(float));
-    t = mushin_array_copy_1d(self->state.n, NPY_DOUBLE, self->state.target, sizeof(double));
-    PyThread_release_lock(self->lock);
-    g = PyBool_FromLong(self->state.graded);
-    if (ix == NULL || p == NULL || t == NULL || PyDict_SetItemString(d, "indexes", ix) < 0
-        || PyDict_SetItemString(d, "preds", p) < 0 || PyDict_SetItemString(d, "target", t) < 0
-        || PyDict_SetItemString(d, "graded", g) < 0) {
+    PyThread_release_lock(self->head.lock);
+    if (d != NULL && PyDict_SetItemString(d, "graded", self->state.graded ? Py_True : Py_False) < 0) {
         Py_CLEAR(d);
     }
-    Py_XDECREF(ix);
-    Py_XDECREF(p);
-    Py_XDECREF(t);
-    Py_XDECREF(g);
     return d;
 }
 
-/* a new groups state (graded as `graded`) holding d's triples, checked */
+/* a new groups state (graded as self's) holding d's triples, checked */
 static int
-groups_from_dict(PyObject *d, mushin_retrieval_groups *s, int graded, const char *method)
+groups_from_dict(PyObject *self, PyObject *d, void *out, const char *method)
 {
+    mushin_retrieval_groups *s = (mushin_retrieval_groups *)out;
+    const int graded = ((GroupsObject *)self)->state.graded;
     PyObject *p = NULL, *t = NULL, *ix = NULL;
     mushin_shape ps, ts, is;
     mushin_retrieval_bad bad;
     int status, rc = -1;
     mushin_retrieval_init(s, graded);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R",
-                     method, (PyObject *)Py_TYPE(d));
-        goto done;
-    }
     if ((ix = mushin_state_dict_array(d, method, "indexes", NPY_INT64, 1)) == NULL ||
         (p = mushin_state_dict_array(d, method, "preds", NPY_FLOAT, 1)) == NULL ||
         (t = mushin_state_dict_array(d, method, "target", NPY_DOUBLE, 1)) == NULL) {
@@ -274,51 +258,17 @@ done:
     return rc;
 }
 
-static PyObject *
-groups_load_state_dict(GroupsObject *self, PyObject *d)
+static int
+groups_merge_kernel(void *state, void *other)
 {
-    mushin_retrieval_groups s, old;
-    if (groups_from_dict(d, &s, self->state.graded, "RetrievalGroups.load_state_dict") < 0) {
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    old = self->state;
-    self->state = s;
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    mushin_retrieval_clear(&old);
-    Py_RETURN_NONE;
+    return mushin_retrieval_merge((mushin_retrieval_groups *)state,
+                                  (const mushin_retrieval_groups *)other);
 }
 
-static PyObject *
-groups_merge(GroupsObject *self, PyObject *other)
+static void
+groups_clear_kernel(void *state)
 {
-    static const char *method = "RetrievalGroups.merge";
-    mushin_retrieval_groups s;
-    PyObject *d = NULL, *result = NULL;
-    int status, have = 0;
-    if ((d = mushin_as_state_dict((PyObject *)self, other, method)) == NULL
-        || groups_from_dict(d, &s, self->state.graded, method) < 0) {
-        goto error;
-    }
-    have = 1;
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    status = mushin_retrieval_merge(&self->state, &s);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != MUSHIN_OK) {
-        mushin_state_status_error(status, method);
-        goto error;
-    }
-    result = Py_NewRef(Py_None);
-error:
-    if (have) {
-        mushin_retrieval_clear(&s);
-    }
-    Py_XDECREF(d);
-    return result;
+    mushin_retrieval_clear((mushin_retrieval_groups *)state);
 }
 
 static PyObject *
@@ -330,9 +280,9 @@ groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
     double values[5];
     int status;
     Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    PyThread_acquire_lock(self->head.lock, WAIT_LOCK);
     status = mushin_retrieval_compute(&self->state, self->top_k, &out);
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->head.lock);
     Py_END_ALLOW_THREADS
     if (status != MUSHIN_OK) {
         mushin_state_status_error(status, "RetrievalGroups.compute");
@@ -348,23 +298,6 @@ groups_compute(GroupsObject *self, PyObject *Py_UNUSED(ignored))
     values[3] = out.precision;
     values[4] = out.recall;
     return mushin_metrics_dict(names, values, 5);
-}
-
-static PyObject *
-groups_reset(GroupsObject *self, PyObject *Py_UNUSED(ignored))
-{
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    mushin_retrieval_clear(&self->state);
-    PyThread_release_lock(self->lock);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-groups_get_n(GroupsObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->state.n);
 }
 
 static PyObject *
@@ -385,20 +318,20 @@ groups_get_graded(GroupsObject *self, void *Py_UNUSED(closure))
 static PyMethodDef groups_methods[] = {
     {"update", (PyCFunction)(void (*)(void))groups_update, METH_VARARGS | METH_KEYWORDS,
      groups_update_doc},
-    {"merge", (PyCFunction)groups_merge, METH_O,
+    {"merge", mushin_state_merge, METH_O,
      "merge(other)\n--\n\nAppend another RetrievalGroups (or its state_dict())."},
     {"state_dict", (PyCFunction)groups_state_dict, METH_NOARGS,
      "state_dict()\n--\n\n{'indexes', 'preds', 'target', 'graded'}."},
-    {"load_state_dict", (PyCFunction)groups_load_state_dict, METH_O,
+    {"load_state_dict", mushin_state_load, METH_O,
      "load_state_dict(d)\n--\n\nReplace the triples by a checked state_dict()."},
     {"compute", (PyCFunction)groups_compute, METH_NOARGS,
      "compute()\n--\n\n{'retrieval_map', 'ndcg', 'mrr', 'precision', 'recall'} ({'ndcg'} when graded)."},
-    {"reset", (PyCFunction)groups_reset, METH_NOARGS, "reset()\n--\n\nForget every triple."},
+    {"reset", mushin_state_reset, METH_NOARGS, "reset()\n--\n\nForget every triple."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef groups_getset[] = {
-    {"n", (getter)groups_get_n, NULL, "triples kept", NULL},
+    {"n", mushin_state_get_n, NULL, "triples kept", NULL},
     {"top_k", (getter)groups_get_top_k, NULL, "the cut-off, or None", NULL},
     {"graded", (getter)groups_get_graded, NULL, "whether relevance may be graded", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -406,7 +339,7 @@ static PyGetSetDef groups_getset[] = {
 
 static PyType_Slot groups_slots[] = {
     {Py_tp_new, groups_new},
-    {Py_tp_dealloc, groups_dealloc},
+    {Py_tp_dealloc, mushin_state_dealloc},
     {Py_tp_methods, groups_methods},
     {Py_tp_getset, groups_getset},
     {Py_tp_doc, (void *)"RetrievalGroups(top_k=None, *, graded=False)\n--\n\n"
@@ -426,19 +359,9 @@ static PyType_Spec groups_spec = {
 int
 mushin_add_retrieval_type(PyObject *module)
 {
-    PyObject *type;
     /* NumPy's API table is per translation unit */
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    type = PyType_FromModuleAndSpec(module, &groups_spec, NULL);
-    if (type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
-    Py_DECREF(type);
-    return 0;
+    return mushin_glue_add_type(module, &groups_spec, NULL);
 }

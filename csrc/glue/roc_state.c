@@ -7,9 +7,7 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
 
@@ -44,8 +43,8 @@ RocScores_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &ignore)) {
         return NULL;
     }
-    if (mushin_score_parse_num_classes(num_classes) < 0 ||
-        mushin_score_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
+    if (mushin_parse_num_classes(NULL, num_classes) < 0 ||
+        mushin_parse_ignore_index(ignore, &has_ignore, &ignore_index) < 0) {
         return NULL;
     }
     self = (RocScoresObject *)type->tp_alloc(type, 0);
@@ -56,24 +55,33 @@ RocScores_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->has_ignore = has_ignore;
     self->ignore_index = ignore_index;
     mushin_score_store_init(&self->store, num_classes);
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    return (PyObject *)self;
+    return mushin_glue_with_lock((PyObject *)self, &self->lock);
 }
 
 static void
 RocScores_dealloc(RocScoresObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     mushin_score_store_clear(&self->store);
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
+    mushin_glue_dealloc((PyObject *)self, self->lock);
+}
+
+/* Keep a checked batch of `rows` rows, `kept` of them not ignored: widen
+ * the store for float64 input, make room, append.  No GIL needed. */
+static int
+store_batch(mushin_score_store *store, int64_t rows, int64_t kept, int has_ignore,
+            int64_t ignore_index, mushin_prob_view probs, mushin_label_view labels)
+{
+    int status = MUSHIN_OK;
+    if (probs.type == MUSHIN_FLOAT64 && kept > 0) {
+        status = mushin_score_store_widen(store);
     }
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
+    if (status == MUSHIN_OK) {
+        status = mushin_score_store_reserve(store, kept);
+    }
+    if (status == MUSHIN_OK) {
+        status = mushin_score_store_append(store, rows, has_ignore, ignore_index, probs, labels);
+    }
+    return status;
 }
 
 PyDoc_STRVAR(RocScores_update_doc,
@@ -98,16 +106,8 @@ RocScores_update(RocScoresObject *self, PyObject *const *args, Py_ssize_t nargs)
                                  self->ignore_index, b.probs, b.labels, &check);
     if (status == MUSHIN_OK) {
         PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        if (b.probs.type == MUSHIN_FLOAT64 && check.kept > 0) {
-            status = mushin_score_store_widen(&self->store);
-        }
-        if (status == MUSHIN_OK) {
-            status = mushin_score_store_reserve(&self->store, check.kept);
-        }
-        if (status == MUSHIN_OK) {
-            status = mushin_score_store_append(&self->store, b.rows, self->has_ignore,
-                                               self->ignore_index, b.probs, b.labels);
-        }
+        status = store_batch(&self->store, b.rows, check.kept, self->has_ignore,
+                             self->ignore_index, b.probs, b.labels);
         PyThread_release_lock(self->lock);
     }
     Py_END_ALLOW_THREADS
@@ -123,7 +123,7 @@ RocScores_update(RocScoresObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "score store failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "score store");
         goto error;
     }
     mushin_score_batch_release(&b);
@@ -156,7 +156,7 @@ roc_scores_auroc(RocScoresObject *self, double *macro)
         goto error;
     }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "AUROC kernel failed with status %d", status);
+        mushin_glue_status_error(status, NULL, "AUROC kernel");
         goto error;
     }
     return per_class;
@@ -210,7 +210,7 @@ RocScores_deepcopy(RocScoresObject *self, PyObject *Py_UNUSED(memo))
     PyObject *ignore;
     RocScoresObject *copy;
     int status;
-    ignore = mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    ignore = mushin_ignore_index_object(self->has_ignore, self->ignore_index);
     if (ignore == NULL) {
         return NULL;
     }
@@ -233,16 +233,6 @@ RocScores_deepcopy(RocScoresObject *self, PyObject *Py_UNUSED(memo))
 }
 
 /* --------------------------------------------- RocScores: state protocol -- */
-
-/* Take the lock without holding the GIL while waiting: an update holds it
- * for a whole batch with the GIL released. */
-static void
-roc_lock(RocScoresObject *self)
-{
-    Py_BEGIN_ALLOW_THREADS
-    PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    Py_END_ALLOW_THREADS
-}
 
 PyDoc_STRVAR(RocScores_state_dict_doc,
 "state_dict()\n--\n\n"
@@ -268,7 +258,7 @@ RocScores_state_dict(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
     /* rows and width can change between sizing and copying only under the
      * lock, so size, allocate (needs the GIL) and copy in a retry loop */
     for (;;) {
-        roc_lock(self);
+        mushin_glue_lock(self->lock);
         dims[0] = (npy_intp)self->store.rows;
         wide = self->store.wide;
         PyThread_release_lock(self->lock);
@@ -278,7 +268,7 @@ RocScores_state_dict(RocScoresObject *self, PyObject *Py_UNUSED(ignored))
         if (scores == NULL || labels == NULL) {
             goto error;
         }
-        roc_lock(self);
+        mushin_glue_lock(self->lock);
         if ((npy_intp)self->store.rows == dims[0] && self->store.wide == wide) {
             mushin_score_store_export(&self->store, PyArray_DATA((PyArrayObject *)scores),
                                       (int32_t *)PyArray_DATA((PyArrayObject *)labels));
@@ -308,9 +298,8 @@ static int
 roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_store *base,
                      const char *method, mushin_score_store *out)
 {
-    PyObject *item;
+    static const char *const keys[] = {"scores", "labels", NULL};
     PyArrayObject *scores = NULL, *labels = NULL;
-    long long num_classes;
     mushin_prob_view pv;
     mushin_label_view lv;
     mushin_score_check check;
@@ -318,30 +307,12 @@ roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_stor
     int64_t rows;
 
     mushin_score_store_init(out, self->num_classes);
-    if (!PyDict_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %.200s",
-                     method, Py_TYPE(d)->tp_name);
+    if (mushin_require_state_dict(d, method) < 0 ||
+        mushin_state_dict_classes(d, method, keys, "'num_classes', 'scores' and 'labels'",
+                                  self->num_classes, "RocScores") < 0) {
         return -1;
     }
-    item = PyDict_GetItemString(d, "num_classes");
-    if (item == NULL || PyDict_GetItemString(d, "scores") == NULL ||
-        PyDict_GetItemString(d, "labels") == NULL) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: the state dict needs 'num_classes', 'scores' and 'labels' entries; "
-                     "pass what state_dict() returned", method);
-        return -1;
-    }
-    num_classes = PyLong_AsLongLong(item);
-    if (num_classes == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (num_classes != self->num_classes) {
-        PyErr_Format(PyExc_ValueError, "%s: the state has num_classes=%lld, this RocScores %lld",
-                     method, num_classes, (long long)self->num_classes);
-        return -1;
-    }
-    item = PyDict_GetItemString(d, "scores");
-    scores = (PyArrayObject *)PyArray_FROM_O(item);
+    scores = (PyArrayObject *)PyArray_FROM_O(PyDict_GetItemString(d, "scores"));
     if (scores == NULL) {
         goto done;
     }
@@ -381,26 +352,16 @@ roc_store_from_state(RocScoresObject *self, PyObject *d, const mushin_score_stor
     if (status == MUSHIN_OK && base != NULL) {
         status = mushin_score_store_copy(out, base);
     }
-    if (status == MUSHIN_OK && pv.type == MUSHIN_FLOAT64 && rows > 0) {
-        status = mushin_score_store_widen(out);
-    }
     if (status == MUSHIN_OK) {
-        status = mushin_score_store_reserve(out, rows);
-    }
-    if (status == MUSHIN_OK) {
-        status = mushin_score_store_append(out, rows, 0, 0, pv, lv);
+        status = store_batch(out, rows, rows, 0, 0, pv, lv);
     }
     Py_END_ALLOW_THREADS
     if (status == MUSHIN_EBADVALUE) {
         mushin_score_check_error(method, self->num_classes, 0, 0, &check);
         goto done;
     }
-    if (status == MUSHIN_ENOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
     if (status != MUSHIN_OK) {
-        PyErr_Format(PyExc_SystemError, "%s: score store failed with status %d", method, status);
+        mushin_glue_status_error(status, method, "score store");
         goto done;
     }
     rc = 0;
@@ -431,15 +392,12 @@ PyDoc_STRVAR(RocScores_load_state_dict_doc,
 static PyObject *
 RocScores_load_state_dict(RocScoresObject *self, PyObject *d)
 {
-    mushin_score_store fresh, old;
+    mushin_score_store fresh;
     if (roc_store_from_state(self, d, NULL, "RocScores.load_state_dict", &fresh) < 0) {
         return NULL;
     }
-    roc_lock(self);
-    old = self->store;
-    self->store = fresh;
-    PyThread_release_lock(self->lock);
-    mushin_score_store_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->store, &fresh, sizeof fresh);
+    mushin_score_store_clear(&fresh); /* the old rows */
     Py_RETURN_NONE;
 }
 
@@ -463,7 +421,7 @@ PyDoc_STRVAR(RocScores_merge_doc,
 static PyObject *
 RocScores_merge(RocScoresObject *self, PyObject *other)
 {
-    mushin_score_store merged, old, base;
+    mushin_score_store merged, base;
     PyObject *d;
     int status;
     if (Py_IS_TYPE(other, Py_TYPE(self))) {
@@ -478,7 +436,7 @@ RocScores_merge(RocScoresObject *self, PyObject *other)
     /* a snapshot of this object's rows to build on, so the lock is not held
      * while the other state is checked */
     mushin_score_store_init(&base, self->num_classes);
-    roc_lock(self);
+    mushin_glue_lock(self->lock);
     status = mushin_score_store_copy(&base, &self->store);
     PyThread_release_lock(self->lock);
     if (status != MUSHIN_OK) {
@@ -491,11 +449,8 @@ RocScores_merge(RocScoresObject *self, PyObject *other)
     if (status < 0) {
         return NULL;
     }
-    roc_lock(self);
-    old = self->store;
-    self->store = merged;
-    PyThread_release_lock(self->lock);
-    mushin_score_store_clear(&old);
+    mushin_glue_locked_swap(self->lock, &self->store, &merged, sizeof merged);
+    mushin_score_store_clear(&merged); /* the old rows */
     Py_RETURN_NONE;
 }
 
@@ -538,18 +493,14 @@ RocScores_get_num_classes(RocScoresObject *self, void *Py_UNUSED(closure))
 static PyObject *
 RocScores_get_ignore_index(RocScoresObject *self, void *Py_UNUSED(closure))
 {
-    return mushin_score_ignore_index_object(self->has_ignore, self->ignore_index);
+    return mushin_ignore_index_object(self->has_ignore, self->ignore_index);
 }
 
 static PyObject *
 RocScores_repr(RocScoresObject *self)
 {
-    if (self->has_ignore) {
-        return PyUnicode_FromFormat("RocScores(num_classes=%lld, ignore_index=%lld)",
-                                    (long long)self->num_classes,
-                                    (long long)self->ignore_index);
-    }
-    return PyUnicode_FromFormat("RocScores(num_classes=%lld)", (long long)self->num_classes);
+    return mushin_classes_repr("RocScores", self->num_classes, self->has_ignore,
+                               self->ignore_index);
 }
 
 static PyMethodDef RocScores_methods[] = {
@@ -624,9 +575,5 @@ mushin_roc_add_type(PyObject *module, mushin_module_state *st)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    st->roc_type = PyType_FromModuleAndSpec(module, &RocScores_spec, NULL);
-    if (st->roc_type == NULL || PyModule_AddObjectRef(module, "RocScores", st->roc_type) < 0) {
-        return -1;
-    }
-    return 0;
+    return mushin_glue_add_type(module, &RocScores_spec, &st->roc_type);
 }

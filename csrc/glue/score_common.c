@@ -6,9 +6,7 @@
 #include <Python.h>
 #include <pythread.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,44 +15,9 @@
 #include "portable_internal.h"
 #include "scores.h"
 #include "dlpack_consumer.h"
+#include "glue_common.h"
 #include "module_state.h"
 #include "score_common.h"
-
-/* ignore_index argument: None or an int (not a bool). */
-int
-mushin_score_parse_ignore_index(PyObject *obj, int *has_ignore, int64_t *ignore_index)
-{
-    long long value;
-    *has_ignore = 0;
-    *ignore_index = 0;
-    if (obj == Py_None) {
-        return 0;
-    }
-    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "ignore_index must be an int or None, got %.200s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    value = PyLong_AsLongLong(obj);
-    if (value == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    *has_ignore = 1;
-    *ignore_index = value;
-    return 0;
-}
-
-int
-mushin_score_parse_num_classes(long long num_classes)
-{
-    if (num_classes < 1 || num_classes > (1LL << 16)) {
-        PyErr_Format(PyExc_ValueError,
-                     "num_classes must be between 1 and 65536, got %lld", num_classes);
-        return -1;
-    }
-    return 0;
-}
-
 
 void
 mushin_score_batch_release(mushin_score_batch *b)
@@ -67,40 +30,27 @@ int
 mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                     const char *owner, int64_t num_classes, mushin_score_batch *b)
 {
-    char pdt[32], tdt[32], pshape[256], tshape[256];
-    mushin_module_state *st;
+    mushin_dl_text ptext, ttext;
+    char method[64];
     memset(b, 0, sizeof(*b));
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError,
                      "%s.update() takes 2 arguments (probs, target), got %zd", owner, nargs);
         return -1;
     }
-    st = mushin_module_state_of(Py_TYPE(self));
-    if (mushin_dlpack_acquire(st, args[0], "probs", &b->pv) < 0) {
+    if (mushin_dlpack_acquire_pair(mushin_module_state_of(Py_TYPE(self)), args[0], "probs",
+                                   args[1], "target", &b->pv, &b->tv, &ptext, &ttext) < 0) {
         return -1;
     }
-    if (mushin_dlpack_acquire(st, args[1], "target", &b->tv) < 0) {
-        mushin_dlpack_release(&b->pv);
-        return -1;
-    }
-    mushin_dlpack_dtype_name(b->pv.t->dtype, pdt, sizeof(pdt));
-    mushin_dlpack_dtype_name(b->tv.t->dtype, tdt, sizeof(tdt));
-    mushin_dlpack_format_shape(b->pv.t, pshape, sizeof(pshape));
-    mushin_dlpack_format_shape(b->tv.t, tshape, sizeof(tshape));
-    if (!mushin_dlpack_is_host(b->pv.t) || !mushin_dlpack_is_host(b->tv.t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s.update reads host memory, but probs is on %s:%d and target is "
-                     "on %s:%d; move both to the CPU",
-                     owner, mushin_dlpack_device_name(b->pv.t->device.device_type),
-                     (int)b->pv.t->device.device_id,
-                     mushin_dlpack_device_name(b->tv.t->device.device_type), (int)b->tv.t->device.device_id);
+    PyOS_snprintf(method, sizeof(method), "%s.update", owner);
+    if (mushin_require_host_pair(method, "probs", &b->pv, "target", &b->tv, 1) < 0) {
         goto error;
     }
     if (mushin_dlpack_ftype(b->pv.t, &b->probs.type) < 0) {
         PyErr_Format(PyExc_TypeError,
                      "%s.update: probs must be floating-point probabilities (float16, "
                      "bfloat16, float32 or float64), got %s%s",
-                     owner, pdt,
+                     owner, ptext.dtype,
                      (b->pv.t->dtype.code == kDLInt || b->pv.t->dtype.code == kDLUInt)
                          ? "; pass per-class probabilities (e.g. logits.softmax(-1)), "
                            "not class indices" : "");
@@ -110,20 +60,20 @@ mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError,
                      "%s.update: target must hold integer class indices (int8, int16, "
                      "int32, int64, uint8, uint16, uint32 or bool), got %s",
-                     owner, tdt);
+                     owner, ttext.dtype);
         goto error;
     }
     if (b->pv.t->ndim != 2 || b->pv.t->shape[1] != num_classes) {
         PyErr_Format(PyExc_ValueError,
                      "%s.update: probs must have shape (N, %lld), one row of class "
                      "probabilities per sample, got %s",
-                     owner, (long long)num_classes, pshape);
+                     owner, (long long)num_classes, ptext.shape);
         goto error;
     }
     if (b->tv.t->ndim != 1 || b->tv.t->shape[0] != b->pv.t->shape[0]) {
         PyErr_Format(PyExc_ValueError,
                      "%s.update: target must have shape (%lld,) to match probs %s, got %s",
-                     owner, (long long)b->pv.t->shape[0], pshape, tshape);
+                     owner, (long long)b->pv.t->shape[0], ptext.shape, ttext.shape);
         goto error;
     }
     b->rows = b->pv.t->shape[0];
@@ -143,19 +93,11 @@ void
 mushin_score_check_error(const char *where, int64_t num_classes, int has_ignore,
                   int64_t ignore_index, const mushin_score_check *check)
 {
-    char ign[96] = "", labels_msg[320] = "", probs_msg[400] = "";
+    char labels_msg[320] = "", probs_msg[400] = "";
     if (check->labels_bad) {
-        if (has_ignore) {
-            PyOS_snprintf(ign, sizeof(ign), " %s not ignore_index=%lld",
-                          check->labels_bad == 1 ? "that is" : "that are",
-                          (long long)ignore_index);
-        }
-        PyOS_snprintf(labels_msg, sizeof(labels_msg),
-                      "target holds %lld value%s outside [0, %lld)%s (first: %lld at "
-                      "index %lld)",
-                      (long long)check->labels_bad, check->labels_bad == 1 ? "" : "s",
-                      (long long)num_classes, ign, (long long)check->labels_first,
-                      (long long)check->labels_first_row);
+        mushin_bad_labels_text(labels_msg, sizeof(labels_msg), check->labels_bad, num_classes,
+                               has_ignore, ignore_index, check->labels_first, "index",
+                               check->labels_first_row);
     }
     if (check->probs_bad) {
         char *value = PyOS_double_to_string(check->probs_first, 'r', 0, 0, NULL);
@@ -172,15 +114,6 @@ mushin_score_check_error(const char *where, int64_t num_classes, int has_ignore,
     PyErr_Format(PyExc_ValueError, "%s: %s%s%s; nothing of this %s was added",
                  where, labels_msg, (check->labels_bad && check->probs_bad) ? "; " : "",
                  probs_msg, strstr(where, ".update") != NULL ? "batch" : "state");
-}
-
-PyObject *
-mushin_score_ignore_index_object(int has_ignore, int64_t ignore_index)
-{
-    if (!has_ignore) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromLongLong(ignore_index);
 }
 
 /* ------------------------------------------------ CalibrationBins -- */

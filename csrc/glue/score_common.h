@@ -1,7 +1,7 @@
 /*
  * score_common.h -- what the probability-metric types share
  * (calibration_state.c: CalibrationBins, roc_state.c: RocScores): argument
- * parsing, acquiring one (probs, target) batch by DLPack with its device,
+ * parsing (with glue_common.h), acquiring one (probs, target) batch by DLPack with its device,
  * dtype and shape checks, the messages for rejected values, and the
  * integer-array check of merge and load_state_dict.  Both types take
  * (probs, target) as (N, C) floating-point and (N,) integer DLPack tensors
@@ -27,10 +27,6 @@ typedef struct {
     int64_t rows;
 } mushin_score_batch;
 
-/* ignore_index: None or an int (not a bool); 0, or -1 with an error. */
-int mushin_score_parse_ignore_index(PyObject *obj, int *has_ignore, int64_t *ignore_index);
-/* num_classes in [1, 65536]; 0, or -1 with an error. */
-int mushin_score_parse_num_classes(long long num_classes);
 /* Acquire update()'s (probs, target) for `owner` ("RocScores"); on failure
  * b is left released. */
 int mushin_score_batch_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -39,8 +35,6 @@ void mushin_score_batch_release(mushin_score_batch *b);
 /* ValueError describing what mushin_scores_check rejected. */
 void mushin_score_check_error(const char *where, int64_t num_classes, int has_ignore,
                               int64_t ignore_index, const mushin_score_check *check);
-/* ignore_index as Python sees it: None or an int. */
-PyObject *mushin_score_ignore_index_object(int has_ignore, int64_t ignore_index);
 /* `obj` as an aligned NumPy array of integers that convert to `typenum`
  * without loss, with `ndim` dimensions; NULL with an error naming `what`. */
 PyObject *mushin_score_exact_integer_array(PyObject *obj, int typenum, int ndim, const char *what);

@@ -5,13 +5,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#define NPY_TARGET_VERSION NPY_1_22_API_VERSION
-#include <numpy/arrayobject.h>
+#include "numpy_api.h"
 
 #include <string.h>
 
 #include "kernels/dtype_load.h"
+#include "glue_common.h"
 #include "state_inputs.h"
 
 int
@@ -395,4 +394,120 @@ mushin_metrics_dict(const char *const *names, const double *values, int count)
         Py_DECREF(v);
     }
     return d;
+}
+
+PyObject *
+mushin_columns_dict(int64_t n, const mushin_column *cols, const void *const *src, int count)
+{
+    PyObject *d = PyDict_New(), *a;
+    int i;
+    for (i = 0; d != NULL && i < count; i++) {
+        a = mushin_array_copy_1d(n, cols[i].type, src[i], cols[i].itemsize);
+        if (a == NULL || PyDict_SetItemString(d, cols[i].key, a) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(a);
+    }
+    return d;
+}
+
+/* ------------------------------------------------ the state protocol -- */
+
+/* room for any protocol state read aside */
+typedef union {
+    mushin_regression_moments moments;
+    mushin_ranked_pairs pairs;
+    mushin_retrieval_groups groups;
+} any_state;
+
+#define STATE_OF(self) ((void *)((char *)(self) + ((mushin_state_object *)(self))->ops->offset))
+
+PyObject *
+mushin_state_merge(PyObject *self, PyObject *other)
+{
+    const mushin_state_object *o = (const mushin_state_object *)self;
+    const mushin_state_ops *ops = o->ops;
+    void *state = STATE_OF(self);
+    char method[96];
+    any_state aside;
+    PyObject *d;
+    int status, rc;
+    PyOS_snprintf(method, sizeof(method), "%s.merge", ops->name);
+    d = mushin_as_state_dict(self, other, method);
+    if (d == NULL) {
+        return NULL;
+    }
+    rc = ops->from_dict(self, d, &aside, method);
+    Py_DECREF(d);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(o->lock, WAIT_LOCK);
+    status = ops->merge(state, &aside);
+    PyThread_release_lock(o->lock);
+    Py_END_ALLOW_THREADS
+    if (ops->clear != NULL) {
+        ops->clear(&aside);
+    }
+    if (status != MUSHIN_OK) {
+        mushin_state_status_error(status, method);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+mushin_state_load(PyObject *self, PyObject *d)
+{
+    const mushin_state_object *o = (const mushin_state_object *)self;
+    const mushin_state_ops *ops = o->ops;
+    char method[96];
+    any_state aside;
+    PyOS_snprintf(method, sizeof(method), "%s.load_state_dict", ops->name);
+    if (!PyDict_Check(d)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a dict from state_dict(), got %R", method,
+                     (PyObject *)Py_TYPE(d));
+        return NULL;
+    }
+    if (ops->from_dict(self, d, &aside, method) < 0) {
+        return NULL;
+    }
+    mushin_glue_locked_swap(o->lock, STATE_OF(self), &aside, ops->size);
+    if (ops->clear != NULL) {
+        ops->clear(&aside); /* the old state */
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+mushin_state_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    const mushin_state_object *o = (const mushin_state_object *)self;
+    void *state = STATE_OF(self);
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(o->lock, WAIT_LOCK);
+    o->ops->reset(state);
+    PyThread_release_lock(o->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+PyObject *
+mushin_state_get_n(PyObject *self, void *Py_UNUSED(closure))
+{
+    const mushin_state_object *o = (const mushin_state_object *)self;
+    int64_t n;
+    memcpy(&n, (const char *)self + o->ops->n_offset, sizeof n);
+    return PyLong_FromLongLong(n);
+}
+
+void
+mushin_state_dealloc(PyObject *self)
+{
+    const mushin_state_object *o = (const mushin_state_object *)self;
+    if (o->ops != NULL && o->ops->clear != NULL) {
+        o->ops->clear(STATE_OF(self));
+    }
+    mushin_glue_dealloc(self, o->lock);
 }

@@ -2,7 +2,9 @@
  * state_inputs.h -- what the regression and retrieval state types share
  * (regression_states.c, retrieval_states.c): reading a batch tensor by
  * DLPack as one flat run of elements the kernels take, the shape checks and
- * their messages, and the state-dict helpers.
+ * their messages, the state-dict helpers, and merge(), load_state_dict(),
+ * reset(), n and tp_dealloc written once over each type's own kernel
+ * state.
  *
  * A batch is read in three steps so that only the copy runs without the
  * GIL: mushin_input_acquire checks device, dtype and shape and allocates
@@ -16,6 +18,7 @@
 #define MUSHIN_GLUE_STATE_INPUTS_H
 
 #include <Python.h>
+#include <pythread.h>
 
 #include "dlpack_consumer.h"
 #include "kernels/regression.h"
@@ -91,5 +94,57 @@ PyObject *mushin_as_state_dict(PyObject *self, PyObject *other, const char *meth
 
 /* {names[i]: values[i]} */
 PyObject *mushin_metrics_dict(const char *const *names, const double *values, int count);
+
+/* One column of a state dict: a 1-d array of `type` (NumPy). */
+typedef struct {
+    const char *key;
+    int type;
+    size_t itemsize;
+} mushin_column;
+
+/* {cols[i].key: a copy of the n elements at src[i]}.  Call with the
+ * state's lock held, taken with the GIL (allocating needs the GIL, and no
+ * kernel that holds the lock waits for it). */
+PyObject *mushin_columns_dict(int64_t n, const mushin_column *cols, const void *const *src,
+                              int count);
+
+/* ------------------------------------------------ the state protocol -- */
+
+/* How the methods below reach a state type's kernel state. */
+typedef struct {
+    const char *name;  /* "RankedPairs", for messages */
+    size_t offset;     /* of the kernel state in the object */
+    size_t n_offset;   /* of its int64 count of elements kept */
+    size_t size;       /* of the kernel state */
+    /* A new kernel state at `out` from the dict d, checked, for `self`:
+     * 0, or -1 with an error and nothing left to free. */
+    int (*from_dict)(PyObject *self, PyObject *d, void *out, const char *method);
+    /* Add `other` to `state`, without the GIL: a kernel status. */
+    int (*merge)(void *state, void *other);
+    /* Empty `state`, without the GIL. */
+    void (*reset)(void *state);
+    /* Free what a kernel state holds; NULL when it holds nothing. */
+    void (*clear)(void *state);
+} mushin_state_ops;
+
+/* The start of every object with the state protocol; its kernel state
+ * follows, at ops->offset. */
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock; /* guards the kernel state; taken without the GIL */
+    const mushin_state_ops *ops;
+} mushin_state_object;
+
+/* merge(other): other (a dict, or an object of self's type) is read and
+ * checked aside, then added; on any error the state is unchanged. */
+PyObject *mushin_state_merge(PyObject *self, PyObject *other);
+/* load_state_dict(d): d read and checked aside, then swapped in. */
+PyObject *mushin_state_load(PyObject *self, PyObject *d);
+/* reset() */
+PyObject *mushin_state_reset(PyObject *self, PyObject *ignored);
+/* the getter of n: elements kept */
+PyObject *mushin_state_get_n(PyObject *self, void *closure);
+/* tp_dealloc */
+void mushin_state_dealloc(PyObject *self);
 
 #endif /* MUSHIN_GLUE_STATE_INPUTS_H */
