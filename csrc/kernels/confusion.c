@@ -15,6 +15,7 @@
  * to say which values were wrong -- and one adds the bins up.
  */
 #include "confusion_internal.h"
+#include "dtype_load.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,31 +131,6 @@ mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value
         *first_pos = pos;
     }
     (*nbad)++;
-}
-
-void
-mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
-                  mushin_itype type)
-{
-    int64_t i;
-    /* memcpy: a view may be misaligned for its element type */
-#define LOAD(T)                                                       \
-    for (i = 0; i < n; i++) {                                         \
-        T value_;                                                     \
-        memcpy(&value_, src + i * stride, sizeof(T));                 \
-        out[i] = (int64_t)value_;                                     \
-    }                                                                 \
-    break;
-    switch (type) {
-    case MUSHIN_INT8: LOAD(int8_t)
-    case MUSHIN_INT16: LOAD(int16_t)
-    case MUSHIN_INT32: LOAD(int32_t)
-    case MUSHIN_INT64: LOAD(int64_t)
-    case MUSHIN_UINT8: LOAD(uint8_t)
-    case MUSHIN_UINT16: LOAD(uint16_t)
-    case MUSHIN_UINT32: LOAD(uint32_t)
-    }
-#undef LOAD
 }
 
 size_t
@@ -582,21 +558,8 @@ index_chunk(void *arg, int worker, int chunk)
         for (j = 0; j < run; j += MUSHIN_BLOCK) {
             const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
             const char *psrc = prow + j * ps, *tsrc = trow + j * ts;
-            const int64_t *pb, *tb;
-            if (job->preds_type == MUSHIN_INT64 && ps == 8 && (uintptr_t)psrc % 8 == 0) {
-                pb = (const int64_t *)psrc;
-            }
-            else {
-                mushin_load_int64(pbuf, psrc, ps, n, job->preds_type);
-                pb = pbuf;
-            }
-            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
-                tb = (const int64_t *)tsrc;
-            }
-            else {
-                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
-                tb = tbuf;
-            }
+            const int64_t *pb = mushin_label_block(pbuf, psrc, ps, n, job->preds_type);
+            const int64_t *tb = mushin_label_block(tbuf, tsrc, ts, n, job->target_type);
             if (matrix == NULL) {
                 classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
             }

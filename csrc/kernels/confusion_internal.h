@@ -92,9 +92,7 @@ void mushin_rules_init(mushin_rules *rules, int64_t num_classes, int has_ignore,
 void mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value,
                      int64_t pos);
 
-/* Load n integers of type `type` spaced `stride` bytes apart. */
-void mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
-                       mushin_itype type);
+/* Bytes per element of an integer view. */
 size_t mushin_itemsize(mushin_itype type);
 
 /*

@@ -895,14 +895,7 @@ logits_chunk(void *arg, int worker, int chunk)
         for (j = 0; j < run; j += MUSHIN_BLOCK) {
             const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
             const char *tsrc = trow + j * ts;
-            const int64_t *tb;
-            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
-                tb = (const int64_t *)tsrc;
-            }
-            else {
-                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
-                tb = tbuf;
-            }
+            const int64_t *tb = mushin_label_block(tbuf, tsrc, ts, n, job->target_type);
             if (matrix == NULL) {
                 note_bad_targets(job->rules, bad, tb, n, cur.pos + j);
                 continue;
