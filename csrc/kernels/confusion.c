@@ -373,6 +373,65 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
     return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;
 }
 
+/* Chunk `chunk` of the update in job (a mushin_view_job), a block at a
+ * time, counted into worker `worker`'s matrix. */
+static void
+view_chunk(void *arg, int worker, int chunk)
+{
+    const mushin_view_job *job = (const mushin_view_job *)arg;
+    const mushin_walk *walk = &job->walk;
+    mushin_count_plan *plan = job->plan;
+    const int64_t end = plan->bounds[chunk + 1];
+    mushin_walk_cursor cur;
+    mushin_block block;
+
+    block.sa = walk->sa[walk->k - 1];
+    block.sb = walk->sb[walk->k - 1];
+    block.matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
+    block.bad = &plan->bad[chunk];
+    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
+    while (cur.pos < end) {
+        const int64_t run = mushin_walk_run(walk, &cur, end);
+        int64_t j;
+        for (j = 0; j < run; j += MUSHIN_BLOCK) {
+            block.n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
+            block.a = job->a + cur.off_a + j * block.sa;
+            block.b = job->b + cur.off_b + j * block.sb;
+            block.pos = cur.pos + j;
+            block.more = run - j - block.n;
+            job->block(job, &block);
+        }
+        mushin_walk_advance(walk, &cur, run);
+    }
+}
+
+int
+mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
+                    int64_t ignore_index, int64_t work, int num_threads,
+                    mushin_bad_values *bad)
+{
+    mushin_count_plan plan;
+    int status;
+    if (job->walk.size == 0) {
+        return MUSHIN_OK;
+    }
+    mushin_rules_init(&job->rules, num_classes, has_ignore, ignore_index);
+    if (job->counts == NULL) {
+        /* validation reads little per position: one thread, no matrix */
+        mushin_plan_single(&plan, job->walk.size);
+    }
+    else {
+        status = mushin_plan_init(&plan, num_classes, job->walk.size, work, num_threads);
+        if (status != MUSHIN_OK) {
+            return status;
+        }
+    }
+    job->plan = &plan;
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, view_chunk, job);
+    job->plan = NULL;
+    return mushin_plan_finish(&plan, job->counts, bad);
+}
+
 /* --------------------------------------------------------- index path -- */
 
 /* The rare path: a value outside the class range or an ignored target. */
@@ -525,61 +584,40 @@ MUSHIN_ISA_VARIANTS(pair_bins,
                     (rules, shift, bins, pb, tb, n))
 
 typedef struct {
-    const mushin_rules *rules;
-    const mushin_walk *walk;
-    const char *preds;
-    const char *target;
+    mushin_view_job view; /* a: predictions, b: target */
     mushin_itype preds_type;
     mushin_itype target_type;
-    mushin_count_plan *plan;
-    int64_t *counts; /* NULL: validate only */
 } index_job;
 
 static void
-index_chunk(void *arg, int worker, int chunk)
+index_block(const mushin_view_job *view, const mushin_block *blk)
 {
-    const index_job *job = (const index_job *)arg;
-    const mushin_walk *walk = job->walk;
-    mushin_count_plan *plan = job->plan;
-    mushin_bad_values *bad = &plan->bad[chunk];
-    const int64_t end = plan->bounds[chunk + 1];
-    const int64_t ps = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
+    const index_job *job = (const index_job *)(const void *)view;
+    const mushin_rules *rules = &view->rules;
+    const mushin_count_plan *plan = view->plan;
     int64_t pbuf[MUSHIN_BLOCK], tbuf[MUSHIN_BLOCK];
     uint64_t bins[MUSHIN_BLOCK];
-    mushin_walk_cursor cur;
+    const int64_t *pb = mushin_label_block(pbuf, blk->a, blk->sa, blk->n, job->preds_type);
+    const int64_t *tb = mushin_label_block(tbuf, blk->b, blk->sb, blk->n, job->target_type);
 
-    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
-    while (cur.pos < end) {
-        const int64_t run = mushin_walk_run(walk, &cur, end);
-        const char *prow = job->preds + cur.off_a;
-        const char *trow = job->target + cur.off_b;
-        int64_t j;
-        for (j = 0; j < run; j += MUSHIN_BLOCK) {
-            const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
-            const char *psrc = prow + j * ps, *tsrc = trow + j * ts;
-            const int64_t *pb = mushin_label_block(pbuf, psrc, ps, n, job->preds_type);
-            const int64_t *tb = mushin_label_block(tbuf, tsrc, ts, n, job->target_type);
-            if (matrix == NULL) {
-                classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
-            }
-            else if (plan->buffer == NULL) {
-                count_block_direct(job->rules, matrix, bad, pb, tb, n, cur.pos + j);
-            }
-            else {
-                if (pair_bins(job->rules, plan->shift, bins, pb, tb, n)) {
-                    classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
-                }
-                if (j + 2 * MUSHIN_BLOCK <= run && ps == 8 && ts == 8) {
-                    mushin_scatter_bins_prefetch(matrix, plan->stride, plan->num_sub, bins, n,
-                                                 psrc + MUSHIN_BLOCK * 8, tsrc + MUSHIN_BLOCK * 8);
-                }
-                else {
-                    mushin_scatter_bins(matrix, plan->stride, plan->num_sub, bins, n);
-                }
-            }
+    if (blk->matrix == NULL) {
+        classify_block(rules, blk->bad, pb, tb, blk->n, blk->pos);
+    }
+    else if (plan->buffer == NULL) {
+        count_block_direct(rules, blk->matrix, blk->bad, pb, tb, blk->n, blk->pos);
+    }
+    else {
+        if (pair_bins(rules, plan->shift, bins, pb, tb, blk->n)) {
+            classify_block(rules, blk->bad, pb, tb, blk->n, blk->pos);
         }
-        mushin_walk_advance(walk, &cur, run);
+        /* a full block follows in this run: fetch it while scattering */
+        if (blk->more >= MUSHIN_BLOCK && blk->sa == 8 && blk->sb == 8) {
+            mushin_scatter_bins_prefetch(blk->matrix, plan->stride, plan->num_sub, bins, blk->n,
+                                         blk->a + MUSHIN_BLOCK * 8, blk->b + MUSHIN_BLOCK * 8);
+        }
+        else {
+            mushin_scatter_bins(blk->matrix, plan->stride, plan->num_sub, bins, blk->n);
+        }
     }
 }
 
@@ -588,9 +626,6 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
              int ndim, const int64_t *shape, mushin_index_view preds,
              mushin_index_view target, int num_threads, mushin_bad_values *bad)
 {
-    mushin_rules rules;
-    mushin_walk walk;
-    mushin_count_plan plan;
     index_job job;
     int status;
 
@@ -598,33 +633,20 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
         return MUSHIN_EINVAL;
     }
     memset(bad, 0, sizeof(*bad));
-    status = mushin_walk_init(&walk, ndim, shape, preds.strides, target.strides,
+    status = mushin_walk_init(&job.view.walk, ndim, shape, preds.strides, target.strides,
                               (int64_t)mushin_itemsize(preds.type),
                               (int64_t)mushin_itemsize(target.type));
-    if (status != MUSHIN_OK || walk.size == 0) {
+    if (status != MUSHIN_OK) {
         return status;
     }
-    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
-    if (counts == NULL) {
-        /* validation reads little per position: one thread, no matrix */
-        mushin_plan_single(&plan, walk.size);
-    }
-    else {
-        status = mushin_plan_init(&plan, num_classes, walk.size, walk.size, num_threads);
-        if (status != MUSHIN_OK) {
-            return status;
-        }
-    }
-    job.rules = &rules;
-    job.walk = &walk;
-    job.preds = preds.data;
-    job.target = target.data;
+    job.view.a = preds.data;
+    job.view.b = target.data;
+    job.view.counts = counts;
+    job.view.block = index_block;
     job.preds_type = preds.type;
     job.target_type = target.type;
-    job.plan = &plan;
-    job.counts = counts;
-    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, index_chunk, &job);
-    return mushin_plan_finish(&plan, counts, bad);
+    return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
+                               job.view.walk.size, num_threads, bad);
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * confusion_internal.h -- what the index path (confusion.c) and the fused
  * logits path (logits.c) share: the counting rules, the strided walk over a
- * pair of views, and the plan that splits one update over threads.
+ * pair of views, the plan that splits one update over threads, and the
+ * update that walks each chunk a block at a time.
  * Not part of the kernel API.
  */
 #ifndef MUSHIN_CONFUSION_INTERNAL_H
@@ -202,5 +203,48 @@ void mushin_parallel_pieces(int num_workers, int num_chunks, mushin_piece_fn fn,
  * none, the workers' matrices into `counts`; free the buffers.  Returns
  * MUSHIN_OK or MUSHIN_EBADVALUE. */
 int mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *bad);
+
+/*
+ * One counting update over a pair of views, as both the index path and the
+ * fused logits path run it.  A kernel's own job struct starts with a
+ * mushin_view_job whose walk, views, counts and block function it fills;
+ * mushin_count_update takes the rules, plans the update (counts NULL: one
+ * chunk, validate only), hands every chunk to `block` a block at a time in
+ * C order on the planned threads, and merges the chunks' bad values and
+ * private matrices (mushin_plan_finish).
+ */
+typedef struct mushin_view_job mushin_view_job;
+
+/* A block of at most MUSHIN_BLOCK positions along one run of the walk. */
+typedef struct {
+    const char *a;          /* view a's first element in the block */
+    const char *b;          /* view b's */
+    int64_t sa;             /* a's stride along the run, in bytes */
+    int64_t sb;             /* b's */
+    int64_t n;              /* positions in the block */
+    int64_t pos;            /* flat C-order position of the first */
+    int64_t more;           /* positions left in the run after this block */
+    int64_t *matrix;        /* where this worker counts; NULL: validate only */
+    mushin_bad_values *bad; /* the chunk's bad values */
+} mushin_block;
+
+typedef void (*mushin_block_fn)(const mushin_view_job *job, const mushin_block *block);
+
+struct mushin_view_job {
+    mushin_walk walk;         /* by the caller: mushin_walk_init */
+    const char *a;            /* by the caller: the views' data */
+    const char *b;
+    int64_t *counts;          /* by the caller; NULL: validate only */
+    mushin_block_fn block;    /* by the caller */
+    mushin_rules rules;       /* by mushin_count_update */
+    mushin_count_plan *plan;  /* by mushin_count_update, while it runs */
+};
+
+/* `work`: units of work the update does (threads are only asked for when
+ * each gets enough).  An empty walk is MUSHIN_OK at once; else as
+ * mushin_plan_init and mushin_plan_finish. */
+int mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
+                        int64_t ignore_index, int64_t work, int num_threads,
+                        mushin_bad_values *bad);
 
 #endif /* MUSHIN_CONFUSION_INTERNAL_H */
