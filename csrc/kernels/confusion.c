@@ -493,16 +493,29 @@ count_block_direct(const mushin_rules *rules, int64_t *counts, mushin_bad_values
     }
 }
 
+/* The four copies a scatter is unrolled over, `stride` bins apart: with
+ * two copies h2 == h0 and h3 == h1, with one all four are the same. */
+typedef struct {
+    int64_t *h0, *h1, *h2, *h3;
+} scatter_copies;
+
+static inline scatter_copies
+copies_of(int64_t *matrix, int64_t stride, int num_sub)
+{
+    scatter_copies h;
+    h.h0 = matrix;
+    h.h1 = matrix + (num_sub > 1 ? stride : 0);
+    h.h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
+    h.h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    return h;
+}
+
 void
 mushin_scatter_bins(int64_t *matrix, int64_t stride, int num_sub, const uint64_t *bins,
                     int64_t n)
 {
-    /* four-way unrolled: with two copies h2 == h0 and h3 == h1, with one
-     * all four are the same */
-    int64_t *const h0 = matrix;
-    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
-    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
-    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    const scatter_copies h = copies_of(matrix, stride, num_sub);
+    int64_t *const h0 = h.h0, *const h1 = h.h1, *const h2 = h.h2, *const h3 = h.h3;
     int64_t i;
     for (i = 0; i + 4 <= n; i += 4) {
         h0[bins[i]]++;
@@ -524,10 +537,8 @@ mushin_scatter_bins_prefetch(int64_t *matrix, int64_t stride, int num_sub,
                              const uint64_t *bins, int64_t n, const char *next_a,
                              const char *next_b)
 {
-    int64_t *const h0 = matrix;
-    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
-    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
-    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    const scatter_copies h = copies_of(matrix, stride, num_sub);
+    int64_t *const h0 = h.h0, *const h1 = h.h1, *const h2 = h.h2, *const h3 = h.h3;
     int64_t i;
     for (i = 0; i + 8 <= n; i += 8) {
 #if defined(__GNUC__)

@@ -17,6 +17,7 @@
  * fall back to int64 otherwise.  The result is exact integers either way.
  */
 #include "perimage.h"
+#include "confusion_internal.h"
 #include "dtype_load.h"
 
 #include <math.h>
@@ -57,7 +58,6 @@ count_pairs_matrix(int64_t *cm, int64_t num_classes, int has_ignore, int64_t ign
     const uint64_t c = (uint64_t)num_classes, skip = c * c, stride = skip + 1;
     uint64_t bad = 0;
     int64_t k;
-    int64_t *h0 = cm, *h1 = cm + stride, *h2 = cm + 2 * stride, *h3 = cm + 3 * stride;
     for (k = 0; k < n; k++) {
         const uint64_t ignored = (uint64_t)(has_ignore & (t[k] == ignore_index));
         const uint64_t t_out = (uint64_t)t[k] >= c, p_out = (uint64_t)p[k] >= c;
@@ -70,15 +70,7 @@ count_pairs_matrix(int64_t *cm, int64_t num_classes, int has_ignore, int64_t ign
     if (bad) {
         return -1;
     }
-    for (k = 0; k + 4 <= n; k += 4) {
-        h0[bins[k]]++;
-        h1[bins[k + 1]]++;
-        h2[bins[k + 2]]++;
-        h3[bins[k + 3]]++;
-    }
-    for (; k < n; k++) {
-        h0[bins[k]]++;
-    }
+    mushin_scatter_bins(cm, (int64_t)stride, PI_SUB, bins, n);
     return 0;
 }
 
