@@ -3,12 +3,15 @@
  *
  * CHECK counts a passed or failed condition and prints the failed ones; a
  * test's main prints "N passed, M failed" and returns non-zero on any
- * failure.
+ * failure.  ctest_isa_cap reads the MUSHIN_ISA level a test run is capped
+ * at, for the tests that walk the levels themselves.
  */
 #ifndef MUSHIN_CTEST_H
 #define MUSHIN_CTEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int passed, failed;
 
@@ -22,5 +25,20 @@ static int passed, failed;
             printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
         }                                                                  \
     } while (0)
+
+/* MUSHIN_ISA=baseline|avx2|avx512 caps the levels tested, as it caps the
+ * Python module, so `make ckernels` can run once per level: the level for
+ * mushin_set_isa_cap (0, 1, 2; unset or empty: 2).  Any other value stops
+ * the test with exit status 2. */
+static inline int
+ctest_isa_cap(void)
+{
+    const char *value = getenv("MUSHIN_ISA");
+    if (value == NULL || value[0] == '\0' || strcmp(value, "avx512") == 0) return 2;
+    if (strcmp(value, "avx2") == 0) return 1;
+    if (strcmp(value, "baseline") == 0) return 0;
+    fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
+    exit(2);
+}
 
 #endif /* MUSHIN_CTEST_H */

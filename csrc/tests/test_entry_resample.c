@@ -21,20 +21,8 @@
 #include <string.h>
 
 #include "mushin_kernels.h"
+#include "ctest.h"
 #include "resample.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
 
 static int
 near(double got, double want, double rel)

@@ -880,17 +880,6 @@ test_numerics_huge_parameters(void)
 
 /* MUSHIN_ISA=baseline|avx2|avx512 caps the levels tested, as it caps the
  * Python module, so `make ckernels` can run once per level. */
-static int
-isa_cap_from_environment(void)
-{
-    const char *value = getenv("MUSHIN_ISA");
-    if (value == NULL || value[0] == '\0' || strcmp(value, "avx512") == 0) return 2;
-    if (strcmp(value, "avx2") == 0) return 1;
-    if (strcmp(value, "baseline") == 0) return 0;
-    fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
-    exit(2);
-}
-
 /* mushin_score_store_export gives back every kept row, in order, across
  * block boundaries, before and after the store is widened to float64. */
 static void
@@ -947,7 +936,7 @@ int
 main(void)
 {
     static const char *const isa_names[3] = {"baseline", "avx2", "avx512"};
-    const int isa_top = mushin_set_isa_cap(isa_cap_from_environment());
+    const int isa_top = mushin_set_isa_cap(ctest_isa_cap());
     test_confusion_contiguous_int64();
     test_confusion_every_type_pair();
     test_confusion_strided_2d();
