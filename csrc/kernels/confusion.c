@@ -373,42 +373,10 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
     return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;
 }
 
-/* Chunk `chunk` of the update in job (a mushin_view_job), a block at a
- * time, counted into worker `worker`'s matrix. */
-static void
-view_chunk(void *arg, int worker, int chunk)
-{
-    const mushin_view_job *job = (const mushin_view_job *)arg;
-    const mushin_walk *walk = &job->walk;
-    mushin_count_plan *plan = job->plan;
-    const int64_t end = plan->bounds[chunk + 1];
-    mushin_walk_cursor cur;
-    mushin_block block;
-
-    block.sa = walk->sa[walk->k - 1];
-    block.sb = walk->sb[walk->k - 1];
-    block.matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
-    block.bad = &plan->bad[chunk];
-    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
-    while (cur.pos < end) {
-        const int64_t run = mushin_walk_run(walk, &cur, end);
-        int64_t j;
-        for (j = 0; j < run; j += MUSHIN_BLOCK) {
-            block.n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
-            block.a = job->a + cur.off_a + j * block.sa;
-            block.b = job->b + cur.off_b + j * block.sb;
-            block.pos = cur.pos + j;
-            block.more = run - j - block.n;
-            job->block(job, &block);
-        }
-        mushin_walk_advance(walk, &cur, run);
-    }
-}
-
 int
 mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
                     int64_t ignore_index, int64_t work, int num_threads,
-                    mushin_bad_values *bad)
+                    mushin_piece_fn chunk_fn, mushin_bad_values *bad)
 {
     mushin_count_plan plan;
     int status;
@@ -427,7 +395,7 @@ mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
         }
     }
     job->plan = &plan;
-    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, view_chunk, job);
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, chunk_fn, job);
     job->plan = NULL;
     return mushin_plan_finish(&plan, job->counts, bad);
 }
@@ -600,7 +568,7 @@ typedef struct {
     mushin_itype target_type;
 } index_job;
 
-static void
+MUSHIN_ALWAYS_INLINE void
 index_block(const mushin_view_job *view, const mushin_block *blk)
 {
     const index_job *job = (const index_job *)(const void *)view;
@@ -632,6 +600,12 @@ index_block(const mushin_view_job *view, const mushin_block *blk)
     }
 }
 
+static void
+index_chunk(void *arg, int worker, int chunk)
+{
+    mushin_walk_blocks((const mushin_view_job *)arg, worker, chunk, index_block);
+}
+
 static int
 index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignore_index,
              int ndim, const int64_t *shape, mushin_index_view preds,
@@ -653,11 +627,10 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
     job.view.a = preds.data;
     job.view.b = target.data;
     job.view.counts = counts;
-    job.view.block = index_block;
     job.preds_type = preds.type;
     job.target_type = target.type;
     return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
-                               job.view.walk.size, num_threads, bad);
+                               job.view.walk.size, num_threads, index_chunk, bad);
 }
 
 int

@@ -207,13 +207,28 @@ int mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_valu
 /*
  * One counting update over a pair of views, as both the index path and the
  * fused logits path run it.  A kernel's own job struct starts with a
- * mushin_view_job whose walk, views, counts and block function it fills;
+ * mushin_view_job whose walk, views and counts it fills; its chunk function
+ * hands the job to mushin_walk_blocks with its block function.
  * mushin_count_update takes the rules, plans the update (counts NULL: one
- * chunk, validate only), hands every chunk to `block` a block at a time in
- * C order on the planned threads, and merges the chunks' bad values and
- * private matrices (mushin_plan_finish).
+ * chunk, validate only), runs the chunk function on every chunk on the
+ * planned threads, and merges the chunks' bad values and private matrices
+ * (mushin_plan_finish).
  */
-typedef struct mushin_view_job mushin_view_job;
+typedef struct {
+    mushin_walk walk;         /* by the caller: mushin_walk_init */
+    const char *a;            /* by the caller: the views' data */
+    const char *b;
+    int64_t *counts;          /* by the caller; NULL: validate only */
+    mushin_rules rules;       /* by mushin_count_update */
+    mushin_count_plan *plan;  /* by mushin_count_update, while it runs */
+} mushin_view_job;
+
+/* `work`: units of work the update does (threads are only asked for when
+ * each gets enough).  An empty walk is MUSHIN_OK at once; else as
+ * mushin_plan_init and mushin_plan_finish. */
+int mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
+                        int64_t ignore_index, int64_t work, int num_threads,
+                        mushin_piece_fn chunk_fn, mushin_bad_values *bad);
 
 /* A block of at most MUSHIN_BLOCK positions along one run of the walk. */
 typedef struct {
@@ -230,21 +245,39 @@ typedef struct {
 
 typedef void (*mushin_block_fn)(const mushin_view_job *job, const mushin_block *block);
 
-struct mushin_view_job {
-    mushin_walk walk;         /* by the caller: mushin_walk_init */
-    const char *a;            /* by the caller: the views' data */
-    const char *b;
-    int64_t *counts;          /* by the caller; NULL: validate only */
-    mushin_block_fn block;    /* by the caller */
-    mushin_rules rules;       /* by mushin_count_update */
-    mushin_count_plan *plan;  /* by mushin_count_update, while it runs */
-};
+/* Chunk `chunk` of the update in job, a block at a time in C order, counted
+ * into worker `worker`'s matrix.  Always inlined into a kernel's chunk
+ * function, so that its block function is called directly (and inlined
+ * where the compiler sees fit): a walk of short runs pays no indirect call
+ * per block. */
+MUSHIN_ALWAYS_INLINE void
+mushin_walk_blocks(const mushin_view_job *job, int worker, int chunk, mushin_block_fn fn)
+{
+    const mushin_walk *walk = &job->walk;
+    mushin_count_plan *plan = job->plan;
+    const char *const a = job->a, *const b = job->b;
+    const int64_t end = plan->bounds[chunk + 1];
+    mushin_walk_cursor cur;
+    mushin_block block;
 
-/* `work`: units of work the update does (threads are only asked for when
- * each gets enough).  An empty walk is MUSHIN_OK at once; else as
- * mushin_plan_init and mushin_plan_finish. */
-int mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
-                        int64_t ignore_index, int64_t work, int num_threads,
-                        mushin_bad_values *bad);
+    block.sa = walk->sa[walk->k - 1];
+    block.sb = walk->sb[walk->k - 1];
+    block.matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
+    block.bad = &plan->bad[chunk];
+    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
+    while (cur.pos < end) {
+        const int64_t run = mushin_walk_run(walk, &cur, end);
+        int64_t j;
+        for (j = 0; j < run; j += MUSHIN_BLOCK) {
+            block.n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
+            block.a = a + cur.off_a + j * block.sa;
+            block.b = b + cur.off_b + j * block.sb;
+            block.pos = cur.pos + j;
+            block.more = run - j - block.n;
+            fn(job, &block);
+        }
+        mushin_walk_advance(walk, &cur, run);
+    }
+}
 
 #endif /* MUSHIN_CONFUSION_INTERNAL_H */

@@ -864,7 +864,7 @@ typedef struct {
     int classes_inner;
 } logits_job;
 
-static void
+MUSHIN_ALWAYS_INLINE void
 logits_block(const mushin_view_job *view, const mushin_block *blk)
 {
     const logits_job *job = (const logits_job *)(const void *)view;
@@ -899,6 +899,12 @@ logits_block(const mushin_view_job *view, const mushin_block *blk)
     }
 }
 
+static void
+logits_chunk(void *arg, int worker, int chunk)
+{
+    mushin_walk_blocks((const mushin_view_job *)arg, worker, chunk, logits_block);
+}
+
 static int
 logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignore_index,
               int ndim, const int64_t *shape, int class_dim, mushin_float_view logits,
@@ -931,7 +937,6 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
     job.view.a = logits.data;
     job.view.b = target.data;
     job.view.counts = counts;
-    job.view.block = logits_block;
     job.logits_type = logits.type;
     job.target_type = target.type;
     job.class_stride = logits.strides[class_dim];
@@ -940,7 +945,8 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
     job.classes_inner = job.class_stride == (int64_t)size &&
                         job.view.walk.sa[job.view.walk.k - 1] != (int64_t)size;
     return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
-                               job.view.walk.size * num_classes, num_threads, bad);
+                               job.view.walk.size * num_classes, num_threads, logits_chunk,
+                               bad);
 }
 
 int
@@ -980,8 +986,7 @@ mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ig
     job.view.a = target.data;
     job.view.b = target.data;
     job.view.counts = NULL;
-    job.view.block = logits_block;
     job.target_type = target.type;
     return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
-                               job.view.walk.size, 1, bad);
+                               job.view.walk.size, 1, logits_chunk, bad);
 }
