@@ -2,7 +2,8 @@
  * ctest.h -- the check counter shared by the C-only tests in csrc/tests/.
  *
  * CHECK counts a passed or failed condition and prints the failed ones; a
- * test's main prints "N passed, M failed" and returns non-zero on any
+ * test's main ends with `return ctest_summary();`, which prints "N passed,
+ * M failed" (the line `make portability` shows) and is non-zero on any
  * failure.  ctest_isa_cap reads the MUSHIN_ISA level a test run is capped
  * at, for the tests that walk the levels themselves.
  */
@@ -25,6 +26,14 @@ static int passed, failed;
             printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
         }                                                                  \
     } while (0)
+
+/* Print "N passed, M failed"; the test's exit status (1 on any failure). */
+static inline int
+ctest_summary(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
 
 /* MUSHIN_ISA=baseline|avx2|avx512 caps the levels tested, as it caps the
  * Python module, so `make ckernels` can run once per level: the level for

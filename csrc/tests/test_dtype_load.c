@@ -97,6 +97,5 @@ main(void)
     test_every_type_widens_with_its_sign();
     test_strided_misaligned_view();
     test_label_block_in_place_or_copied();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return ctest_summary();
 }

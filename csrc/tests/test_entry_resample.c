@@ -200,6 +200,5 @@ main(void)
     test_distributions();
     test_friedman();
     test_rank_power();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

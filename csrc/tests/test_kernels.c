@@ -978,6 +978,5 @@ main(void)
     test_score_store_export();
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return ctest_summary();
 }

@@ -215,6 +215,5 @@ main(void)
     mushin_set_isa_cap(isa_top);
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return ctest_summary();
 }

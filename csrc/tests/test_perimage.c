@@ -172,6 +172,5 @@ int main(void) {
     test_logits_path();
     test_metric_values();
     test_bootstrap();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return ctest_summary();
 }

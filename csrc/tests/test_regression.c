@@ -302,6 +302,5 @@ main(void)
     test_split_and_merge_are_bit_identical();
     test_check_state();
     test_spearman();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }
