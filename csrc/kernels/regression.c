@@ -397,6 +397,18 @@ check_finite(int64_t n, mushin_vec_view preds, mushin_vec_view target, int as_fl
     return MUSHIN_OK;
 }
 
+/* MUSHIN_EINVAL for a negative n or a view of another type (or without
+ * data); else as check_finite on the values as doubles. */
+static int
+check_inputs(int64_t n, mushin_vec_view preds, mushin_vec_view target,
+             mushin_regression_bad *bad)
+{
+    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
+        return MUSHIN_EINVAL;
+    }
+    return check_finite(n, preds, target, 0, bad);
+}
+
 int
 mushin_regression_update(mushin_regression_moments *m, int64_t n,
                          mushin_vec_view preds, mushin_vec_view target,
@@ -404,10 +416,7 @@ mushin_regression_update(mushin_regression_moments *m, int64_t n,
 {
     int64_t i;
     int status;
-    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
-        return MUSHIN_EINVAL;
-    }
-    status = check_finite(n, preds, target, 0, bad);
+    status = check_inputs(n, preds, target, bad);
     if (status != MUSHIN_OK) {
         return status;
     }
@@ -701,10 +710,7 @@ mushin_ranked_pairs_append(mushin_ranked_pairs *r, int64_t n,
 {
     int64_t i;
     int status;
-    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
-        return MUSHIN_EINVAL;
-    }
-    status = check_finite(n, preds, target, 0, bad);
+    status = check_inputs(n, preds, target, bad);
     if (status != MUSHIN_OK) {
         return status;
     }
