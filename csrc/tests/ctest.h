@@ -5,7 +5,7 @@
  * test's main ends with `return ctest_summary();`, which prints "N passed,
  * M failed" (the line `make portability` shows) and is non-zero on any
  * failure.  ctest_isa_cap reads the MUSHIN_ISA level a test run is capped
- * at, for the tests that walk the levels themselves.
+ * at, and ctest_each_isa runs a set of tests at every level below it.
  */
 #ifndef MUSHIN_CTEST_H
 #define MUSHIN_CTEST_H
@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mushin_kernels.h"
 
 static int passed, failed;
 
@@ -48,6 +50,20 @@ ctest_isa_cap(void)
     if (strcmp(value, "baseline") == 0) return 0;
     fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
     exit(2);
+}
+
+/* Run tests() once at every instruction-set level from `top` down that
+ * this CPU has (each must count the same), then restore `top`. */
+static inline void
+ctest_each_isa(int top, void (*tests)(void))
+{
+    int cap;
+    for (cap = top; cap >= 0; cap--) {
+        if (mushin_set_isa_cap(cap) == cap) {
+            tests();
+        }
+    }
+    mushin_set_isa_cap(top);
 }
 
 #endif /* MUSHIN_CTEST_H */

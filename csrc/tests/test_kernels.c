@@ -932,6 +932,18 @@ test_score_store_export(void)
     mushin_score_store_clear(&store);
 }
 
+/* The counting tests run at every instruction-set level this CPU has. */
+static void
+counting_tests(void)
+{
+    test_confusion_contiguous_int64();
+    test_confusion_long_inner_dimension();
+    test_fused_layouts_ties_and_nan();
+    test_fused_half_and_bfloat();
+    test_fused_bad_targets_and_invalid_arguments();
+    test_threaded_counts_and_bad_values();
+}
+
 int
 main(void)
 {
@@ -946,22 +958,7 @@ main(void)
     test_confusion_bad_values();
     test_confusion_invalid_arguments();
     test_counts_add();
-    {
-        /* every instruction-set level this CPU has (each counts the same) */
-        int cap;
-        for (cap = isa_top; cap >= 0; cap--) {
-            if (mushin_set_isa_cap(cap) != cap) {
-                continue;
-            }
-            test_confusion_contiguous_int64();
-            test_confusion_long_inner_dimension();
-            test_fused_layouts_ties_and_nan();
-            test_fused_half_and_bfloat();
-            test_fused_bad_targets_and_invalid_arguments();
-            test_threaded_counts_and_bad_values();
-        }
-        mushin_set_isa_cap(isa_top);
-    }
+    ctest_each_isa(isa_top, counting_tests);
     test_counts_add_checked();
     test_exact_distribution_caps();
     test_numerics_huge_parameters();

@@ -198,21 +198,21 @@ test_threads_count_the_same(void)
     CHECK(check_layout(MUSHIN_BFLOAT16, 21, 120001, 0, 0, 2));
 }
 
+/* Every test, at each instruction-set level this CPU has. */
+static void
+every_test(void)
+{
+    test_every_class_count_and_type();
+    test_gaps_and_misaligned_pixels();
+    test_threads_count_the_same();
+}
+
 int
 main(void)
 {
     static const char *const isa_names[3] = {"baseline", "avx2", "avx512"};
     const int isa_top = mushin_set_isa_cap(ctest_isa_cap());
-    int cap;
-    for (cap = isa_top; cap >= 0; cap--) {
-        if (mushin_set_isa_cap(cap) != cap) {
-            continue;
-        }
-        test_every_class_count_and_type();
-        test_gaps_and_misaligned_pixels();
-        test_threads_count_the_same();
-    }
-    mushin_set_isa_cap(isa_top);
+    ctest_each_isa(isa_top, every_test);
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
     return ctest_summary();
