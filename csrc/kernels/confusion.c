@@ -15,6 +15,7 @@
  * to say which values were wrong -- and one adds the bins up.
  */
 #include "confusion_internal.h"
+#include "dtype_load.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,31 +131,6 @@ mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value
         *first_pos = pos;
     }
     (*nbad)++;
-}
-
-void
-mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
-                  mushin_itype type)
-{
-    int64_t i;
-    /* memcpy: a view may be misaligned for its element type */
-#define LOAD(T)                                                       \
-    for (i = 0; i < n; i++) {                                         \
-        T value_;                                                     \
-        memcpy(&value_, src + i * stride, sizeof(T));                 \
-        out[i] = (int64_t)value_;                                     \
-    }                                                                 \
-    break;
-    switch (type) {
-    case MUSHIN_INT8: LOAD(int8_t)
-    case MUSHIN_INT16: LOAD(int16_t)
-    case MUSHIN_INT32: LOAD(int32_t)
-    case MUSHIN_INT64: LOAD(int64_t)
-    case MUSHIN_UINT8: LOAD(uint8_t)
-    case MUSHIN_UINT16: LOAD(uint16_t)
-    case MUSHIN_UINT32: LOAD(uint32_t)
-    }
-#undef LOAD
 }
 
 size_t
@@ -397,6 +373,33 @@ mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *
     return (bad->target_bad || bad->preds_bad) ? MUSHIN_EBADVALUE : MUSHIN_OK;
 }
 
+int
+mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
+                    int64_t ignore_index, int64_t work, int num_threads,
+                    mushin_piece_fn chunk_fn, mushin_bad_values *bad)
+{
+    mushin_count_plan plan;
+    int status;
+    if (job->walk.size == 0) {
+        return MUSHIN_OK;
+    }
+    mushin_rules_init(&job->rules, num_classes, has_ignore, ignore_index);
+    if (job->counts == NULL) {
+        /* validation reads little per position: one thread, no matrix */
+        mushin_plan_single(&plan, job->walk.size);
+    }
+    else {
+        status = mushin_plan_init(&plan, num_classes, job->walk.size, work, num_threads);
+        if (status != MUSHIN_OK) {
+            return status;
+        }
+    }
+    job->plan = &plan;
+    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, chunk_fn, job);
+    job->plan = NULL;
+    return mushin_plan_finish(&plan, job->counts, bad);
+}
+
 /* --------------------------------------------------------- index path -- */
 
 /* The rare path: a value outside the class range or an ignored target. */
@@ -458,16 +461,29 @@ count_block_direct(const mushin_rules *rules, int64_t *counts, mushin_bad_values
     }
 }
 
+/* The four copies a scatter is unrolled over, `stride` bins apart: with
+ * two copies h2 == h0 and h3 == h1, with one all four are the same. */
+typedef struct {
+    int64_t *h0, *h1, *h2, *h3;
+} scatter_copies;
+
+static inline scatter_copies
+copies_of(int64_t *matrix, int64_t stride, int num_sub)
+{
+    scatter_copies h;
+    h.h0 = matrix;
+    h.h1 = matrix + (num_sub > 1 ? stride : 0);
+    h.h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
+    h.h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    return h;
+}
+
 void
 mushin_scatter_bins(int64_t *matrix, int64_t stride, int num_sub, const uint64_t *bins,
                     int64_t n)
 {
-    /* four-way unrolled: with two copies h2 == h0 and h3 == h1, with one
-     * all four are the same */
-    int64_t *const h0 = matrix;
-    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
-    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
-    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    const scatter_copies h = copies_of(matrix, stride, num_sub);
+    int64_t *const h0 = h.h0, *const h1 = h.h1, *const h2 = h.h2, *const h3 = h.h3;
     int64_t i;
     for (i = 0; i + 4 <= n; i += 4) {
         h0[bins[i]]++;
@@ -489,10 +505,8 @@ mushin_scatter_bins_prefetch(int64_t *matrix, int64_t stride, int num_sub,
                              const uint64_t *bins, int64_t n, const char *next_a,
                              const char *next_b)
 {
-    int64_t *const h0 = matrix;
-    int64_t *const h1 = matrix + (num_sub > 1 ? stride : 0);
-    int64_t *const h2 = matrix + (num_sub > 2 ? 2 * stride : 0);
-    int64_t *const h3 = matrix + (num_sub > 2 ? 3 * stride : (num_sub > 1 ? stride : 0));
+    const scatter_copies h = copies_of(matrix, stride, num_sub);
+    int64_t *const h0 = h.h0, *const h1 = h.h1, *const h2 = h.h2, *const h3 = h.h3;
     int64_t i;
     for (i = 0; i + 8 <= n; i += 8) {
 #if defined(__GNUC__)
@@ -549,75 +563,47 @@ MUSHIN_ISA_VARIANTS(pair_bins,
                     (rules, shift, bins, pb, tb, n))
 
 typedef struct {
-    const mushin_rules *rules;
-    const mushin_walk *walk;
-    const char *preds;
-    const char *target;
+    mushin_view_job view; /* a: predictions, b: target */
     mushin_itype preds_type;
     mushin_itype target_type;
-    mushin_count_plan *plan;
-    int64_t *counts; /* NULL: validate only */
 } index_job;
+
+MUSHIN_ALWAYS_INLINE void
+index_block(const mushin_view_job *view, const mushin_block *blk)
+{
+    const index_job *job = (const index_job *)(const void *)view;
+    const mushin_rules *rules = &view->rules;
+    const mushin_count_plan *plan = view->plan;
+    int64_t pbuf[MUSHIN_BLOCK], tbuf[MUSHIN_BLOCK];
+    uint64_t bins[MUSHIN_BLOCK];
+    const int64_t *pb = mushin_label_block(pbuf, blk->a, blk->sa, blk->n, job->preds_type);
+    const int64_t *tb = mushin_label_block(tbuf, blk->b, blk->sb, blk->n, job->target_type);
+
+    if (blk->matrix == NULL) {
+        classify_block(rules, blk->bad, pb, tb, blk->n, blk->pos);
+    }
+    else if (plan->buffer == NULL) {
+        count_block_direct(rules, blk->matrix, blk->bad, pb, tb, blk->n, blk->pos);
+    }
+    else {
+        if (pair_bins(rules, plan->shift, bins, pb, tb, blk->n)) {
+            classify_block(rules, blk->bad, pb, tb, blk->n, blk->pos);
+        }
+        /* a full block follows in this run: fetch it while scattering */
+        if (blk->more >= MUSHIN_BLOCK && blk->sa == 8 && blk->sb == 8) {
+            mushin_scatter_bins_prefetch(blk->matrix, plan->stride, plan->num_sub, bins, blk->n,
+                                         blk->a + MUSHIN_BLOCK * 8, blk->b + MUSHIN_BLOCK * 8);
+        }
+        else {
+            mushin_scatter_bins(blk->matrix, plan->stride, plan->num_sub, bins, blk->n);
+        }
+    }
+}
 
 static void
 index_chunk(void *arg, int worker, int chunk)
 {
-    const index_job *job = (const index_job *)arg;
-    const mushin_walk *walk = job->walk;
-    mushin_count_plan *plan = job->plan;
-    mushin_bad_values *bad = &plan->bad[chunk];
-    const int64_t end = plan->bounds[chunk + 1];
-    const int64_t ps = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
-    int64_t pbuf[MUSHIN_BLOCK], tbuf[MUSHIN_BLOCK];
-    uint64_t bins[MUSHIN_BLOCK];
-    mushin_walk_cursor cur;
-
-    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
-    while (cur.pos < end) {
-        const int64_t run = mushin_walk_run(walk, &cur, end);
-        const char *prow = job->preds + cur.off_a;
-        const char *trow = job->target + cur.off_b;
-        int64_t j;
-        for (j = 0; j < run; j += MUSHIN_BLOCK) {
-            const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
-            const char *psrc = prow + j * ps, *tsrc = trow + j * ts;
-            const int64_t *pb, *tb;
-            if (job->preds_type == MUSHIN_INT64 && ps == 8 && (uintptr_t)psrc % 8 == 0) {
-                pb = (const int64_t *)psrc;
-            }
-            else {
-                mushin_load_int64(pbuf, psrc, ps, n, job->preds_type);
-                pb = pbuf;
-            }
-            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
-                tb = (const int64_t *)tsrc;
-            }
-            else {
-                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
-                tb = tbuf;
-            }
-            if (matrix == NULL) {
-                classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
-            }
-            else if (plan->buffer == NULL) {
-                count_block_direct(job->rules, matrix, bad, pb, tb, n, cur.pos + j);
-            }
-            else {
-                if (pair_bins(job->rules, plan->shift, bins, pb, tb, n)) {
-                    classify_block(job->rules, bad, pb, tb, n, cur.pos + j);
-                }
-                if (j + 2 * MUSHIN_BLOCK <= run && ps == 8 && ts == 8) {
-                    mushin_scatter_bins_prefetch(matrix, plan->stride, plan->num_sub, bins, n,
-                                                 psrc + MUSHIN_BLOCK * 8, tsrc + MUSHIN_BLOCK * 8);
-                }
-                else {
-                    mushin_scatter_bins(matrix, plan->stride, plan->num_sub, bins, n);
-                }
-            }
-        }
-        mushin_walk_advance(walk, &cur, run);
-    }
+    mushin_walk_blocks((const mushin_view_job *)arg, worker, chunk, index_block);
 }
 
 static int
@@ -625,9 +611,6 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
              int ndim, const int64_t *shape, mushin_index_view preds,
              mushin_index_view target, int num_threads, mushin_bad_values *bad)
 {
-    mushin_rules rules;
-    mushin_walk walk;
-    mushin_count_plan plan;
     index_job job;
     int status;
 
@@ -635,33 +618,19 @@ index_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t ignor
         return MUSHIN_EINVAL;
     }
     memset(bad, 0, sizeof(*bad));
-    status = mushin_walk_init(&walk, ndim, shape, preds.strides, target.strides,
+    status = mushin_walk_init(&job.view.walk, ndim, shape, preds.strides, target.strides,
                               (int64_t)mushin_itemsize(preds.type),
                               (int64_t)mushin_itemsize(target.type));
-    if (status != MUSHIN_OK || walk.size == 0) {
+    if (status != MUSHIN_OK) {
         return status;
     }
-    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
-    if (counts == NULL) {
-        /* validation reads little per position: one thread, no matrix */
-        mushin_plan_single(&plan, walk.size);
-    }
-    else {
-        status = mushin_plan_init(&plan, num_classes, walk.size, walk.size, num_threads);
-        if (status != MUSHIN_OK) {
-            return status;
-        }
-    }
-    job.rules = &rules;
-    job.walk = &walk;
-    job.preds = preds.data;
-    job.target = target.data;
+    job.view.a = preds.data;
+    job.view.b = target.data;
+    job.view.counts = counts;
     job.preds_type = preds.type;
     job.target_type = target.type;
-    job.plan = &plan;
-    job.counts = counts;
-    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, index_chunk, &job);
-    return mushin_plan_finish(&plan, counts, bad);
+    return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
+                               job.view.walk.size, num_threads, index_chunk, bad);
 }
 
 int

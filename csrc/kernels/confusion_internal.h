@@ -1,7 +1,8 @@
 /*
  * confusion_internal.h -- what the index path (confusion.c) and the fused
  * logits path (logits.c) share: the counting rules, the strided walk over a
- * pair of views, and the plan that splits one update over threads.
+ * pair of views, the plan that splits one update over threads, and the
+ * update that walks each chunk a block at a time.
  * Not part of the kernel API.
  */
 #ifndef MUSHIN_CONFUSION_INTERNAL_H
@@ -92,9 +93,7 @@ void mushin_rules_init(mushin_rules *rules, int64_t num_classes, int has_ignore,
 void mushin_note_bad(int64_t *nbad, int64_t *first, int64_t *first_pos, int64_t value,
                      int64_t pos);
 
-/* Load n integers of type `type` spaced `stride` bytes apart. */
-void mushin_load_int64(int64_t *out, const char *src, int64_t stride, int64_t n,
-                       mushin_itype type);
+/* Bytes per element of an integer view. */
 size_t mushin_itemsize(mushin_itype type);
 
 /*
@@ -204,5 +203,81 @@ void mushin_parallel_pieces(int num_workers, int num_chunks, mushin_piece_fn fn,
  * none, the workers' matrices into `counts`; free the buffers.  Returns
  * MUSHIN_OK or MUSHIN_EBADVALUE. */
 int mushin_plan_finish(mushin_count_plan *plan, int64_t *counts, mushin_bad_values *bad);
+
+/*
+ * One counting update over a pair of views, as both the index path and the
+ * fused logits path run it.  A kernel's own job struct starts with a
+ * mushin_view_job whose walk, views and counts it fills; its chunk function
+ * hands the job to mushin_walk_blocks with its block function.
+ * mushin_count_update takes the rules, plans the update (counts NULL: one
+ * chunk, validate only), runs the chunk function on every chunk on the
+ * planned threads, and merges the chunks' bad values and private matrices
+ * (mushin_plan_finish).
+ */
+typedef struct {
+    mushin_walk walk;         /* by the caller: mushin_walk_init */
+    const char *a;            /* by the caller: the views' data */
+    const char *b;
+    int64_t *counts;          /* by the caller; NULL: validate only */
+    mushin_rules rules;       /* by mushin_count_update */
+    mushin_count_plan *plan;  /* by mushin_count_update, while it runs */
+} mushin_view_job;
+
+/* `work`: units of work the update does (threads are only asked for when
+ * each gets enough).  An empty walk is MUSHIN_OK at once; else as
+ * mushin_plan_init and mushin_plan_finish. */
+int mushin_count_update(mushin_view_job *job, int64_t num_classes, int has_ignore,
+                        int64_t ignore_index, int64_t work, int num_threads,
+                        mushin_piece_fn chunk_fn, mushin_bad_values *bad);
+
+/* A block of at most MUSHIN_BLOCK positions along one run of the walk. */
+typedef struct {
+    const char *a;          /* view a's first element in the block */
+    const char *b;          /* view b's */
+    int64_t sa;             /* a's stride along the run, in bytes */
+    int64_t sb;             /* b's */
+    int64_t n;              /* positions in the block */
+    int64_t pos;            /* flat C-order position of the first */
+    int64_t more;           /* positions left in the run after this block */
+    int64_t *matrix;        /* where this worker counts; NULL: validate only */
+    mushin_bad_values *bad; /* the chunk's bad values */
+} mushin_block;
+
+typedef void (*mushin_block_fn)(const mushin_view_job *job, const mushin_block *block);
+
+/* Chunk `chunk` of the update in job, a block at a time in C order, counted
+ * into worker `worker`'s matrix.  Always inlined into a kernel's chunk
+ * function, with a block function that is MUSHIN_ALWAYS_INLINE too, so the
+ * block function ends up in the chunk's loop: a walk of short runs pays no
+ * call per block (through a pointer, one per run of four cost 70%). */
+MUSHIN_ALWAYS_INLINE void
+mushin_walk_blocks(const mushin_view_job *job, int worker, int chunk, mushin_block_fn fn)
+{
+    const mushin_walk *walk = &job->walk;
+    mushin_count_plan *plan = job->plan;
+    const char *const a = job->a, *const b = job->b;
+    const int64_t end = plan->bounds[chunk + 1];
+    mushin_walk_cursor cur;
+    mushin_block block;
+
+    block.sa = walk->sa[walk->k - 1];
+    block.sb = walk->sb[walk->k - 1];
+    block.matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
+    block.bad = &plan->bad[chunk];
+    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
+    while (cur.pos < end) {
+        const int64_t run = mushin_walk_run(walk, &cur, end);
+        int64_t j;
+        for (j = 0; j < run; j += MUSHIN_BLOCK) {
+            block.n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
+            block.a = a + cur.off_a + j * block.sa;
+            block.b = b + cur.off_b + j * block.sb;
+            block.pos = cur.pos + j;
+            block.more = run - j - block.n;
+            fn(job, &block);
+        }
+        mushin_walk_advance(walk, &cur, run);
+    }
+}
 
 #endif /* MUSHIN_CONFUSION_INTERNAL_H */

@@ -2,8 +2,8 @@
  * dtype_load.h -- reading one element of a DLPack-described buffer as a C
  * value: float16 and bfloat16 widened exactly to float32, every float type
  * to double, every label integer type to int64.  Shared by the kernels
- * that read tensors (logits.c, scores.c) so that each conversion is
- * written once.
+ * that read tensors (confusion.c, logits.c, perimage.c, scores.c) so that
+ * each conversion is written once.
  *
  * Loads go through memcpy: the producer's buffer may be unaligned (any
  * byte_offset), and memcpy of a fixed small size compiles to one load.
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mushin_kernels.h"
+#include "portable_internal.h"
 
 static inline float
 mushin_bits_to_float(uint32_t bits)
@@ -116,6 +117,45 @@ mushin_load_label(const char *p, mushin_itype type)
     case MUSHIN_UINT32: { uint32_t v; memcpy(&v, p, 4); return v; }
     }
     return 0;
+}
+
+/* n labels of type `type`, `stride` bytes apart, widened to int64: one loop
+ * per type, so each vectorises (inlined into every instruction-set body of
+ * a caller that is compiled several times). */
+MUSHIN_ALWAYS_INLINE void
+mushin_load_labels(int64_t *dst, const char *src, int64_t stride, int64_t n, mushin_itype type)
+{
+    int64_t i;
+#define MUSHIN_LOAD_LABELS(T)                        \
+    for (i = 0; i < n; i++) {                        \
+        T v_;                                        \
+        memcpy(&v_, src + i * stride, sizeof(v_));   \
+        dst[i] = (int64_t)v_;                        \
+    }                                                \
+    break;
+    switch (type) {
+    case MUSHIN_INT8: MUSHIN_LOAD_LABELS(int8_t)
+    case MUSHIN_INT16: MUSHIN_LOAD_LABELS(int16_t)
+    case MUSHIN_INT32: MUSHIN_LOAD_LABELS(int32_t)
+    case MUSHIN_INT64: MUSHIN_LOAD_LABELS(int64_t)
+    case MUSHIN_UINT8: MUSHIN_LOAD_LABELS(uint8_t)
+    case MUSHIN_UINT16: MUSHIN_LOAD_LABELS(uint16_t)
+    case MUSHIN_UINT32: MUSHIN_LOAD_LABELS(uint32_t)
+    }
+#undef MUSHIN_LOAD_LABELS
+}
+
+/* A block of n labels as int64: read in place when the view already is
+ * contiguous, aligned int64, otherwise widened into buf (room for n). */
+MUSHIN_ALWAYS_INLINE const int64_t *
+mushin_label_block(int64_t *buf, const char *src, int64_t stride, int64_t n, mushin_itype type)
+{
+    if (type == MUSHIN_INT64 && stride == (int64_t)sizeof(int64_t) &&
+        (uintptr_t)src % sizeof(int64_t) == 0) {
+        return (const int64_t *)(const void *)src;
+    }
+    mushin_load_labels(buf, src, stride, n, type);
+    return buf;
 }
 
 #endif /* MUSHIN_DTYPE_LOAD_H */

@@ -857,75 +857,52 @@ MUSHIN_ISA_VARIANTS(fused_bins,
                     (rules, shift, bins, pb, tb, n))
 
 typedef struct {
-    const mushin_rules *rules;
-    const mushin_walk *walk; /* a: logits (class 0), b: target */
-    const char *logits;
-    const char *target;
+    mushin_view_job view; /* a: logits (class 0), b: target */
     mushin_ftype logits_type;
     mushin_itype target_type;
     int64_t class_stride;
     int classes_inner;
-    mushin_count_plan *plan;
-    int64_t *counts; /* NULL: validate targets only */
 } logits_job;
 
-static void
-logits_chunk(void *arg, int worker, int chunk)
+MUSHIN_ALWAYS_INLINE void
+logits_block(const mushin_view_job *view, const mushin_block *blk)
 {
-    const logits_job *job = (const logits_job *)arg;
-    const mushin_walk *walk = job->walk;
-    mushin_count_plan *plan = job->plan;
-    mushin_bad_values *bad = &plan->bad[chunk];
-    const int64_t end = plan->bounds[chunk + 1];
-    const int64_t ls = walk->sa[walk->k - 1], ts = walk->sb[walk->k - 1];
-    const int64_t C = job->rules->num_classes;
-    int64_t *matrix = job->counts == NULL ? NULL : mushin_plan_matrix(plan, job->counts, worker);
+    const logits_job *job = (const logits_job *)(const void *)view;
+    const mushin_rules *rules = &view->rules;
+    const mushin_count_plan *plan = view->plan;
     argmax_scratch scratch; /* 12 KiB: fits any thread's stack */
     int32_t pbuf[MUSHIN_BLOCK];
     int64_t tbuf[MUSHIN_BLOCK];
     uint64_t bins[MUSHIN_BLOCK];
-    mushin_walk_cursor cur;
+    const int64_t *tb = mushin_label_block(tbuf, blk->b, blk->sb, blk->n, job->target_type);
 
-    mushin_walk_seek(walk, plan->bounds[chunk], &cur);
-    while (cur.pos < end) {
-        const int64_t run = mushin_walk_run(walk, &cur, end);
-        const char *lrow = job->logits + cur.off_a;
-        const char *trow = job->target + cur.off_b;
-        int64_t j;
-        for (j = 0; j < run; j += MUSHIN_BLOCK) {
-            const int64_t n = run - j < MUSHIN_BLOCK ? run - j : MUSHIN_BLOCK;
-            const char *tsrc = trow + j * ts;
-            const int64_t *tb;
-            if (job->target_type == MUSHIN_INT64 && ts == 8 && (uintptr_t)tsrc % 8 == 0) {
-                tb = (const int64_t *)tsrc;
-            }
-            else {
-                mushin_load_int64(tbuf, tsrc, ts, n, job->target_type);
-                tb = tbuf;
-            }
-            if (matrix == NULL) {
-                note_bad_targets(job->rules, bad, tb, n, cur.pos + j);
-                continue;
-            }
-            if (job->classes_inner) {
-                argmax_classes_inner(lrow + j * ls, ls, job->logits_type, C, n, pbuf);
-            }
-            else {
-                argmax_classes_outer(lrow + j * ls, ls, job->class_stride, job->logits_type, C,
-                                     n, pbuf, &scratch);
-            }
-            if (plan->buffer == NULL) {
-                count_fused_direct(job->rules, matrix, bad, pbuf, tb, n, cur.pos + j);
-            }
-            else {
-                if (fused_bins(job->rules, plan->shift, bins, pbuf, tb, n)) {
-                    note_bad_targets(job->rules, bad, tb, n, cur.pos + j);
-                }
-                mushin_scatter_bins(matrix, plan->stride, plan->num_sub, bins, n);
-            }
-        }
-        mushin_walk_advance(walk, &cur, run);
+    if (blk->matrix == NULL) {
+        note_bad_targets(rules, blk->bad, tb, blk->n, blk->pos);
+        return;
     }
+    if (job->classes_inner) {
+        argmax_classes_inner(blk->a, blk->sa, job->logits_type, rules->num_classes, blk->n,
+                             pbuf);
+    }
+    else {
+        argmax_classes_outer(blk->a, blk->sa, job->class_stride, job->logits_type,
+                             rules->num_classes, blk->n, pbuf, &scratch);
+    }
+    if (plan->buffer == NULL) {
+        count_fused_direct(rules, blk->matrix, blk->bad, pbuf, tb, blk->n, blk->pos);
+    }
+    else {
+        if (fused_bins(rules, plan->shift, bins, pbuf, tb, blk->n)) {
+            note_bad_targets(rules, blk->bad, tb, blk->n, blk->pos);
+        }
+        mushin_scatter_bins(blk->matrix, plan->stride, plan->num_sub, bins, blk->n);
+    }
+}
+
+static void
+logits_chunk(void *arg, int worker, int chunk)
+{
+    mushin_walk_blocks((const mushin_view_job *)arg, worker, chunk, logits_block);
 }
 
 static int
@@ -935,9 +912,6 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
 {
     int64_t pixel_shape[MUSHIN_MAX_NDIM], pixel_strides[MUSHIN_MAX_NDIM];
     const size_t size = float_itemsize(logits.type);
-    mushin_rules rules;
-    mushin_walk walk;
-    mushin_count_plan plan;
     logits_job job;
     int d, k = 0, status;
 
@@ -954,36 +928,25 @@ logits_update(int64_t *counts, int64_t num_classes, int has_ignore, int64_t igno
             k++;
         }
     }
-    status = mushin_walk_init(&walk, ndim - 1, pixel_shape, pixel_strides, target.strides,
-                              (int64_t)size, (int64_t)mushin_itemsize(target.type));
-    if (status != MUSHIN_OK || walk.size == 0) {
+    status = mushin_walk_init(&job.view.walk, ndim - 1, pixel_shape, pixel_strides,
+                              target.strides, (int64_t)size,
+                              (int64_t)mushin_itemsize(target.type));
+    if (status != MUSHIN_OK) {
         return status;
     }
-    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
-    if (counts == NULL) {
-        mushin_plan_single(&plan, walk.size);
-    }
-    else {
-        status = mushin_plan_init(&plan, num_classes, walk.size, walk.size * num_classes,
-                                  num_threads);
-        if (status != MUSHIN_OK) {
-            return status;
-        }
-    }
-    job.rules = &rules;
-    job.walk = &walk;
-    job.logits = logits.data;
-    job.target = target.data;
+    job.view.a = logits.data;
+    job.view.b = target.data;
+    job.view.counts = counts;
     job.logits_type = logits.type;
     job.target_type = target.type;
     job.class_stride = logits.strides[class_dim];
     /* channels-last: a pixel's classes are one contiguous vector and the
      * pixels are not, so scan each vector rather than gather rows */
-    job.classes_inner = job.class_stride == (int64_t)size && walk.sa[walk.k - 1] != (int64_t)size;
-    job.plan = &plan;
-    job.counts = counts;
-    mushin_parallel_pieces(plan.num_workers, plan.num_chunks, logits_chunk, &job);
-    return mushin_plan_finish(&plan, counts, bad);
+    job.classes_inner = job.class_stride == (int64_t)size &&
+                        job.view.walk.sa[job.view.walk.k - 1] != (int64_t)size;
+    return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
+                               job.view.walk.size * num_classes, num_threads, logits_chunk,
+                               bad);
 }
 
 int
@@ -1005,9 +968,6 @@ mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ig
                                  int ndim, const int64_t *shape, mushin_index_view target,
                                  mushin_bad_values *bad)
 {
-    mushin_rules rules;
-    mushin_walk walk;
-    mushin_count_plan plan;
     logits_job job;
     int status;
 
@@ -1015,23 +975,18 @@ mushin_confusion_validate_target(int64_t num_classes, int has_ignore, int64_t ig
         return MUSHIN_EINVAL;
     }
     memset(bad, 0, sizeof(*bad));
+    memset(&job, 0, sizeof(job));
     /* the target walked as both views: only b is read */
-    status = mushin_walk_init(&walk, ndim, shape, target.strides, target.strides,
+    status = mushin_walk_init(&job.view.walk, ndim, shape, target.strides, target.strides,
                               (int64_t)mushin_itemsize(target.type),
                               (int64_t)mushin_itemsize(target.type));
-    if (status != MUSHIN_OK || walk.size == 0) {
+    if (status != MUSHIN_OK) {
         return status;
     }
-    mushin_rules_init(&rules, num_classes, has_ignore, ignore_index);
-    mushin_plan_single(&plan, walk.size);
-    memset(&job, 0, sizeof(job));
-    job.rules = &rules;
-    job.walk = &walk;
-    job.logits = target.data;
-    job.target = target.data;
+    job.view.a = target.data;
+    job.view.b = target.data;
+    job.view.counts = NULL;
     job.target_type = target.type;
-    job.plan = &plan;
-    job.counts = NULL;
-    logits_chunk(&job, 0, 0);
-    return mushin_plan_finish(&plan, NULL, bad);
+    return mushin_count_update(&job.view, num_classes, has_ignore, ignore_index,
+                               job.view.walk.size, 1, logits_chunk, bad);
 }

@@ -17,6 +17,8 @@
  * fall back to int64 otherwise.  The result is exact integers either way.
  */
 #include "perimage.h"
+#include "confusion_internal.h"
+#include "dtype_load.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -40,30 +42,6 @@
 #endif
 
 
-/* n labels of type `type`, `stride` bytes apart, widened to int64. */
-PI_BODY void
-load_labels(int64_t *dst, const char *src, int64_t stride, int64_t n, mushin_itype type)
-{
-    int64_t k;
-#define PI_LOAD(T)                                   \
-    for (k = 0; k < n; k++) {                        \
-        T v;                                         \
-        memcpy(&v, src + k * stride, sizeof(v));     \
-        dst[k] = (int64_t)v;                         \
-    }                                                \
-    break;
-    switch (type) {
-    case MUSHIN_INT8: PI_LOAD(int8_t)
-    case MUSHIN_INT16: PI_LOAD(int16_t)
-    case MUSHIN_INT32: PI_LOAD(int32_t)
-    case MUSHIN_INT64: PI_LOAD(int64_t)
-    case MUSHIN_UINT8: PI_LOAD(uint8_t)
-    case MUSHIN_UINT16: PI_LOAD(uint16_t)
-    case MUSHIN_UINT32: PI_LOAD(uint32_t)
-    }
-#undef PI_LOAD
-}
-
 /* Count n (target, prediction) pairs into the per-image matrices `cm`:
  * PI_SUB copies of num_classes^2 + 1 bins ([target][prediction], the last
  * bin taking ignored positions), added up when the image is done.  Bins are
@@ -80,7 +58,6 @@ count_pairs_matrix(int64_t *cm, int64_t num_classes, int has_ignore, int64_t ign
     const uint64_t c = (uint64_t)num_classes, skip = c * c, stride = skip + 1;
     uint64_t bad = 0;
     int64_t k;
-    int64_t *h0 = cm, *h1 = cm + stride, *h2 = cm + 2 * stride, *h3 = cm + 3 * stride;
     for (k = 0; k < n; k++) {
         const uint64_t ignored = (uint64_t)(has_ignore & (t[k] == ignore_index));
         const uint64_t t_out = (uint64_t)t[k] >= c, p_out = (uint64_t)p[k] >= c;
@@ -93,15 +70,7 @@ count_pairs_matrix(int64_t *cm, int64_t num_classes, int has_ignore, int64_t ign
     if (bad) {
         return -1;
     }
-    for (k = 0; k + 4 <= n; k += 4) {
-        h0[bins[k]]++;
-        h1[bins[k + 1]]++;
-        h2[bins[k + 2]]++;
-        h3[bins[k + 3]]++;
-    }
-    for (; k < n; k++) {
-        h0[bins[k]]++;
-    }
+    mushin_scatter_bins(cm, (int64_t)stride, PI_SUB, bins, n);
     return 0;
 }
 
@@ -274,7 +243,7 @@ perimage_count_body(int64_t *out, int64_t num_classes, int has_ignore, int64_t i
             for (k = 0; k < row_len; k += PI_BLOCK) {
                 const int64_t n = row_len - k < PI_BLOCK ? row_len - k : PI_BLOCK;
                 int failed;
-                const int64_t *tv = tbuf, *pv = pbuf;
+                const int64_t *tv, *pv;
                 if (use_narrow) {
                     int32_t *t32 = (int32_t *)(void *)tbuf, *p32 = (int32_t *)(void *)pbuf;
                     load_labels32(t32, trow + k * ts_row, ts_row, n, target.type);
@@ -287,20 +256,8 @@ perimage_count_body(int64_t *out, int64_t num_classes, int has_ignore, int64_t i
                     continue;
                 }
                 /* contiguous int64 rows are read in place; others are widened first */
-                if (target.type == MUSHIN_INT64 && ts_row == (int64_t)sizeof(int64_t) &&
-                    (uintptr_t)(trow + k * ts_row) % sizeof(int64_t) == 0) {
-                    tv = (const int64_t *)(const void *)(trow + k * ts_row);
-                }
-                else {
-                    load_labels(tbuf, trow + k * ts_row, ts_row, n, target.type);
-                }
-                if (preds.type == MUSHIN_INT64 && ps_row == (int64_t)sizeof(int64_t) &&
-                    (uintptr_t)(prow + k * ps_row) % sizeof(int64_t) == 0) {
-                    pv = (const int64_t *)(const void *)(prow + k * ps_row);
-                }
-                else {
-                    load_labels(pbuf, prow + k * ps_row, ps_row, n, preds.type);
-                }
+                tv = mushin_label_block(tbuf, trow + k * ts_row, ts_row, n, target.type);
+                pv = mushin_label_block(pbuf, prow + k * ps_row, ps_row, n, preds.type);
                 failed = use_matrix
                     ? count_pairs_matrix(cm, num_classes, has_ignore, ignore_index, tv, pv, n,
                                          (uint64_t *)(scratch + 2 * PI_BLOCK))

@@ -234,16 +234,25 @@ mushin_rank_rows(const double *x, int64_t blocks, int64_t k, double *ranks)
     return MUSHIN_OK;
 }
 
-/* Ranks of every block, the per-method rank sums and the tie total. */
+/* Ranks of every block, the per-method rank sums and the tie total: *ranks
+ * is a new buffer of the blocks * k ranks followed by the k sums (*rank_sums
+ * points there), for the caller to free. */
 static int
-rank_blocks(const double *x, int64_t blocks, int64_t k, double *ranks, double *rank_sums,
-            double *ties)
+rank_blocks(const double *x, int64_t blocks, int64_t k, double **ranks_out,
+            double **rank_sums_out, double *ties)
 {
+    double *ranks = (double *)malloc((size_t)(blocks * k + k) * sizeof(double));
     ranked_value *keys = (ranked_value *)malloc((size_t)k * sizeof(ranked_value));
+    double *rank_sums;
     int64_t b, j;
-    if (keys == NULL) {
+    if (ranks == NULL || keys == NULL) {
+        free(ranks);
+        free(keys);
         return MUSHIN_ENOMEM;
     }
+    rank_sums = ranks + blocks * k;
+    *ranks_out = ranks;
+    *rank_sums_out = rank_sums;
     *ties = 0.0;
     for (j = 0; j < k; j++) {
         rank_sums[j] = 0.0;
@@ -268,14 +277,8 @@ mushin_friedman(const double *x, int64_t blocks, int64_t k, double *mean_ranks,
     if (k < 3 || blocks < 1) {
         return MUSHIN_EINVAL;
     }
-    ranks = (double *)malloc((size_t)(blocks * k + k) * sizeof(double));
-    if (ranks == NULL) {
-        return MUSHIN_ENOMEM;
-    }
-    sums = ranks + blocks * k;
-    status = rank_blocks(x, blocks, k, ranks, sums, &ties);
+    status = rank_blocks(x, blocks, k, &ranks, &sums, &ties);
     if (status != MUSHIN_OK) {
-        free(ranks);
         return status;
     }
     for (j = 0; j < k; j++) {
@@ -307,14 +310,8 @@ mushin_friedman_posthoc(const double *x, int64_t blocks, int64_t k, int kind,
     if (k < 2 || blocks < 1 || (kind != MUSHIN_POSTHOC_NEMENYI && kind != MUSHIN_POSTHOC_CONOVER)) {
         return MUSHIN_EINVAL;
     }
-    ranks = (double *)malloc((size_t)(blocks * k + k) * sizeof(double));
-    if (ranks == NULL) {
-        return MUSHIN_ENOMEM;
-    }
-    sums = ranks + blocks * k;
-    status = rank_blocks(x, blocks, k, ranks, sums, &ties);
+    status = rank_blocks(x, blocks, k, &ranks, &sums, &ties);
     if (status != MUSHIN_OK) {
-        free(ranks);
         return status;
     }
     for (i = 0; i < k; i++) {

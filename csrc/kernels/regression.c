@@ -368,9 +368,10 @@ view_ok(mushin_vec_view v, int64_t n)
 }
 
 /* Fills `bad` (preds first, then target) and returns MUSHIN_EBADVALUE if a
- * value is NaN or infinite. */
+ * value is NaN or infinite -- as a double, or with as_float32 once rounded
+ * to float32 (a finite double beyond float32's range). */
 static int
-check_finite(int64_t n, mushin_vec_view preds, mushin_vec_view target,
+check_finite(int64_t n, mushin_vec_view preds, mushin_vec_view target, int as_float32,
              mushin_regression_bad *bad)
 {
     int which;
@@ -381,7 +382,7 @@ check_finite(int64_t n, mushin_vec_view preds, mushin_vec_view target,
         int64_t i;
         for (i = 0; i < n; i++) {
             const double x = load_value(v, i);
-            if (!isfinite(x)) {
+            if (as_float32 ? !isfinite((float)x) : !isfinite(x)) {
                 if (bad->count++ == 0) {
                     bad->first_pos = i;
                     bad->first = x;
@@ -396,6 +397,18 @@ check_finite(int64_t n, mushin_vec_view preds, mushin_vec_view target,
     return MUSHIN_OK;
 }
 
+/* MUSHIN_EINVAL for a negative n or a view of another type (or without
+ * data); else as check_finite on the values as doubles. */
+static int
+check_inputs(int64_t n, mushin_vec_view preds, mushin_vec_view target,
+             mushin_regression_bad *bad)
+{
+    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
+        return MUSHIN_EINVAL;
+    }
+    return check_finite(n, preds, target, 0, bad);
+}
+
 int
 mushin_regression_update(mushin_regression_moments *m, int64_t n,
                          mushin_vec_view preds, mushin_vec_view target,
@@ -403,10 +416,7 @@ mushin_regression_update(mushin_regression_moments *m, int64_t n,
 {
     int64_t i;
     int status;
-    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
-        return MUSHIN_EINVAL;
-    }
-    status = check_finite(n, preds, target, bad);
+    status = check_inputs(n, preds, target, bad);
     if (status != MUSHIN_OK) {
         return status;
     }
@@ -699,28 +709,15 @@ mushin_ranked_pairs_append(mushin_ranked_pairs *r, int64_t n,
                            mushin_regression_bad *bad)
 {
     int64_t i;
-    int status, which;
-    if (n < 0 || !view_ok(preds, n) || !view_ok(target, n)) {
-        return MUSHIN_EINVAL;
-    }
-    status = check_finite(n, preds, target, bad);
+    int status;
+    status = check_inputs(n, preds, target, bad);
     if (status != MUSHIN_OK) {
         return status;
     }
     /* finite doubles that overflow float32 would become infinite ties */
-    for (which = 0; which < 2 && !bad->count; which++) {
-        const mushin_vec_view v = which ? target : preds;
-        for (i = 0; i < n; i++) {
-            const double x = load_value(v, i);
-            if (!isfinite((float)x) && bad->count++ == 0) {
-                bad->first_pos = i;
-                bad->first = x;
-                bad->which = which;
-            }
-        }
-    }
-    if (bad->count) {
-        return MUSHIN_EBADVALUE;
+    status = check_finite(n, preds, target, 1, bad);
+    if (status != MUSHIN_OK) {
+        return status;
     }
     status = pairs_reserve(r, n);
     if (status != MUSHIN_OK) {

@@ -243,6 +243,5 @@ main(void)
     test_wilcoxon_ties_zeros_identical();
     test_mannwhitney();
     test_min_pvalue();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

@@ -21,20 +21,8 @@
 #include <string.h>
 
 #include "mushin_kernels.h"
+#include "ctest.h"
 #include "resample.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
 
 static int
 near(double got, double want, double rel)
@@ -212,6 +200,5 @@ main(void)
     test_distributions();
     test_friedman();
     test_rank_power();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

@@ -437,6 +437,5 @@ main(void)
     test_calibration_update_and_error();
     test_score_store_and_auroc();
     test_auroc_many_rows();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

@@ -227,6 +227,5 @@ main(void)
     test_fdr_bh();
     test_isa_level();
     test_parallel_for();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

@@ -880,17 +880,6 @@ test_numerics_huge_parameters(void)
 
 /* MUSHIN_ISA=baseline|avx2|avx512 caps the levels tested, as it caps the
  * Python module, so `make ckernels` can run once per level. */
-static int
-isa_cap_from_environment(void)
-{
-    const char *value = getenv("MUSHIN_ISA");
-    if (value == NULL || value[0] == '\0' || strcmp(value, "avx512") == 0) return 2;
-    if (strcmp(value, "avx2") == 0) return 1;
-    if (strcmp(value, "baseline") == 0) return 0;
-    fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
-    exit(2);
-}
-
 /* mushin_score_store_export gives back every kept row, in order, across
  * block boundaries, before and after the store is widened to float64. */
 static void
@@ -943,11 +932,23 @@ test_score_store_export(void)
     mushin_score_store_clear(&store);
 }
 
+/* The counting tests run at every instruction-set level this CPU has. */
+static void
+counting_tests(void)
+{
+    test_confusion_contiguous_int64();
+    test_confusion_long_inner_dimension();
+    test_fused_layouts_ties_and_nan();
+    test_fused_half_and_bfloat();
+    test_fused_bad_targets_and_invalid_arguments();
+    test_threaded_counts_and_bad_values();
+}
+
 int
 main(void)
 {
     static const char *const isa_names[3] = {"baseline", "avx2", "avx512"};
-    const int isa_top = mushin_set_isa_cap(isa_cap_from_environment());
+    const int isa_top = mushin_set_isa_cap(ctest_isa_cap());
     test_confusion_contiguous_int64();
     test_confusion_every_type_pair();
     test_confusion_strided_2d();
@@ -957,22 +958,7 @@ main(void)
     test_confusion_bad_values();
     test_confusion_invalid_arguments();
     test_counts_add();
-    {
-        /* every instruction-set level this CPU has (each counts the same) */
-        int cap;
-        for (cap = isa_top; cap >= 0; cap--) {
-            if (mushin_set_isa_cap(cap) != cap) {
-                continue;
-            }
-            test_confusion_contiguous_int64();
-            test_confusion_long_inner_dimension();
-            test_fused_layouts_ties_and_nan();
-            test_fused_half_and_bfloat();
-            test_fused_bad_targets_and_invalid_arguments();
-            test_threaded_counts_and_bad_values();
-        }
-        mushin_set_isa_cap(isa_top);
-    }
+    ctest_each_isa(isa_top, counting_tests);
     test_counts_add_checked();
     test_exact_distribution_caps();
     test_numerics_huge_parameters();
@@ -989,6 +975,5 @@ main(void)
     test_score_store_export();
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return ctest_summary();
 }

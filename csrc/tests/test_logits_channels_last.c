@@ -13,27 +13,13 @@
  * multiples of 8 and 16, more than 64 classes.  Exits non-zero if any
  * check fails.
  */
+#include "ctest.h"
 #include "mushin_kernels.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int n_passed = 0;
-static int n_failed = 0;
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (cond) {                                                           \
-            n_passed++;                                                       \
-        }                                                                     \
-        else {                                                                \
-            n_failed++;                                                       \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__,        \
-                    __LINE__, __func__, #cond);                               \
-        }                                                                     \
-    } while (0)
 
 /* The values a test pixel is built from, as bits of each type. */
 enum { V_LOW0, V_LOW1, V_LOW2, V_TOP, V_NAN, V_NEG_ZERO, V_ZERO, V_NEG_INF, V_KINDS };
@@ -212,34 +198,22 @@ test_threads_count_the_same(void)
     CHECK(check_layout(MUSHIN_BFLOAT16, 21, 120001, 0, 0, 2));
 }
 
-static int
-isa_cap_from_environment(void)
+/* Every test, at each instruction-set level this CPU has. */
+static void
+every_test(void)
 {
-    const char *value = getenv("MUSHIN_ISA");
-    if (value == NULL || value[0] == '\0' || strcmp(value, "avx512") == 0) return 2;
-    if (strcmp(value, "avx2") == 0) return 1;
-    if (strcmp(value, "baseline") == 0) return 0;
-    fprintf(stderr, "MUSHIN_ISA=%s is not baseline, avx2 or avx512\n", value);
-    exit(2);
+    test_every_class_count_and_type();
+    test_gaps_and_misaligned_pixels();
+    test_threads_count_the_same();
 }
 
 int
 main(void)
 {
     static const char *const isa_names[3] = {"baseline", "avx2", "avx512"};
-    const int isa_top = mushin_set_isa_cap(isa_cap_from_environment());
-    int cap;
-    for (cap = isa_top; cap >= 0; cap--) {
-        if (mushin_set_isa_cap(cap) != cap) {
-            continue;
-        }
-        test_every_class_count_and_type();
-        test_gaps_and_misaligned_pixels();
-        test_threads_count_the_same();
-    }
-    mushin_set_isa_cap(isa_top);
+    const int isa_top = mushin_set_isa_cap(ctest_isa_cap());
+    ctest_each_isa(isa_top, every_test);
     printf("instruction sets: %s and below (this CPU supports up to %s)\n", isa_names[isa_top],
            isa_names[mushin_isa_supported()]);
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed == 0 ? 0 : 1;
+    return ctest_summary();
 }

@@ -16,20 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctest.h"
 #include "kernels/perimage.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        }                                                                  \
-        else {                                                             \
-            failed++;                                                      \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                  \
-    } while (0)
 
 static mushin_index_view view64(const int64_t *data, const int64_t *strides) {
     mushin_index_view v;
@@ -184,6 +172,5 @@ int main(void) {
     test_logits_path();
     test_metric_values();
     test_bootstrap();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return ctest_summary();
 }

@@ -265,6 +265,19 @@ test_spearman(void)
         CHECK(bad.which == 0 && bad.first_pos == 0);
         CHECK(mushin_ranked_pairs_append(&s, 2, f64(p), f64(bad_p), &bad) == MUSHIN_EBADVALUE);
         CHECK(bad.which == 1 && bad.first == 1e300);
+        CHECK(bad.first_pos == 0 && bad.count == 1);
+        /* a NaN in either view is reported before a float32 overflow in
+         * the other, and every overflow in the first view is counted */
+        {
+            const double nan_t[2] = {1.0, NAN}, two_big[2] = {-1e300, 1e39};
+            CHECK(mushin_ranked_pairs_append(&s, 2, f64(bad_p), f64(nan_t), &bad) ==
+                  MUSHIN_EBADVALUE);
+            CHECK(bad.which == 1 && bad.first_pos == 1 && isnan(bad.first) && bad.count == 1);
+            CHECK(mushin_ranked_pairs_append(&s, 2, f64(two_big), f64(bad_p), &bad) ==
+                  MUSHIN_EBADVALUE);
+            CHECK(bad.which == 0 && bad.first_pos == 0 && bad.first == -1e300 &&
+                  bad.count == 2);
+        }
         CHECK(s.n == n_before);
     }
     /* constant side: 0, not NaN */
@@ -289,6 +302,5 @@ main(void)
     test_split_and_merge_are_bit_identical();
     test_check_state();
     test_spearman();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

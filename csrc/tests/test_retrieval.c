@@ -197,6 +197,5 @@ main(void)
     test_bad_values_leave_state();
     test_other_dtypes();
     test_merge_order_is_bit_identical();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return ctest_summary();
 }

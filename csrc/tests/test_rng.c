@@ -107,6 +107,5 @@ int main(void) {
     test_below();
     test_uniform();
     test_streams();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return ctest_summary();
 }
