@@ -335,6 +335,22 @@ def bootstrap_counts_args(draw):
     )
 
 
+@st.composite
+def count_metric_args(draw):
+    # classes past NumPy's eight-accumulator block; whole counts, counts past
+    # 2**53 (rounded as doubles) and fractions; now and then a bad one
+    rows, classes = draw(st.integers(0, 4)), draw(st.integers(1, 40))
+    value = st.one_of(st.just(0), st.integers(0, 10**6), st.integers(2**53, 2**62), st.floats(0, 1e6))
+    values = draw(st.lists(value, min_size=rows * classes * 3, max_size=rows * classes * 3))
+    counts = np.array(values, dtype=np.float64).reshape(rows, classes, 3)
+    if rows and draw(st.integers(0, 15)) == 0:
+        counts.flat[0] = draw(st.sampled_from([-1.0, math.nan, math.inf]))  # both raise
+    if draw(st.booleans()):
+        counts = counts.round().astype(np.int64)
+    metric = draw(st.sampled_from(["miou", "dice", "pixel_acc", "precision", "recall"] + (["bogus"] if draw(st.integers(0, 15)) == 0 else [])))
+    return counts, metric, draw(st.sampled_from([-1, 0, classes - 1, classes]))
+
+
 FUNCTION_CASES: dict[str, tuple] = {
     # name: (argument strategy, compare(got, want, what, args), max_examples)
     "betainc": (
@@ -406,6 +422,8 @@ FUNCTION_CASES: dict[str, tuple] = {
     # the indices bit for bit (the same SplitMix64 stream); the bootstrap's
     # metrics to 1e-12 (one rounding order in C, another in NumPy)
     "bootstrap_indices": (bootstrap_indices_args(), lambda g, w, what, args: indices_equal(g, w, what), 60),
+    # bit for bit: every sum in the NumPy formula's order
+    "count_metric": (count_metric_args(), lambda g, w, what, args: exact(g, w, what), 150),
     "bootstrap_counts": (bootstrap_counts_args(), lambda g, w, what, args: close(1e-12, 1e-15)(g, w, what), 60),
     "rank_sum_counts": (
         st.tuples(st.integers(-1, 20), st.integers(0, 20)).flatmap(

@@ -777,6 +777,39 @@ def count_metric(tp, fp, fn, metric, excluded_class=-1):
     return float(np.mean(scores))
 
 
+def count_metric_tables(counts, metric, excluded_class=-1):
+    """Every (C, 3) table's metric, vectorised as NumPy sums it (pairwise
+    over the class axis, with 0 for a class left out)."""
+    if metric not in ("miou", "dice", "pixel_acc", "precision", "recall"):
+        raise ValueError("metric")
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim < 2 or c.shape[-1] != 3 or c.shape[-2] < 1:
+        raise ValueError("counts: (..., classes >= 1, 3)")
+    if not np.all(c >= 0) or not np.all(np.isfinite(c)):
+        raise ValueError("counts: finite, not negative")
+    tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+    if metric == "pixel_acc":
+        total = (tp + fn).sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, tp.sum(axis=-1) / np.where(total > 0, total, 1.0), 0.0)
+    present = (tp + fp + fn) != 0
+    if metric == "miou":
+        num, den = tp, tp + fp + fn
+        if 0 <= excluded_class < c.shape[-2]:
+            present[..., excluded_class] = False
+    elif metric == "dice":
+        num, den = 2 * tp, 2 * tp + fp + fn
+    elif metric == "precision":
+        num, den = tp, tp + fp
+    else:
+        num, den = tp, tp + fn
+    score = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+    kept = present.sum(axis=-1)
+    total = np.where(present, score, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(kept > 0, total / np.where(kept > 0, kept, 1), np.nan if metric == "miou" else 0.0)
+
+
 def bootstrap_counts(counts, seeds_per_method, metric, n, resample_images, resample_seeds, seed,
                      excluded_class=-1, num_threads=1):
     seed = _boot_seed(seed)
@@ -946,6 +979,7 @@ TWINS: dict[str, Callable] = {
     # per-image counts and the two-level bootstrap
     "bootstrap_indices": bootstrap_indices,
     "bootstrap_counts": bootstrap_counts,
+    "count_metric": count_metric_tables,
 }
 TWINS.update(
     {f"{name}.{method}": getattr(SLOW_TYPES[name], method) for name, methods in _METHODS.items() for method in methods}

@@ -286,11 +286,76 @@ py_bootstrap_indices(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds
     return result;
 }
 
+PyDoc_STRVAR(count_metric_doc,
+"count_metric(counts, metric, excluded_class=-1, /)\n--\n\n"
+"The metric of every (classes, 3) table of TP, FP, FN in `counts`\n"
+"(..., classes, 3), as a float64 array of shape counts.shape[:-2], by the\n"
+"rules the bootstrap recomputes with (csrc/kernels/perimage.h).\n"
+"excluded_class: the class the Jaccard index leaves out, or -1.");
+
+static PyObject *
+py_count_metric(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj, *out;
+    PyArrayObject *counts;
+    const char *name;
+    long long excluded = -1;
+    mushin_count_metric metric;
+    int64_t rows = 1, num_classes;
+    int status, d, k;
+    if (!PyArg_ParseTuple(args, "Os|L:count_metric", &obj, &name, &excluded)) {
+        return NULL;
+    }
+    if (parse_metric(name, &metric) < 0) {
+        return NULL;
+    }
+    counts = (PyArrayObject *)PyArray_FROMANY(obj, NPY_DOUBLE, 2, NPY_MAXDIMS,
+                                              NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (counts == NULL) {
+        return NULL;
+    }
+    d = PyArray_NDIM(counts);
+    num_classes = PyArray_DIM(counts, d - 2);
+    if (PyArray_DIM(counts, d - 1) != 3 || num_classes < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "count_metric: counts must have shape (..., classes, 3) with classes >= 1");
+        Py_DECREF(counts);
+        return NULL;
+    }
+    for (k = 0; k < d - 2; k++) {
+        rows *= PyArray_DIM(counts, k);
+    }
+    out = PyArray_SimpleNew(d - 2, PyArray_DIMS(counts), NPY_DOUBLE);
+    if (out == NULL) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = mushin_count_metric_rows((const double *)PyArray_DATA(counts), rows, num_classes,
+                                      metric, (int64_t)excluded,
+                                      (double *)PyArray_DATA((PyArrayObject *)out));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(counts);
+    if (status == MUSHIN_EBADVALUE) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_ValueError,
+                        "count_metric: counts must be finite and not negative");
+        return NULL;
+    }
+    if (status != MUSHIN_OK) {
+        Py_DECREF(out);
+        mushin_glue_status_error(status, NULL, "count_metric");
+        return NULL;
+    }
+    return out;
+}
+
 static PyMethodDef bootstrap_functions[] = {
     {"bootstrap_counts", (PyCFunction)(void (*)(void))py_bootstrap_counts,
      METH_VARARGS | METH_KEYWORDS, bootstrap_counts_doc},
     {"bootstrap_indices", (PyCFunction)(void (*)(void))py_bootstrap_indices,
      METH_VARARGS | METH_KEYWORDS, bootstrap_indices_doc},
+    {"count_metric", (PyCFunction)py_count_metric, METH_VARARGS, count_metric_doc},
     {NULL, NULL, 0, NULL},
 };
 

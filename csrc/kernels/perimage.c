@@ -419,11 +419,14 @@ mushin_perimage_count_logits(int64_t *out, int64_t *batch_counts, int64_t num_cl
 
 /*
  * A metric reads only some sums of the counts, so the bootstrap adds only
- * those ("features"): per class TP and the union TP + FP + FN for the
- * Jaccard index and Dice; for precision (recall) also TP + FP (TP + FN);
- * for pixel accuracy two numbers per model, TP and TP + FN over all
- * classes.  Every feature is an exact integer, so the metric is the same
- * bits whether computed from the counts or from summed features.
+ * those ("features"), per class a numerator and a denominator: TP and the
+ * union TP + FP + FN for the Jaccard index; 2 TP and 2 TP + FP + FN for
+ * Dice; TP, TP + FP (TP + FN) and the union for precision (recall); for
+ * pixel accuracy two numbers per model, TP and TP + FN over all classes.
+ * The bootstrap's features are exact integers, so the metric is the same
+ * bits whether computed from the counts or from summed features.  Counts
+ * are never negative here, so a class is counted exactly when its union
+ * (for Dice, its denominator) is not 0.
  */
 static int64_t
 feature_width(mushin_count_metric metric, int64_t num_classes)
@@ -439,7 +442,7 @@ feature_width(mushin_count_metric metric, int64_t num_classes)
     }
 }
 
-/* The features of one image's (or model's) counts [class][3]. */
+/* The features of one image's (or model's) integer counts [class][3]. */
 static void
 make_features(const int64_t *counts, int64_t num_classes, mushin_count_metric metric,
               int64_t *features)
@@ -457,8 +460,9 @@ make_features(const int64_t *counts, int64_t num_classes, mushin_count_metric me
         const int64_t tp = counts[3 * c + MUSHIN_PI_TP], fp = counts[3 * c + MUSHIN_PI_FP];
         const int64_t fn = counts[3 * c + MUSHIN_PI_FN];
         if (metric == MUSHIN_METRIC_MIOU || metric == MUSHIN_METRIC_DICE) {
-            features[2 * c] = tp;
-            features[2 * c + 1] = tp + fp + fn;
+            const int64_t k = metric == MUSHIN_METRIC_DICE ? 2 : 1;
+            features[2 * c] = k * tp;
+            features[2 * c + 1] = k * tp + fp + fn;
         }
         else {
             features[3 * c] = tp;
@@ -468,57 +472,117 @@ make_features(const int64_t *counts, int64_t num_classes, mushin_count_metric me
     }
 }
 
-static double
-feature_metric(const int64_t *f, int64_t num_classes, mushin_count_metric metric,
-               int64_t excluded_class)
+/*
+ * The same features of floating-point counts, each sum taken as NumPy takes
+ * it ((2 tp + fp) + fn; class sums in NumPy's pairwise order, `parts` holds
+ * num_classes doubles), so that mushin.stats.count_metric, which calls this,
+ * rounds as a NumPy formula would.
+ */
+static void
+make_features_f64(const double *counts, int64_t num_classes, mushin_count_metric metric,
+                  double *parts, double *features)
 {
-    double num = 0.0, den = 0.0;
     int64_t c;
     if (metric == MUSHIN_METRIC_PIXEL_ACC) {
-        return f[1] > 0 ? (double)f[0] / (double)f[1] : 0.0;
+        for (c = 0; c < num_classes; c++) {
+            parts[c] = counts[3 * c + MUSHIN_PI_TP];
+        }
+        features[0] = mushin_pairwise_sum(parts, num_classes);
+        for (c = 0; c < num_classes; c++) {
+            parts[c] = counts[3 * c + MUSHIN_PI_TP] + counts[3 * c + MUSHIN_PI_FN];
+        }
+        features[1] = mushin_pairwise_sum(parts, num_classes);
+        return;
     }
     for (c = 0; c < num_classes; c++) {
-        double part;
+        const double tp = counts[3 * c + MUSHIN_PI_TP], fp = counts[3 * c + MUSHIN_PI_FP];
+        const double fn = counts[3 * c + MUSHIN_PI_FN];
         if (metric == MUSHIN_METRIC_MIOU || metric == MUSHIN_METRIC_DICE) {
-            const double tp = (double)f[2 * c], uni = (double)f[2 * c + 1];
-            if (uni == 0.0 || (metric == MUSHIN_METRIC_MIOU && c == excluded_class)) {
-                continue;
-            }
-            part = metric == MUSHIN_METRIC_MIOU ? tp / uni : 2.0 * tp / (tp + uni);
+            const double num = metric == MUSHIN_METRIC_DICE ? 2 * tp : tp;
+            features[2 * c] = num;
+            features[2 * c + 1] = num + fp + fn;
         }
         else {
-            const double tp = (double)f[3 * c], sub = (double)f[3 * c + 1];
-            if (f[3 * c + 2] == 0) {
-                continue;
-            }
-            part = sub > 0.0 ? tp / sub : 0.0;
+            features[3 * c] = tp;
+            features[3 * c + 1] = metric == MUSHIN_METRIC_PRECISION ? tp + fp : tp + fn;
+            features[3 * c + 2] = tp + fp + fn;
         }
-        num += part;
-        den += 1.0;
     }
-    if (den == 0.0) {
-        return metric == MUSHIN_METRIC_MIOU ? NAN : 0.0;
-    }
-    return num / den;
 }
 
-double
-mushin_count_metric_value(const int64_t *counts, int64_t num_classes,
-                          mushin_count_metric metric, int64_t excluded_class)
+/*
+ * The metric of one image's (or model's) features, as doubles.  A macro
+ * mean adds the score of every class, 0 for a class left out, in NumPy's
+ * pairwise order, so that it equals NumPy's sum over the class axis of the
+ * same scores bit for bit; `parts` holds num_classes doubles.
+ */
+static double
+feature_metric(const double *f, int64_t num_classes, mushin_count_metric metric,
+               int64_t excluded_class, double *parts)
 {
-    int64_t *features;
-    double value;
-    if ((int)metric < 0 || (int)metric > (int)MUSHIN_METRIC_RECALL || num_classes < 1) {
-        return NAN;
+    int64_t c, kept = 0;
+    if (metric == MUSHIN_METRIC_PIXEL_ACC) {
+        return f[1] > 0.0 ? f[0] / f[1] : 0.0;
     }
-    features = (int64_t *)malloc((size_t)feature_width(metric, num_classes) * sizeof(int64_t));
-    if (features == NULL) {
-        return NAN;
+    for (c = 0; c < num_classes; c++) {
+        const int macro2 = metric == MUSHIN_METRIC_MIOU || metric == MUSHIN_METRIC_DICE;
+        const double num = macro2 ? f[2 * c] : f[3 * c];
+        const double den = macro2 ? f[2 * c + 1] : f[3 * c + 1];
+        const double support = macro2 ? den : f[3 * c + 2];
+        parts[c] = 0.0;
+        if (support == 0.0 || (metric == MUSHIN_METRIC_MIOU && c == excluded_class)) {
+            continue;
+        }
+        parts[c] = den != 0.0 ? num / den : 0.0;
+        kept++;
     }
-    make_features(counts, num_classes, metric, features);
-    value = feature_metric(features, num_classes, metric, excluded_class);
+    if (kept == 0) {
+        return metric == MUSHIN_METRIC_MIOU ? NAN : 0.0;
+    }
+    return mushin_pairwise_sum(parts, num_classes) / (double)kept;
+}
+
+/* feature_metric of integer features (the bootstrap's sums). */
+static double
+int_feature_metric(const int64_t *f, int64_t width, int64_t num_classes,
+                   mushin_count_metric metric, int64_t excluded_class, double *scratch)
+{
+    double *as_double = scratch + num_classes;
+    int64_t k;
+    for (k = 0; k < width; k++) {
+        as_double[k] = (double)f[k];
+    }
+    return feature_metric(as_double, num_classes, metric, excluded_class, scratch);
+}
+
+int
+mushin_count_metric_rows(const double *counts, int64_t rows, int64_t num_classes,
+                         mushin_count_metric metric, int64_t excluded_class, double *out)
+{
+    double *features, *parts;
+    int64_t r;
+    if ((int)metric < 0 || (int)metric > (int)MUSHIN_METRIC_RECALL || num_classes < 1 || rows < 0) {
+        return MUSHIN_EINVAL;
+    }
+    for (r = 0; r < rows * num_classes * 3; r++) {
+        if (!(counts[r] >= 0.0) || isinf(counts[r])) {
+            return MUSHIN_EBADVALUE;
+        }
+    }
+    features = (double *)malloc((size_t)feature_width(metric, num_classes) * sizeof(double));
+    parts = (double *)malloc((size_t)num_classes * sizeof(double));
+    if (features == NULL || parts == NULL) {
+        free(features);
+        free(parts);
+        return MUSHIN_ENOMEM;
+    }
+    for (r = 0; r < rows; r++) {
+        make_features_f64(counts + r * num_classes * 3, num_classes, metric, parts, features);
+        out[r] = feature_metric(features, num_classes, metric, excluded_class, parts);
+    }
     free(features);
-    return value;
+    free(parts);
+    return MUSHIN_OK;
 }
 
 /* ---------------------------------------------------------- bootstrap -- */
@@ -658,7 +722,7 @@ boot_chunk(void *arg, int chunk)
     const int64_t n_models = job->num_models;
     int64_t *images = NULL, *seeds = NULL, *acc = NULL;
     int32_t *weights = NULL, *acc32 = NULL;
-    double *values = NULL, *full_values = NULL;
+    double *values = NULL, *full_values = NULL, *scratch = NULL;
     int64_t b0, i, m, r;
 
     images = (int64_t *)malloc((size_t)n_img * sizeof(int64_t));
@@ -668,14 +732,16 @@ boot_chunk(void *arg, int chunk)
     acc32 = (int32_t *)malloc((size_t)(width * BOOT_BLOCK) * sizeof(int32_t));
     values = (double *)malloc((size_t)(n_models * BOOT_BLOCK) * sizeof(double));
     full_values = (double *)malloc((size_t)n_models * sizeof(double));
+    /* int_feature_metric: the class scores, then one model's features */
+    scratch = (double *)malloc((size_t)(job->num_classes + mw) * sizeof(double));
     if (images == NULL || weights == NULL || seeds == NULL || acc == NULL || acc32 == NULL ||
-        values == NULL || full_values == NULL) {
+        values == NULL || full_values == NULL || scratch == NULL) {
         job->status[chunk] = MUSHIN_ENOMEM;
         goto done;
     }
     for (m = 0; m < n_models; m++) {
-        full_values[m] = feature_metric(job->full + m * mw, job->num_classes, job->metric,
-                                        job->excluded_class);
+        full_values[m] = int_feature_metric(job->full + m * mw, mw, job->num_classes,
+                                            job->metric, job->excluded_class, scratch);
     }
     for (b0 = first; b0 < last; b0 += BOOT_BLOCK) {
         const int64_t nb = last - b0 < BOOT_BLOCK ? last - b0 : BOOT_BLOCK;
@@ -702,9 +768,9 @@ boot_chunk(void *arg, int chunk)
             int64_t model0 = 0, seed_at = 0;
             if (job->resample_images) {
                 for (m = 0; m < n_models; m++) {
-                    values[r * n_models + m] = feature_metric(acc + r * width + m * mw,
-                                                              job->num_classes, job->metric,
-                                                              job->excluded_class);
+                    values[r * n_models + m] = int_feature_metric(
+                        acc + r * width + m * mw, mw, job->num_classes, job->metric,
+                        job->excluded_class, scratch);
                 }
                 v = values + r * n_models;
             }
@@ -729,6 +795,7 @@ done:
     free(acc32);
     free(values);
     free(full_values);
+    free(scratch);
 }
 
 int

@@ -72,16 +72,20 @@ typedef enum {
 } mushin_count_metric;
 
 /*
- * One metric from per-class sums tp[c], fp[c], fn[c] (stride 3 between
- * classes, as laid out above), with torchmetrics' conventions: a class with
- * tp + fp + fn == 0 is left out of a macro mean; for the Jaccard index so is
- * `excluded_class` (an ignore_index that is a class; -1 for none), and no
- * class left gives NaN; the other macro means and pixel accuracy give 0 when
- * nothing was counted.  Classes are added in order.
+ * One metric of each of `rows` count tables [class][3] (tp, fp, fn, stride 3
+ * between classes, as laid out above) into out[row], with torchmetrics'
+ * conventions: a class with tp + fp + fn == 0 is left out of a macro mean;
+ * for the Jaccard index so is `excluded_class` (an ignore_index that is a
+ * class; -1 for none), and no class left gives NaN; the other macro means
+ * and pixel accuracy give 0 when nothing was counted.  Every sum is taken
+ * in the order of the NumPy formula (the class scores, 0 for a class left
+ * out, pairwise as numpy.sum adds them); the bootstrap uses the same rules.
+ * MUSHIN_OK; MUSHIN_EBADVALUE if a count is negative, NaN or infinite;
+ * MUSHIN_EINVAL (metric, num_classes < 1, rows < 0); MUSHIN_ENOMEM.
  */
-double mushin_count_metric_value(const int64_t *counts, int64_t num_classes,
-                                 mushin_count_metric metric,
-                                 int64_t excluded_class);
+int mushin_count_metric_rows(const double *counts, int64_t rows, int64_t num_classes,
+                             mushin_count_metric metric, int64_t excluded_class,
+                             double *out);
 
 /*
  * The indices resample `resample` of generator `seed` draws (stream

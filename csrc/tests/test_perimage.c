@@ -106,19 +106,47 @@ static void test_logits_path(void) {
                                        view64(target, tstrides), &bad) == MUSHIN_EINVAL);
 }
 
+/* One integer table's metric through the rows entry point. */
+static double metric_of(const int64_t *counts, int64_t num_classes, mushin_count_metric metric,
+                        int64_t excluded) {
+    double as_double[64 * 3], out = -1.0;
+    if (num_classes > 64) return NAN;
+    for (int64_t k = 0; k < num_classes * 3; k++) as_double[k] = (double)counts[k];
+    CHECK(mushin_count_metric_rows(as_double, 1, num_classes, metric, excluded, &out) == MUSHIN_OK);
+    return out;
+}
+
+static void test_metric_rows(void) {
+    /* two tables in one call give each table's own value */
+    const double two[2 * 2 * 3] = {3, 1, 0, 2, 0, 2, 0, 0, 0, 5, 5, 0};
+    double out[2] = {-1.0, -1.0};
+    CHECK(mushin_count_metric_rows(two, 2, 2, MUSHIN_METRIC_MIOU, -1, out) == MUSHIN_OK);
+    CHECK(fabs(out[0] - (0.75 + 0.5) / 2) < 1e-15 && fabs(out[1] - 0.5) < 1e-15);
+    CHECK(mushin_count_metric_rows(two, 0, 2, MUSHIN_METRIC_MIOU, -1, out) == MUSHIN_OK);
+    CHECK(mushin_count_metric_rows(two, 1, 0, MUSHIN_METRIC_MIOU, -1, out) == MUSHIN_EINVAL);
+    CHECK(mushin_count_metric_rows(two, -1, 2, MUSHIN_METRIC_MIOU, -1, out) == MUSHIN_EINVAL);
+    CHECK(mushin_count_metric_rows(two, 1, 2, (mushin_count_metric)9, -1, out) == MUSHIN_EINVAL);
+    {
+        /* a negative, NaN or infinite count is refused */
+        const double bad[3][3] = {{1, -1, 0}, {1, NAN, 0}, {INFINITY, 0, 0}};
+        for (int k = 0; k < 3; k++)
+            CHECK(mushin_count_metric_rows(bad[k], 1, 1, MUSHIN_METRIC_DICE, -1, out) == MUSHIN_EBADVALUE);
+    }
+}
+
 static void test_metric_values(void) {
     /* classes: (tp, fp, fn) = (3, 1, 0), (0, 0, 0), (2, 0, 2) */
     const int64_t counts[9] = {3, 1, 0, 0, 0, 0, 2, 0, 2};
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_MIOU, -1) - 0.625) < 1e-15);
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_MIOU, 0) - 0.5) < 1e-15);
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_DICE, -1) - (6.0 / 7 + 4.0 / 6) / 2) < 1e-15);
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_PIXEL_ACC, -1) - 5.0 / 7) < 1e-15);
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_PRECISION, -1) - (0.75 + 1.0) / 2) < 1e-15);
-    CHECK(fabs(mushin_count_metric_value(counts, 3, MUSHIN_METRIC_RECALL, -1) - (1.0 + 0.5) / 2) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_MIOU, -1) - 0.625) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_MIOU, 0) - 0.5) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_DICE, -1) - (6.0 / 7 + 4.0 / 6) / 2) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_PIXEL_ACC, -1) - 5.0 / 7) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_PRECISION, -1) - (0.75 + 1.0) / 2) < 1e-15);
+    CHECK(fabs(metric_of(counts, 3, MUSHIN_METRIC_RECALL, -1) - (1.0 + 0.5) / 2) < 1e-15);
     {
         const int64_t empty[3] = {0, 0, 0};
-        CHECK(isnan(mushin_count_metric_value(empty, 1, MUSHIN_METRIC_MIOU, -1)));
-        CHECK(mushin_count_metric_value(empty, 1, MUSHIN_METRIC_DICE, -1) == 0.0);
+        CHECK(isnan(metric_of(empty, 1, MUSHIN_METRIC_MIOU, -1)));
+        CHECK(metric_of(empty, 1, MUSHIN_METRIC_DICE, -1) == 0.0);
     }
 }
 
@@ -149,7 +177,7 @@ static void test_bootstrap(void) {
             for (int i = 0; i < IMAGES; i++)
                 for (int k = 0; k < CLASSES * 3; k++)
                     sums[k] += counts[(m * IMAGES + images[i]) * CLASSES * 3 + k];
-            values[m] = mushin_count_metric_value(sums, CLASSES, MUSHIN_METRIC_MIOU, -1);
+            values[m] = metric_of(sums, CLASSES, MUSHIN_METRIC_MIOU, -1);
         }
         {
             const double a = (values[seeds[0]] + values[seeds[1]]) / 2;
@@ -171,6 +199,7 @@ int main(void) {
     test_bad_values();
     test_logits_path();
     test_metric_values();
+    test_metric_rows();
     test_bootstrap();
     return ctest_summary();
 }

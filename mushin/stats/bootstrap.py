@@ -131,30 +131,13 @@ def count_metric(counts: Any, metric: str, ignore_index: Optional[int] = None) -
     c = np.asarray(counts)
     if c.ndim < 2 or c.shape[-1] != 3:
         raise ValueError(f"counts must have shape (..., classes, 3) (TP, FP, FN), got {c.shape}")
+    if c.shape[-2] == 0:
+        return np.full(c.shape[:-2], np.nan if metric == "miou" else 0.0)
     c = c.astype(np.float64)
-    tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
-    if metric == "pixel_acc":
-        total = (tp + fn).sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, tp.sum(axis=-1) / np.where(total > 0, total, 1.0), 0.0)
-    present = (tp + fp + fn) != 0
-    if metric == "miou":
-        num, den = tp, tp + fp + fn
-        excluded = excluded_class(ignore_index, c.shape[-2])
-        if excluded >= 0:
-            present[..., excluded] = False
-    elif metric == "dice":
-        num, den = 2 * tp, 2 * tp + fp + fn
-    elif metric == "precision":
-        num, den = tp, tp + fp
-    else:
-        num, den = tp, tp + fn
-    score = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
-    kept = present.sum(axis=-1)
-    total = np.where(present, score, 0.0).sum(axis=-1)
-    empty = np.nan if metric == "miou" else 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(kept > 0, total / np.where(kept > 0, kept, 1), empty)
+    if not np.all(c >= 0) or not np.all(np.isfinite(c)):
+        raise ValueError("counts must be finite and not negative (TP, FP, FN counts)")
+    # the rules the bootstrap recomputes with, in C (csrc/kernels/perimage.c)
+    return _core.count_metric(c, metric, excluded_class(ignore_index, c.shape[-2]))
 
 
 def bootstrap_indices(
