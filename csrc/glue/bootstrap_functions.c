@@ -3,7 +3,7 @@
  * bootstrap_indices: the two-level bootstrap of a segmentation metric over
  * the per-image counts PerImageCounts keeps (perimage_state.c), and the
  * indices each resample draws.  Arguments are read and checked with the
- * GIL held; kernels/perimage.c runs without it.
+ * GIL held; kernels/bootstrap.c runs without it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

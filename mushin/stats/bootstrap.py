@@ -136,7 +136,7 @@ def count_metric(counts: Any, metric: str, ignore_index: Optional[int] = None) -
     c = c.astype(np.float64)
     if not np.all(c >= 0) or not np.all(np.isfinite(c)):
         raise ValueError("counts must be finite and not negative (TP, FP, FN counts)")
-    # the rules the bootstrap recomputes with, in C (csrc/kernels/perimage.c)
+    # the rules the bootstrap recomputes with, in C (csrc/kernels/bootstrap.c)
     return _core.count_metric(c, metric, excluded_class(ignore_index, c.shape[-2]))
 
 
