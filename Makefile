@@ -165,7 +165,7 @@ CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build/fuzz
 FUZZ_HARNESSES := confusion scores stats
-FUZZ_KERNELS := confusion logits parallel distributions stats ranktests scores
+FUZZ_KERNELS := confusion logits argmax parallel distributions stats ranktests scores
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -O2 -g -std=c11 -Wall -Wextra -Werror -ffp-contract=off -pthread -fno-omit-frame-pointer -Icsrc -Icsrc/kernels
 .PHONY: fuzz fuzz-corpus
