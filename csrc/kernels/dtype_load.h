@@ -3,8 +3,7 @@
  * value: float16 and bfloat16 widened exactly to float32, every float type
  * to double, every label integer type to int64.  Shared by the kernels
  * that read tensors (confusion.c, logits.c, argmax.c, perimage.c, scores.c)
- * so that
- * each conversion is written once.
+ * so that each conversion is written once.
  *
  * Loads go through memcpy: the producer's buffer may be unaligned (any
  * byte_offset), and memcpy of a fixed small size compiles to one load.
